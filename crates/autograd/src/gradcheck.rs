@@ -1,0 +1,192 @@
+//! Finite-difference gradient checking, with PyTorch's defaults.
+//!
+//! [`gradcheck`] compares every entry of the Jacobian computed by the backward pass with
+//! central differences `(f(x + eps) - f(x - eps)) / 2 eps`, in `f64`, and fails when
+//! `|analytic - numeric| > atol + rtol * |numeric|` anywhere, reporting the worst entry.
+//! [`scalar_gradcheck`] does the same for the scalar engine.
+
+use std::fmt;
+
+use crate::scalar::{Scalar, ScalarTape};
+use crate::tape::Tape;
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// Tolerances of a gradient check (defaults as `torch.autograd.gradcheck`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradcheckOptions {
+    /// Finite-difference step.
+    pub eps: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Relative tolerance.
+    pub rtol: f64,
+}
+
+impl Default for GradcheckOptions {
+    fn default() -> Self {
+        GradcheckOptions { eps: 1e-6, atol: 1e-5, rtol: 1e-3 }
+    }
+}
+
+/// A passed check: how many Jacobian entries were compared, and the largest error seen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradcheckReport {
+    /// Jacobian entries compared.
+    pub entries: usize,
+    /// Largest `|analytic - numeric|`.
+    pub max_abs_err: f64,
+}
+
+/// The worst Jacobian entry of a failed check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckFailure {
+    /// Which input.
+    pub input: usize,
+    /// Flat index of the element of that input.
+    pub element: usize,
+    /// Flat index of the output element.
+    pub output: usize,
+    /// From the backward pass.
+    pub analytic: f64,
+    /// From central differences.
+    pub numeric: f64,
+    /// Tolerance used for this entry (`atol + rtol * |numeric|`).
+    pub tolerance: f64,
+}
+
+impl fmt::Display for GradcheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gradcheck failed: d output[{}] / d input {}[{}]: analytic {:e}, numeric {:e}, |diff| {:e} > tolerance {:e}",
+            self.output,
+            self.input,
+            self.element,
+            self.analytic,
+            self.numeric,
+            (self.analytic - self.numeric).abs(),
+            self.tolerance
+        )
+    }
+}
+
+impl std::error::Error for GradcheckFailure {}
+
+/// Compares the Jacobian from the backward pass of `f` with central differences, at
+/// `inputs`, with default tolerances. `f` gets a tape and one leaf per input (requiring
+/// grad) and returns the output.
+pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport, GradcheckFailure>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    gradcheck_with(f, inputs, GradcheckOptions::default())
+}
+
+/// [`gradcheck`] with given tolerances.
+pub fn gradcheck_with<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    opts: GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckFailure>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let mut tape = Tape::<f64>::new();
+    // forward at the point, to learn the output size
+    let n_out = {
+        let xs: Vec<_> = inputs.iter().map(|t| tape.leaf(t, true)).collect();
+        f(&tape, &xs).value().numel()
+    };
+    // analytic Jacobian, one backward pass per output element (rows)
+    let mut analytic: Vec<Vec<Tensor<f64>>> = Vec::with_capacity(n_out);
+    for j in 0..n_out {
+        tape.reset();
+        let xs: Vec<_> = inputs.iter().map(|t| tape.leaf(t, true)).collect();
+        let y = f(&tape, &xs);
+        let mut seed = Tensor::zeros(&y.shape());
+        seed.data_mut()[j] = 1.0;
+        if y.requires_grad() {
+            y.backward_with(&seed);
+        }
+        analytic
+            .push(xs.iter().zip(inputs).map(|(x, t)| x.grad().unwrap_or_else(|| Tensor::zeros(t.shape()))).collect());
+    }
+    // numeric Jacobian, one pair of evaluations per input element (columns)
+    let mut eval = |xs: &[Tensor<f64>]| -> Vec<f64> {
+        tape.reset();
+        let _ng = tape.no_grad();
+        let vs: Vec<_> = xs.iter().map(|t| tape.leaf(t, false)).collect();
+        f(&tape, &vs).value().into_vec()
+    };
+    let mut worst: Option<(f64, GradcheckFailure)> = None;
+    let (mut entries, mut max_abs_err) = (0usize, 0.0f64);
+    let mut point: Vec<Tensor<f64>> = inputs.to_vec();
+    for (i, t) in inputs.iter().enumerate() {
+        for e in 0..t.numel() {
+            let x0 = t.data()[e];
+            point[i].data_mut()[e] = x0 + opts.eps;
+            let plus = eval(&point);
+            point[i].data_mut()[e] = x0 - opts.eps;
+            let minus = eval(&point);
+            point[i].data_mut()[e] = x0;
+            for j in 0..n_out {
+                let numeric = (plus[j] - minus[j]) / (2.0 * opts.eps);
+                let a = analytic[j][i].data()[e];
+                let tolerance = opts.atol + opts.rtol * numeric.abs();
+                let err = (a - numeric).abs();
+                entries += 1;
+                max_abs_err = max_abs_err.max(err);
+                let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
+                if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+                    let fail = GradcheckFailure { input: i, element: e, output: j, analytic: a, numeric, tolerance };
+                    worst = Some((excess, fail));
+                }
+            }
+        }
+    }
+    match worst {
+        Some((_, fail)) => Err(fail),
+        None => Ok(GradcheckReport { entries, max_abs_err }),
+    }
+}
+
+/// [`gradcheck`] for the scalar engine: `f` gets a tape and one leaf per input.
+pub fn scalar_gradcheck<F>(f: F, inputs: &[f64]) -> Result<GradcheckReport, GradcheckFailure>
+where
+    F: for<'t> Fn(&'t ScalarTape, &[Scalar<'t>]) -> Scalar<'t>,
+{
+    let opts = GradcheckOptions::default();
+    let tape = ScalarTape::new();
+    let xs: Vec<_> = inputs.iter().map(|&v| tape.leaf(v)).collect();
+    f(&tape, &xs).backward();
+    let analytic: Vec<f64> = xs.iter().map(|x| x.grad()).collect();
+    let eval = |point: &[f64]| {
+        let t = ScalarTape::new();
+        let xs: Vec<_> = point.iter().map(|&v| t.leaf(v)).collect();
+        f(&t, &xs).value()
+    };
+    let mut worst: Option<(f64, GradcheckFailure)> = None;
+    let mut max_abs_err = 0.0f64;
+    let mut point = inputs.to_vec();
+    for i in 0..inputs.len() {
+        point[i] = inputs[i] + opts.eps;
+        let plus = eval(&point);
+        point[i] = inputs[i] - opts.eps;
+        let minus = eval(&point);
+        point[i] = inputs[i];
+        let numeric = (plus - minus) / (2.0 * opts.eps);
+        let tolerance = opts.atol + opts.rtol * numeric.abs();
+        let err = (analytic[i] - numeric).abs();
+        max_abs_err = max_abs_err.max(err);
+        let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
+        if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+            let fail = GradcheckFailure { input: i, element: 0, output: 0, analytic: analytic[i], numeric, tolerance };
+            worst = Some((excess, fail));
+        }
+    }
+    match worst {
+        Some((_, fail)) => Err(fail),
+        None => Ok(GradcheckReport { entries: inputs.len(), max_abs_err }),
+    }
+}

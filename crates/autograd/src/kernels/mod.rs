@@ -1,0 +1,226 @@
+//! Compute kernels: plain functions on slices that know nothing of tapes.
+//!
+//! The tape decides *what* to compute ([`crate::ops`]); these decide *how fast*.
+//! [`gemm`] is the matrix-multiply kernel (packed, register-blocked AVX2/FMA with a portable
+//! fallback); the rest are the elementwise, broadcast and reduction loops of the other ops.
+
+pub mod gemm;
+
+use crate::float::Float;
+use crate::shape::{broadcast_strides, numel, strides, Shape};
+
+/// `out = f(a, b)` elementwise, with `a` and `b` broadcast to `out_shape`.
+///
+/// Fast paths for equal shapes, a scalar operand, and a trailing-dimension operand (a bias
+/// row added to every row of a batch); an odometer over strides for the general case.
+pub fn binary_broadcast<T: Float>(
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    out_shape: &[usize],
+    out: &mut [T],
+    f: impl Fn(T, T) -> T,
+) {
+    let n = out.len();
+    if a.len() == n && b.len() == n {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    } else if a.len() == n && b.len() == 1 {
+        let y = b[0];
+        for (o, &x) in out.iter_mut().zip(a) {
+            *o = f(x, y);
+        }
+    } else if b.len() == n && a.len() == 1 {
+        let x = a[0];
+        for (o, &y) in out.iter_mut().zip(b) {
+            *o = f(x, y);
+        }
+    } else if a.len() == n && is_trailing(b_shape, out_shape) {
+        for (orow, arow) in out.chunks_exact_mut(b.len()).zip(a.chunks_exact(b.len())) {
+            for ((o, &x), &y) in orow.iter_mut().zip(arow).zip(b) {
+                *o = f(x, y);
+            }
+        }
+    } else if b.len() == n && is_trailing(a_shape, out_shape) {
+        for (orow, brow) in out.chunks_exact_mut(a.len()).zip(b.chunks_exact(a.len())) {
+            for ((o, &x), &y) in orow.iter_mut().zip(a).zip(brow) {
+                *o = f(x, y);
+            }
+        }
+    } else {
+        let sa = broadcast_strides(a_shape, out_shape);
+        let sb = broadcast_strides(b_shape, out_shape);
+        for_each_strided2(out_shape, &sa, &sb, |o, ia, ib| out[o] = f(a[ia], b[ib]));
+    }
+}
+
+/// Whether `small` (without leading ones) equals the trailing dimensions of `big`, so that
+/// broadcasting it repeats it contiguously.
+fn is_trailing(small: &[usize], big: &[usize]) -> bool {
+    let first = small.iter().position(|&d| d != 1).unwrap_or(small.len());
+    let s = &small[first..];
+    s.len() <= big.len() && &big[big.len() - s.len()..] == s
+}
+
+/// `out = src` broadcast from `src_shape` to `out_shape`.
+pub fn expand<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T]) {
+    if src.len() == 1 {
+        out.fill(src[0]);
+    } else if is_trailing(src_shape, out_shape) {
+        for row in out.chunks_exact_mut(src.len()) {
+            row.copy_from_slice(src);
+        }
+    } else {
+        let s = broadcast_strides(src_shape, out_shape);
+        for_each_strided2(out_shape, &s, &s, |o, i, _| out[o] = src[i]);
+    }
+}
+
+/// `out = src` summed over the dimensions along which `out_shape` was broadcast to
+/// `src_shape` (the reduction that undoes broadcasting). With `accumulate`, adds into `out`.
+pub fn sum_to<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T], accumulate: bool) {
+    if !accumulate {
+        out.fill(T::ZERO);
+    }
+    if out.len() == 1 {
+        out[0] += src.iter().copied().sum::<T>();
+    } else if out.len() == src.len() {
+        for (o, &s) in out.iter_mut().zip(src) {
+            *o += s;
+        }
+    } else if is_trailing(out_shape, src_shape) {
+        for row in src.chunks_exact(out.len()) {
+            for (o, &s) in out.iter_mut().zip(row) {
+                *o += s;
+            }
+        }
+    } else {
+        let s = broadcast_strides(out_shape, src_shape);
+        for_each_strided2(src_shape, &s, &s, |i, o, _| out[o] += src[i]);
+    }
+}
+
+/// Sums (or averages) `src` along `axis`: `src` viewed as `[outer, len, inner]`, `out` as
+/// `[outer, inner]`.
+pub fn reduce_axis<T: Float>(src: &[T], shape: &[usize], axis: usize, mean: bool, out: &mut [T]) {
+    let len = shape[axis];
+    let inner: usize = numel(&shape[axis + 1..]);
+    let outer: usize = numel(&shape[..axis]);
+    out.fill(T::ZERO);
+    for o in 0..outer {
+        let dst = &mut out[o * inner..(o + 1) * inner];
+        for l in 0..len {
+            let row = &src[(o * len + l) * inner..(o * len + l + 1) * inner];
+            for (d, &s) in dst.iter_mut().zip(row) {
+                *d += s;
+            }
+        }
+    }
+    if mean && len > 0 {
+        let scale = T::ONE / T::from_usize(len);
+        out.iter_mut().for_each(|v| *v *= scale);
+    }
+}
+
+/// `out = src` with its dimensions permuted: output dimension `d` is input dimension `perm[d]`.
+pub fn permute<T: Float>(src: &[T], shape: &[usize], perm: &[usize], out: &mut [T]) {
+    let st = strides(shape);
+    let out_shape: Shape = perm.iter().map(|&p| shape[p]).collect();
+    let ps: Shape = perm.iter().map(|&p| st[p]).collect();
+    if out_shape.len() == 2 {
+        // 2-d transpose in cache-friendly tiles
+        let (r, c) = (out_shape[0], out_shape[1]);
+        const TILE: usize = 32;
+        for i0 in (0..r).step_by(TILE) {
+            for j0 in (0..c).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(r) {
+                    for j in j0..(j0 + TILE).min(c) {
+                        out[i * c + j] = src[i * ps[0] + j * ps[1]];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for_each_strided2(&out_shape, &ps, &ps, |o, i, _| out[o] = src[i]);
+}
+
+/// Calls `f(out_index, a_index, b_index)` for every element of `shape` in row-major order,
+/// where `a_index` and `b_index` walk two tensors with the given strides (an odometer over
+/// the dimensions, innermost dimension as a tight loop).
+pub fn for_each_strided2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    let n = numel(shape);
+    if n == 0 {
+        return;
+    }
+    let nd = shape.len();
+    if nd == 0 {
+        f(0, 0, 0);
+        return;
+    }
+    let mut idx: Shape = smallvec::smallvec![0; nd];
+    let (inner, ia_step, ib_step) = (shape[nd - 1], sa[nd - 1], sb[nd - 1]);
+    let (mut pa, mut pb, mut out) = (0usize, 0usize, 0usize);
+    loop {
+        for j in 0..inner {
+            f(out + j, pa + j * ia_step, pb + j * ib_step);
+        }
+        out += inner;
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            pa += sa[d];
+            pb += sb[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            pa -= sa[d] * shape[d];
+            pb -= sb[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_paths_agree_with_general_walk() {
+        let a: Vec<f64> = (0..24).map(|v| v as f64).collect();
+        let b = [10.0, 20.0, 30.0, 40.0];
+        let mut fast = vec![0.0; 24];
+        binary_broadcast(&a, &[2, 3, 4], &b, &[4], &[2, 3, 4], &mut fast, |x, y| x + y);
+        let mut slow = vec![0.0; 24];
+        let sa = broadcast_strides(&[2, 3, 4], &[2, 3, 4]);
+        let sb = broadcast_strides(&[4], &[2, 3, 4]);
+        for_each_strided2(&[2, 3, 4], &sa, &sb, |o, i, j| slow[o] = a[i] + b[j]);
+        assert_eq!(fast, slow);
+        // a column broadcast [3,1] against [2,3,4] takes the general path
+        let c = [1.0, 2.0, 3.0];
+        binary_broadcast(&a, &[2, 3, 4], &c, &[3, 1], &[2, 3, 4], &mut fast, |x, y| x * y);
+        assert_eq!(fast[5], 5.0 * 2.0);
+        let mut back = [0.0; 3];
+        sum_to(&fast, &[2, 3, 4], &[3, 1], &mut back, false);
+        let want: f64 = (0..2).flat_map(|o| (0..4).map(move |i| (o * 12 + 4 + i) as f64 * 2.0)).sum();
+        assert_eq!(back[1], want);
+    }
+
+    #[test]
+    fn permute_3d_and_2d() {
+        let a: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let mut out = vec![0.0; 24];
+        permute(&a, &[2, 3, 4], &[2, 0, 1], &mut out); // out shape [4, 2, 3]
+                                                       // out[i][j][k] = a[j][k][i]
+        assert_eq!(out[(1 * 2 + 1) * 3 + 2], a[(1 * 3 + 2) * 4 + 1]);
+        let mut t = vec![0.0; 24];
+        permute(&a, &[4, 6], &[1, 0], &mut t);
+        assert_eq!(t[5 * 4 + 3], a[3 * 6 + 5]);
+    }
+}

@@ -1,0 +1,101 @@
+//! Elementwise ops of two inputs, broadcast against each other (NumPy/PyTorch rules).
+//!
+//! Backward reduces each gradient back to its input's shape with `sum_to` (a no-op when
+//! nothing was broadcast): that is where a bias's gradient gets summed over the batch.
+
+use super::{Graph, View};
+use crate::float::Float;
+use crate::kernels::binary_broadcast;
+use crate::shape::{broadcast_shapes, Shape};
+
+/// An elementwise function of two inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `a` where `b > 0`, else 0: relu's backward (`dy` masked by the input's sign)
+    ReluMask,
+    /// `a * sign(b)`: abs's backward
+    SignMul,
+}
+
+impl Binary {
+    /// The op's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+            Binary::ReluMask => "relu_mask",
+            Binary::SignMul => "sign_mul",
+        }
+    }
+
+    /// The broadcast shape.
+    ///
+    /// # Panics
+    /// `add: shapes [2, 3] and [2] do not broadcast` when they do not.
+    pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Shape {
+        if a == b {
+            return Shape::from_slice(a);
+        }
+        broadcast_shapes(a, b).unwrap_or_else(|| panic!("{}: shapes {:?} and {:?} do not broadcast", self.name(), a, b))
+    }
+
+    /// `out = f(a, b)` with broadcasting.
+    pub fn forward<T: Float>(&self, a: View<'_, T>, b: View<'_, T>, out_shape: &[usize], out: &mut [T]) {
+        let (ad, asz, bd, bsz) = (a.data, a.shape, b.data, b.shape);
+        match self {
+            Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x + y),
+            Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x - y),
+            Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * y),
+            Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x / y),
+            Binary::ReluMask => {
+                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| if y > T::ZERO { x } else { T::ZERO })
+            }
+            Binary::SignMul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * super::unary::sign(y)),
+        }
+    }
+
+    /// Backward: `[da, db]` from `dy` (`y` the output), each summed to its input's shape.
+    pub fn vjp<T: Float, G: Graph<T>>(
+        &self,
+        g: &mut G,
+        a: G::V,
+        b: G::V,
+        y: G::V,
+        dy: G::V,
+        need: [bool; 2],
+    ) -> [Option<G::V>; 2] {
+        let (sa, sb) = (g.shape(a), g.shape(b));
+        let (da, db) = match self {
+            // d/da (a + b) = 1, d/db (a + b) = 1
+            Binary::Add => (need[0].then_some(dy), need[1].then_some(dy)),
+            // d/da (a - b) = 1, d/db (a - b) = -1
+            Binary::Sub => (need[0].then_some(dy), need[1].then(|| g.neg(dy))),
+            // d/da (a b) = b, d/db (a b) = a
+            Binary::Mul => (need[0].then(|| g.mul(dy, b)), need[1].then(|| g.mul(dy, a))),
+            // d/da (a / b) = 1/b, d/db (a / b) = -a/b² = -y/b
+            Binary::Div => (
+                need[0].then(|| g.div(dy, b)),
+                need[1].then(|| {
+                    let t = g.div(y, b);
+                    let t = g.mul(dy, t);
+                    g.neg(t)
+                }),
+            ),
+            // d/da mask(a, b) = mask(1, b); d/db = 0 almost everywhere
+            Binary::ReluMask => (need[0].then(|| g.binary(Binary::ReluMask, dy, b)), None),
+            // d/da (a sign(b)) = sign(b); d/db = 0 almost everywhere
+            Binary::SignMul => (need[0].then(|| g.binary(Binary::SignMul, dy, b)), None),
+        };
+        [da.map(|d| g.sum_to(d, &sa)), db.map(|d| g.sum_to(d, &sb))]
+    }
+}

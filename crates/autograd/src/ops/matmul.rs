@@ -1,0 +1,103 @@
+//! Matrix products: `matmul` (either operand read transposed, never copied) and the fused
+//! `linear` layer `x·Wᵀ + b`.
+
+use super::{Graph, View};
+use crate::float::Float;
+use crate::shape::Shape;
+
+fn dims(s: &[usize], t: bool) -> (usize, usize) {
+    if t {
+        (s[1], s[0])
+    } else {
+        (s[0], s[1])
+    }
+}
+
+fn show(s: &[usize], t: bool) -> String {
+    format!("{s:?}{}", if t { "ᵀ" } else { "" })
+}
+
+/// Result shape of `op(A)·op(B)`.
+///
+/// # Panics
+/// `matmul: [2, 4] x [8, 2]: inner dimensions 4 and 8 differ` (or an operand not 2-d).
+pub fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Shape {
+    assert!(a.len() == 2 && b.len() == 2, "matmul: {} x {}: both operands must be 2-d", show(a, ta), show(b, tb));
+    let ((m, k1), (k2, n)) = (dims(a, ta), dims(b, tb));
+    assert!(k1 == k2, "matmul: {} x {}: inner dimensions {k1} and {k2} differ", show(a, ta), show(b, tb));
+    smallvec::smallvec![m, n]
+}
+
+/// Row and column strides of a row-major `[r, c]` matrix read as `op(M)`.
+fn strides(s: &[usize], t: bool) -> (usize, usize) {
+    if t {
+        (1, s[1])
+    } else {
+        (s[1], 1)
+    }
+}
+
+/// `out = op(A)·op(B)`.
+pub fn matmul_forward<T: Float>(a: View<'_, T>, b: View<'_, T>, ta: bool, tb: bool, out: &mut [T]) {
+    let ((m, k), (_, n)) = (dims(a.shape, ta), dims(b.shape, tb));
+    let (rsa, csa) = strides(a.shape, ta);
+    let (rsb, csb) = strides(b.shape, tb);
+    T::gemm(m, k, n, a.data, rsa, csa, b.data, rsb, csb, out, false);
+}
+
+/// Backward of `C = op(A)·op(B)` given `dC`: each operand's gradient is again one matmul.
+pub fn matmul_vjp<T: Float, G: Graph<T>>(
+    g: &mut G,
+    a: G::V,
+    b: G::V,
+    ta: bool,
+    tb: bool,
+    dc: G::V,
+    need: [bool; 2],
+) -> [Option<G::V>; 2] {
+    // d/dA (A·B) : dA = dC·op(B)ᵀ, or (for A read transposed) dA = op(B)·dCᵀ
+    let da = need[0].then(|| if ta { g.matmul(b, dc, tb, true) } else { g.matmul(dc, b, false, !tb) });
+    // d/dB (A·B) : dB = op(A)ᵀ·dC, or (for B read transposed) dB = dCᵀ·op(A)
+    let db = need[1].then(|| if tb { g.matmul(dc, a, true, ta) } else { g.matmul(a, dc, !ta, false) });
+    [da, db]
+}
+
+/// Result shape of `x·Wᵀ + b`.
+///
+/// # Panics
+/// `linear: x [2, 4], weight [8, 3], bias [8]: ...` when the shapes do not fit.
+pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Shape {
+    let ok = x.len() == 2 && w.len() == 2 && b.len() == 1 && x[1] == w[1] && b[0] == w[0];
+    assert!(ok, "linear: x {x:?}, weight {w:?}, bias {b:?}: need x [batch, in], weight [out, in], bias [out]");
+    smallvec::smallvec![x[0], w[0]]
+}
+
+/// `out = x·Wᵀ + b`: every row starts as the bias, then the product is accumulated onto it.
+pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, out: &mut [T]) {
+    let (batch, inp, outp) = (x.shape[0], x.shape[1], w.shape[0]);
+    for row in out.chunks_exact_mut(outp) {
+        row.copy_from_slice(b.data);
+    }
+    T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, true);
+}
+
+/// Backward of `y = x·Wᵀ + b` given `dy`.
+pub fn linear_vjp<T: Float, G: Graph<T>>(
+    g: &mut G,
+    x: G::V,
+    w: G::V,
+    b: G::V,
+    dy: G::V,
+    need: [bool; 3],
+) -> [Option<G::V>; 3] {
+    // d/dx (x Wᵀ) : dx = dy·W
+    let dx = need[0].then(|| g.matmul(dy, w, false, false));
+    // d/dW (x Wᵀ) : dW = dyᵀ·x
+    let dw = need[1].then(|| g.matmul(dy, x, true, false));
+    // d/db (.. + b) : db = dy summed over the batch
+    let db = need[2].then(|| {
+        let s = g.shape(b);
+        g.sum_to(dy, &s)
+    });
+    [dx, dw, db]
+}

@@ -1,0 +1,246 @@
+//! The operations the tape records, each with its forward kernel and its backward rule
+//! (vector-Jacobian product, VJP) side by side.
+//!
+//! | family | file | ops |
+//! | --- | --- | --- |
+//! | elementwise, one input | [`unary`] | neg, relu, abs, exp, log, tanh, sigmoid, sqrt, powf, scalar add/mul, sign |
+//! | elementwise, two inputs (broadcasting) | [`binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
+//! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`) |
+//! | reductions | [`reduce`] | sum and mean over everything or along an axis |
+//! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
+//!
+//! # One rule serves every order
+//! A backward rule is written once, as a composition of these same ops on a [`Graph`].
+//! The plain backward pass runs it on an eager graph (values computed into reusable scratch
+//! buffers, nothing recorded); `Tape::grad` runs the *same* rule on the tape itself, so
+//! the gradient is a variable that can be differentiated again (grad of grad).
+
+pub mod binary;
+pub mod matmul;
+pub mod reduce;
+pub mod shape;
+pub mod unary;
+
+pub use binary::Binary;
+pub use reduce::Reduce;
+pub use unary::Unary;
+
+use crate::float::Float;
+use crate::shape::Shape;
+
+/// One recorded operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op<T: Float> {
+    /// A leaf: an input, a constant, or a parameter. No inputs, no backward rule.
+    Leaf,
+    /// Elementwise function of one input.
+    Unary(Unary<T>),
+    /// Elementwise function of two broadcast inputs.
+    Binary(Binary),
+    /// `op(A)·op(B)` of two 2-d inputs; `ta`/`tb` read an operand as transposed.
+    Matmul {
+        /// Read A as transposed.
+        ta: bool,
+        /// Read B as transposed.
+        tb: bool,
+    },
+    /// `x·Wᵀ + b` in one node (x: `[batch, in]`, W: `[out, in]`, b: `[out]`).
+    Linear,
+    /// Sum or mean, over all elements or along one axis.
+    Reduce(Reduce),
+    /// Same data, new shape.
+    Reshape(Shape),
+    /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
+    Permute(Shape),
+    /// Broadcast to a larger shape.
+    Expand(Shape),
+    /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
+    SumTo(Shape),
+}
+
+/// A borrowed tensor: shape and row-major data.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a, T> {
+    /// Dimension sizes.
+    pub shape: &'a [usize],
+    /// Elements, row-major.
+    pub data: &'a [T],
+}
+
+impl<T: Float> Op<T> {
+    /// The op's name, as used in messages and listings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Leaf => "leaf",
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Matmul { .. } => "matmul",
+            Op::Linear => "linear",
+            Op::Reduce(r) => r.name(),
+            Op::Reshape(_) => "reshape",
+            Op::Permute(_) => "permute",
+            Op::Expand(_) => "expand",
+            Op::SumTo(_) => "sum_to",
+        }
+    }
+
+    /// Number of inputs.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Leaf => 0,
+            Op::Binary(_) | Op::Matmul { .. } => 2,
+            Op::Linear => 3,
+            _ => 1,
+        }
+    }
+
+    /// Shape of the result, checking the inputs' shapes.
+    ///
+    /// # Panics
+    /// With a message naming the op and the shapes when they do not fit the op.
+    pub fn out_shape(&self, ins: &[&[usize]]) -> Shape {
+        match self {
+            Op::Leaf => unreachable!("leaves are not computed"),
+            Op::Unary(_) => Shape::from_slice(ins[0]),
+            Op::Binary(b) => b.out_shape(ins[0], ins[1]),
+            Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
+            Op::Linear => matmul::linear_shape(ins[0], ins[1], ins[2]),
+            Op::Reduce(r) => r.out_shape(ins[0]),
+            Op::Reshape(s) => shape::reshape_shape(ins[0], s),
+            Op::Permute(p) => shape::permute_shape(ins[0], p),
+            Op::Expand(s) => shape::expand_shape(ins[0], s),
+            Op::SumTo(s) => shape::sum_to_shape(ins[0], s),
+        }
+    }
+
+    /// Computes the result into `out` (already sized to the result; its old contents are
+    /// ignored).
+    pub fn forward(&self, ins: &[View<'_, T>], out_shape: &[usize], out: &mut [T]) {
+        match self {
+            Op::Leaf => unreachable!("leaves are not computed"),
+            Op::Unary(u) => u.forward(ins[0].data, out),
+            Op::Binary(b) => b.forward(ins[0], ins[1], out_shape, out),
+            Op::Matmul { ta, tb } => matmul::matmul_forward(ins[0], ins[1], *ta, *tb, out),
+            Op::Linear => matmul::linear_forward(ins[0], ins[1], ins[2], out),
+            Op::Reduce(r) => r.forward(ins[0], out),
+            Op::Reshape(_) => out.copy_from_slice(ins[0].data),
+            Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
+            Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
+            Op::SumTo(_) => crate::kernels::sum_to(ins[0].data, ins[0].shape, out_shape, out, false),
+        }
+    }
+
+    /// The backward rule: given the gradient `gy` of the output `y` (with respect to some
+    /// final scalar), the gradients of the inputs `x` for which `need[i]` is set.
+    /// `None` means "no contribution" (zero).
+    pub fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match self {
+            Op::Leaf => [None; 3],
+            Op::Unary(u) => [u.vjp(g, x[0], y, gy), None, None],
+            Op::Binary(b) => {
+                let [ga, gb] = b.vjp(g, x[0], x[1], y, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
+            Op::Matmul { ta, tb } => {
+                let [ga, gb] = matmul::matmul_vjp(g, x[0], x[1], *ta, *tb, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
+            Op::Linear => matmul::linear_vjp(g, x[0], x[1], x[2], gy, need),
+            Op::Reduce(r) => [Some(r.vjp(g, x[0], gy)), None, None],
+            Op::Reshape(_) => {
+                let s = g.shape(x[0]);
+                [Some(g.reshape(gy, &s)), None, None]
+            }
+            Op::Permute(p) => [Some(g.permute(gy, &shape::inverse_perm(p))), None, None],
+            Op::Expand(_) => {
+                let s = g.shape(x[0]);
+                [Some(g.sum_to(gy, &s)), None, None]
+            }
+            Op::SumTo(_) => {
+                let s = g.shape(x[0]);
+                [Some(g.expand(gy, &s)), None, None]
+            }
+        }
+    }
+}
+
+/// Where a backward rule computes: something that can apply ops to values of type `V`.
+///
+/// Implemented by the eager backward pass (values are scratch buffers) and by the tape
+/// itself (values are recorded variables, for higher-order gradients). Backward rules are
+/// generic over it, so each rule is written once.
+pub trait Graph<T: Float> {
+    /// A handle to a value.
+    type V: Copy;
+
+    /// Applies `op` to `inputs`, returning the result.
+    fn apply(&mut self, op: Op<T>, inputs: &[Self::V]) -> Self::V;
+
+    /// The shape of a value.
+    fn shape(&self, v: Self::V) -> Shape;
+
+    /// `op(a)` elementwise.
+    fn unary(&mut self, op: Unary<T>, a: Self::V) -> Self::V {
+        self.apply(Op::Unary(op), &[a])
+    }
+    /// `op(a, b)` elementwise with broadcasting.
+    fn binary(&mut self, op: Binary, a: Self::V, b: Self::V) -> Self::V {
+        self.apply(Op::Binary(op), &[a, b])
+    }
+    /// `a + b`.
+    fn add(&mut self, a: Self::V, b: Self::V) -> Self::V {
+        self.binary(Binary::Add, a, b)
+    }
+    /// `a * b`.
+    fn mul(&mut self, a: Self::V, b: Self::V) -> Self::V {
+        self.binary(Binary::Mul, a, b)
+    }
+    /// `a / b`.
+    fn div(&mut self, a: Self::V, b: Self::V) -> Self::V {
+        self.binary(Binary::Div, a, b)
+    }
+    /// `-a`.
+    fn neg(&mut self, a: Self::V) -> Self::V {
+        self.unary(Unary::Neg, a)
+    }
+    /// `a * c` for a constant `c`.
+    fn mul_scalar(&mut self, a: Self::V, c: T) -> Self::V {
+        self.unary(Unary::MulScalar(c), a)
+    }
+    /// `a + c` for a constant `c`.
+    fn add_scalar(&mut self, a: Self::V, c: T) -> Self::V {
+        self.unary(Unary::AddScalar(c), a)
+    }
+    /// `op(a)·op(b)`.
+    fn matmul(&mut self, a: Self::V, b: Self::V, ta: bool, tb: bool) -> Self::V {
+        self.apply(Op::Matmul { ta, tb }, &[a, b])
+    }
+    /// `a` summed down to `shape` (identity when the shapes agree).
+    fn sum_to(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
+        if self.shape(a).as_slice() == shape {
+            a
+        } else {
+            self.apply(Op::SumTo(Shape::from_slice(shape)), &[a])
+        }
+    }
+    /// `a` broadcast to `shape` (identity when the shapes agree).
+    fn expand(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
+        if self.shape(a).as_slice() == shape {
+            a
+        } else {
+            self.apply(Op::Expand(Shape::from_slice(shape)), &[a])
+        }
+    }
+    /// `a` with a new shape (identity when the shapes agree).
+    fn reshape(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
+        if self.shape(a).as_slice() == shape {
+            a
+        } else {
+            self.apply(Op::Reshape(Shape::from_slice(shape)), &[a])
+        }
+    }
+    /// `a` with its dimensions permuted.
+    fn permute(&mut self, a: Self::V, perm: &[usize]) -> Self::V {
+        self.apply(Op::Permute(Shape::from_slice(perm)), &[a])
+    }
+}

@@ -1,0 +1,164 @@
+//! Elementwise ops of one input: `y = f(x)`, backward `dx = dy * f'(x)`.
+//!
+//! Each rule below is written with ops of the same tape (see [`super::Graph`]), so it can
+//! itself be differentiated.
+
+use super::{Binary, Graph};
+use crate::float::Float;
+
+/// An elementwise function of one input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary<T> {
+    /// `-x`
+    Neg,
+    /// `max(x, 0)`
+    Relu,
+    /// `|x|`
+    Abs,
+    /// `e^x`
+    Exp,
+    /// `ln x`
+    Log,
+    /// `tanh x`
+    Tanh,
+    /// `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `√x`
+    Sqrt,
+    /// `x^p` for a constant `p`
+    Powf(T),
+    /// `x + c` for a constant `c`
+    AddScalar(T),
+    /// `x * c` for a constant `c`
+    MulScalar(T),
+    /// `sign(x)` (−1, 0 or 1): derivative zero
+    Sign,
+}
+
+impl<T: Float> Unary<T> {
+    /// The op's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Unary::Neg => "neg",
+            Unary::Relu => "relu",
+            Unary::Abs => "abs",
+            Unary::Exp => "exp",
+            Unary::Log => "log",
+            Unary::Tanh => "tanh",
+            Unary::Sigmoid => "sigmoid",
+            Unary::Sqrt => "sqrt",
+            Unary::Powf(_) => "powf",
+            Unary::AddScalar(_) => "add_scalar",
+            Unary::MulScalar(_) => "mul_scalar",
+            Unary::Sign => "sign",
+        }
+    }
+
+    /// `f(x)` for one element.
+    #[inline(always)]
+    pub fn eval(&self, x: T) -> T {
+        match *self {
+            Unary::Neg => -x,
+            Unary::Relu => {
+                if x > T::ZERO {
+                    x
+                } else {
+                    T::ZERO
+                }
+            }
+            Unary::Abs => x.abs(),
+            Unary::Exp => x.exp(),
+            Unary::Log => x.ln(),
+            Unary::Tanh => x.tanh(),
+            Unary::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Powf(p) => x.powf(p),
+            Unary::AddScalar(c) => x + c,
+            Unary::MulScalar(c) => x * c,
+            Unary::Sign => sign(x),
+        }
+    }
+
+    /// `out[i] = f(a[i])`.
+    pub fn forward(&self, a: &[T], out: &mut [T]) {
+        // one match per call, a tight loop per op
+        macro_rules! map {
+            ($f:expr) => {
+                for (o, &x) in out.iter_mut().zip(a) {
+                    *o = $f(x);
+                }
+            };
+        }
+        match *self {
+            Unary::Neg => map!(|x: T| -x),
+            Unary::Relu => map!(|x: T| if x > T::ZERO { x } else { T::ZERO }),
+            Unary::AddScalar(c) => map!(|x: T| x + c),
+            Unary::MulScalar(c) => map!(|x: T| x * c),
+            Unary::Abs => map!(|x: T| x.abs()),
+            op => map!(|x| op.eval(x)),
+        }
+    }
+
+    /// Backward: `dx` from `dy` (`x` the input, `y` the output).
+    pub fn vjp<G: Graph<T>>(&self, g: &mut G, x: G::V, y: G::V, dy: G::V) -> Option<G::V> {
+        Some(match *self {
+            // d/dx (-x) = -1
+            Unary::Neg => g.neg(dy),
+            // d/dx relu(x) = 1 if x > 0 else 0
+            Unary::Relu => g.binary(Binary::ReluMask, dy, x),
+            // d/dx |x| = sign(x)
+            Unary::Abs => g.binary(Binary::SignMul, dy, x),
+            // d/dx e^x = e^x = y
+            Unary::Exp => g.mul(dy, y),
+            // d/dx ln x = 1/x
+            Unary::Log => g.div(dy, x),
+            // d/dx tanh x = 1 - y²
+            Unary::Tanh => {
+                let y2 = g.mul(y, y);
+                let d = one_minus(g, y2);
+                g.mul(dy, d)
+            }
+            // d/dx σ(x) = y (1 - y)
+            Unary::Sigmoid => {
+                let d = one_minus(g, y);
+                let d = g.mul(y, d);
+                g.mul(dy, d)
+            }
+            // d/dx √x = 1 / (2 √x) = 0.5 / y
+            Unary::Sqrt => {
+                let half = g.mul_scalar(dy, T::from_f64(0.5));
+                g.div(half, y)
+            }
+            // d/dx x^p = p x^(p-1)
+            Unary::Powf(p) => {
+                let d = g.unary(Unary::Powf(p - T::ONE), x);
+                let d = g.mul_scalar(d, p);
+                g.mul(dy, d)
+            }
+            // d/dx (x + c) = 1
+            Unary::AddScalar(_) => dy,
+            // d/dx (x c) = c
+            Unary::MulScalar(c) => g.mul_scalar(dy, c),
+            // d/dx sign(x) = 0 (almost everywhere)
+            Unary::Sign => return None,
+        })
+    }
+}
+
+/// `1 - v`.
+fn one_minus<T: Float, G: Graph<T>>(g: &mut G, v: G::V) -> G::V {
+    let n = g.neg(v);
+    g.add_scalar(n, T::ONE)
+}
+
+/// −1, 0 or 1 (0 for ±0 and NaN).
+#[inline(always)]
+pub(crate) fn sign<T: Float>(x: T) -> T {
+    if x > T::ZERO {
+        T::ONE
+    } else if x < T::ZERO {
+        -T::ONE
+    } else {
+        T::ZERO
+    }
+}

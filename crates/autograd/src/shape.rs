@@ -1,0 +1,127 @@
+//! Shapes (small inline vectors of dimension sizes) and the broadcasting rules.
+
+use smallvec::SmallVec;
+
+/// A tensor shape: dimension sizes, outermost first (row-major). Up to four dimensions live
+/// inline, so making or copying a shape does not touch the heap.
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// Number of elements of a shape (1 for a scalar shape `[]`).
+#[inline]
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major strides of a contiguous tensor of this shape.
+pub fn strides(shape: &[usize]) -> Shape {
+    let mut s: Shape = smallvec::smallvec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// The broadcast shape of `a` and `b` (NumPy/PyTorch rules: align trailing dimensions; each
+/// pair must be equal or contain a 1), or `None` if they do not broadcast.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
+    let n = a.len().max(b.len());
+    let mut out: Shape = smallvec::smallvec![0; n];
+    for i in 0..n {
+        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
+        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+/// Whether `from` can be broadcast (expanded) to `to`.
+pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
+    from.len() <= to.len() && broadcast_shapes(from, to).is_some_and(|s| s.as_slice() == to)
+}
+
+/// Strides with which to read a tensor of shape `from` as if it had the (broadcast) shape
+/// `to`: 0 along every broadcast dimension.
+pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
+    let own = strides(from);
+    let off = to.len() - from.len();
+    let mut s: Shape = smallvec::smallvec![0; to.len()];
+    for i in 0..from.len() {
+        if from[i] != 1 {
+            s[off + i] = own[i];
+        }
+    }
+    s
+}
+
+/// Calls `f(out_index, in_index)` for every element of `shape`, where `in_index` walks a
+/// tensor with the given `in_strides` (an odometer over the dimensions).
+pub fn for_each_strided(shape: &[usize], in_strides: &[usize], mut f: impl FnMut(usize, usize)) {
+    let n = numel(shape);
+    if n == 0 {
+        return;
+    }
+    let nd = shape.len();
+    if nd == 0 {
+        f(0, 0);
+        return;
+    }
+    let mut idx: Shape = smallvec::smallvec![0; nd];
+    let mut pos = 0usize;
+    let inner = shape[nd - 1];
+    let inner_stride = in_strides[nd - 1];
+    let mut out = 0usize;
+    while out < n {
+        for j in 0..inner {
+            f(out + j, pos + j * inner_stride);
+        }
+        out += inner;
+        // advance the odometer over the outer dimensions
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            idx[d] += 1;
+            pos += in_strides[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            pos -= in_strides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_rules() {
+        assert_eq!(broadcast_shapes(&[2, 3], &[3]).unwrap().as_slice(), &[2, 3]);
+        assert_eq!(broadcast_shapes(&[4, 1, 3], &[2, 1]).unwrap().as_slice(), &[4, 2, 3]);
+        assert_eq!(broadcast_shapes(&[], &[5]).unwrap().as_slice(), &[5]);
+        assert!(broadcast_shapes(&[2, 3], &[2]).is_none());
+        assert!(broadcasts_to(&[1, 3], &[4, 3]));
+        assert!(!broadcasts_to(&[4, 3], &[3]));
+    }
+
+    #[test]
+    fn strided_walk_matches_index_arithmetic() {
+        let shape = [2, 3, 4];
+        let st = broadcast_strides(&[3, 1], &shape);
+        let mut seen = vec![];
+        for_each_strided(&shape, &st, |o, i| seen.push((o, i)));
+        assert_eq!(seen.len(), 24);
+        for (o, i) in seen {
+            let j = (o / 4) % 3; // the middle index
+            assert_eq!(i, j);
+        }
+    }
+}

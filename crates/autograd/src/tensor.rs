@@ -1,0 +1,231 @@
+//! [`Tensor`]: an owned, contiguous, row-major n-dimensional array of `f32` or `f64`.
+
+use std::fmt;
+
+use crate::float::Float;
+use crate::rng::TorchRng;
+use crate::shape::{numel, Shape};
+
+/// An owned n-dimensional array, row-major and contiguous.
+///
+/// Tensors are plain values; the tape ([`crate::Tape`]) records operations on them.
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T: Float> {
+    shape: Shape,
+    data: Vec<T>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// A tensor from row-major data.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the product of `shape`.
+    #[track_caller]
+    pub fn new(data: Vec<T>, shape: &[usize]) -> Self {
+        assert_eq!(data.len(), numel(shape), "Tensor::new: {} values do not fill shape {:?}", data.len(), shape);
+        Tensor { shape: Shape::from_slice(shape), data }
+    }
+
+    /// A tensor copied from a slice.
+    ///
+    /// # Panics
+    /// If `data.len()` is not the product of `shape`.
+    #[track_caller]
+    pub fn from_slice(data: &[T], shape: &[usize]) -> Self {
+        Self::new(data.to_vec(), shape)
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    pub fn scalar(value: T) -> Self {
+        Tensor { shape: Shape::new(), data: vec![value] }
+    }
+
+    /// A tensor filled with `value`.
+    pub fn full(shape: &[usize], value: T) -> Self {
+        Tensor { shape: Shape::from_slice(shape), data: vec![value; numel(shape)] }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, T::ZERO)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, T::ONE)
+    }
+
+    /// A tensor whose element at flat (row-major) index `i` is `f(i)`.
+    pub fn from_fn(shape: &[usize], f: impl FnMut(usize) -> T) -> Self {
+        Tensor { shape: Shape::from_slice(shape), data: (0..numel(shape)).map(f).collect() }
+    }
+
+    /// Uniform values on `[0, 1)`, bit for bit what `torch.rand(shape)` gives after the same
+    /// `torch.manual_seed` (elements drawn in row-major order).
+    pub fn rand(shape: &[usize], rng: &mut TorchRng) -> Self {
+        Self::from_fn(shape, |_| T::rand_unit(rng))
+    }
+
+    /// Uniform values on `[from, to)`, bit for bit what `tensor.uniform_(from, to)` gives.
+    pub fn uniform(shape: &[usize], from: T, to: T, rng: &mut TorchRng) -> Self {
+        Self::from_fn(shape, |_| T::torch_uniform(rng, from, to))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements in row-major order, mutable.
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// The element buffer.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// The single value of a one-element tensor.
+    ///
+    /// # Panics
+    /// If the tensor does not have exactly one element.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        assert_eq!(self.data.len(), 1, "item: tensor of shape {:?} is not a single value", self.shape);
+        self.data[0]
+    }
+
+    /// The element at a multi-index.
+    ///
+    /// # Panics
+    /// If the index has the wrong length or is out of bounds.
+    #[track_caller]
+    pub fn at(&self, index: &[usize]) -> T {
+        assert_eq!(index.len(), self.ndim(), "at: index {index:?} for shape {:?}", self.shape);
+        let mut flat = 0;
+        for (d, (&i, &n)) in index.iter().zip(self.shape.iter()).enumerate() {
+            assert!(i < n, "at: index {i} out of bounds for dimension {d} of shape {:?}", self.shape);
+            flat = flat * n + i;
+        }
+        self.data[flat]
+    }
+
+    /// The same data with another shape.
+    ///
+    /// # Panics
+    /// If the element counts differ.
+    #[track_caller]
+    pub fn reshape(mut self, shape: &[usize]) -> Self {
+        assert_eq!(
+            numel(shape),
+            self.data.len(),
+            "reshape: {:?} ({} elements) into {:?}",
+            self.shape,
+            self.data.len(),
+            shape
+        );
+        self.shape = Shape::from_slice(shape);
+        self
+    }
+
+    /// Converts every element to another float type.
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|v| U::from_f64(v.to_f64())).collect() }
+    }
+
+    /// Largest absolute difference to another tensor of the same shape.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    #[track_caller]
+    pub fn max_abs_diff(&self, other: &Self) -> T {
+        assert_eq!(self.shape, other.shape, "max_abs_diff: shapes {:?} and {:?}", self.shape, other.shape);
+        self.data.iter().zip(&other.data).fold(T::ZERO, |m, (&a, &b)| m.max((a - b).abs()))
+    }
+
+    /// `torch.allclose`: `|a - b| <= atol + rtol * |b|` everywhere (NaN is never close).
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    #[track_caller]
+    pub fn allclose(&self, other: &Self, rtol: f64, atol: f64) -> bool {
+        assert_eq!(self.shape, other.shape, "allclose: shapes {:?} and {:?}", self.shape, other.shape);
+        self.data.iter().zip(&other.data).all(|(&a, &b)| {
+            let (a, b) = (a.to_f64(), b.to_f64());
+            (a - b).abs() <= atol + rtol * b.abs()
+        })
+    }
+
+    pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
+        debug_assert_eq!(numel(&shape), data.len());
+        Tensor { shape, data }
+    }
+}
+
+impl<T: Float> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor<{}>{:?} {:?}", T::NAME, self.shape.as_slice(), self.data)
+    }
+}
+
+impl<T: Float> fmt::Display for Tensor<T> {
+    /// Nested brackets like PyTorch, e.g. `[[1, 2], [3, 4]]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn rec<T: Float>(f: &mut fmt::Formatter<'_>, shape: &[usize], data: &[T]) -> fmt::Result {
+            match shape.split_first() {
+                None => write!(f, "{}", data[0]),
+                Some((&n, rest)) => {
+                    let step = numel(rest);
+                    write!(f, "[")?;
+                    for i in 0..n {
+                        if i > 0 {
+                            write!(f, ", ")?;
+                        }
+                        rec(f, rest, &data[i * step..(i + 1) * step])?;
+                    }
+                    write!(f, "]")
+                }
+            }
+        }
+        rec(f, &self.shape, &self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_and_access() {
+        let t = Tensor::<f32>::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+        assert_eq!(t.at(&[1, 2]), 6.0);
+        assert_eq!(t.to_string(), "[[1, 2, 3], [4, 5, 6]]");
+        assert_eq!(Tensor::<f64>::zeros(&[3]).data(), &[0.0; 3]);
+        assert_eq!(Tensor::<f64>::ones(&[]).item(), 1.0);
+        let r = t.clone().reshape(&[3, 2]);
+        assert_eq!(r.shape(), &[3, 2]);
+        assert!(t.cast::<f64>().cast::<f32>() == t);
+    }
+
+    #[test]
+    #[should_panic(expected = "Tensor::new: 3 values do not fill shape [2, 2]")]
+    fn new_checks_length() {
+        let _ = Tensor::<f32>::new(vec![1.0; 3], &[2, 2]);
+    }
+}

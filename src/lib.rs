@@ -1,0 +1,1 @@
+//! Root package: holds the cross-crate integration tests (`tests/`) and benchmarks (`benches/`).
