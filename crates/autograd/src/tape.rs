@@ -126,6 +126,15 @@ impl<T: Float> Inner<T> {
         }
     }
 
+    /// Which inputs of `node` need a gradient.
+    fn need(&self, node: &Node<T>) -> [bool; 3] {
+        let mut need = [false; 3];
+        for (n, &input) in need.iter_mut().zip(&node.inputs[..node.op.arity()]) {
+            *n = self.requires_grad(input);
+        }
+        need
+    }
+
     /// Gradient buffer and its "filled" flag of a node or parameter.
     fn grad_slot(&mut self, id: Id) -> (&mut Vec<T>, &mut bool) {
         if id.is_param() {
@@ -594,10 +603,7 @@ impl<T: Float> Tape<T> {
             }
             let arity = node.op.arity();
             let inputs = node.inputs;
-            let mut need = [false; 3];
-            for j in 0..arity {
-                need[j] = inner.requires_grad(inputs[j]);
-            }
+            let need = inner.need(node);
             let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);
             let xs = [H::Val(inputs[0]), H::Val(inputs[1]), H::Val(inputs[2])];
             let grads = {
@@ -670,11 +676,7 @@ impl<T: Float> Tape<T> {
                 if !node.requires_grad || matches!(node.op, Op::Leaf) {
                     continue;
                 }
-                let mut need = [false; 3];
-                for j in 0..node.op.arity() {
-                    need[j] = inner.requires_grad(node.inputs[j]);
-                }
-                (node.op.clone(), node.inputs, need)
+                (node.op.clone(), node.inputs, inner.need(node))
             };
             let arity = op.arity();
             let grads = op.vjp(&mut rec, &inputs[..arity], Id::node(i), gy, need);

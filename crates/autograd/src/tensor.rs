@@ -144,6 +144,24 @@ impl<T: Float> Tensor<T> {
         self
     }
 
+    /// Rows `start..start + len` along the first dimension, as a new tensor.
+    ///
+    /// # Panics
+    /// If the tensor is 0-d or the rows are out of range.
+    #[track_caller]
+    pub fn rows(&self, start: usize, len: usize) -> Self {
+        assert!(
+            !self.shape.is_empty() && start + len <= self.shape[0],
+            "rows: {start}..{} out of range for shape {:?}",
+            start + len,
+            self.shape
+        );
+        let row: usize = numel(&self.shape[1..]);
+        let mut shape = self.shape.clone();
+        shape[0] = len;
+        Tensor { shape, data: self.data[start * row..(start + len) * row].to_vec() }
+    }
+
     /// Converts every element to another float type.
     pub fn cast<U: Float>(&self) -> Tensor<U> {
         Tensor { shape: self.shape.clone(), data: self.data.iter().map(|v| U::from_f64(v.to_f64())).collect() }

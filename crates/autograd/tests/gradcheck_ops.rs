@@ -104,7 +104,8 @@ fn same_operand_twice() {
 fn matmul_all_transposes_and_linear() {
     for seed in 0..CASES {
         let mut rng = TorchRng::manual_seed(3000 + seed);
-        let (m, k, n) = (1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 5) as usize);
+        let (m, k, n) =
+            (1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 5) as usize);
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             let sa = if ta { vec![k, m] } else { vec![m, k] };
             let sb = if tb { vec![n, k] } else { vec![k, n] };

@@ -1,1 +1,39 @@
-fn main() {}
+//! `tapegrad-demo`: the forum experiments on gradient accumulation. See the library docs.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tapegrad_demo::cli::{validate, Cli};
+use tapegrad_demo::{json, render_text, run};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // one clear line: clap's first line names the option and what was wrong
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("tapegrad-demo: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+    };
+    let config = match validate(&cli) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("tapegrad-demo: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = run(&config);
+    if cli.json {
+        print!("{}", json::render_json(&report));
+    } else {
+        print!("{}", render_text(&report));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,1 +1,25 @@
-//! placeholder
+//! # tapegrad-nn
+//!
+//! Layers, loss, optimizer and gradient accumulation on the [`tapegrad`] tape, with
+//! PyTorch's semantics and numerics:
+//!
+//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Sequential`]
+//!   (parameters named `0.weight`, `0.bias`, `2.weight`, ... as `nn.Sequential` names them);
+//! - [`L1Loss`] with [`Reduction::Sum`] or [`Reduction::Mean`];
+//! - [`Sgd`] (lr, momentum, dampening, weight decay, nesterov; the plain step rounds as
+//!   PyTorch's does);
+//! - gradient accumulation: gradients add up across backward calls until
+//!   [`Sgd::zero_grad`]; [`Accumulation`] runs k micro-batches then one step, with a
+//!   [`LossScale`] policy.
+
+#![warn(missing_docs)]
+
+mod accumulate;
+mod loss;
+mod module;
+mod optim;
+
+pub use accumulate::{split_sizes, Accumulation, LossScale};
+pub use loss::{L1Loss, Reduction};
+pub use module::{Linear, Module, ReLU, Sequential};
+pub use optim::Sgd;

@@ -1,0 +1,233 @@
+//! Gradient semantics as PyTorch users know them: accumulation on leaves and parameters,
+//! fresh interior gradients, reuse, no-grad, detach, tape reuse, and the panics.
+
+use tapegrad::{gradcheck, Tape, Tensor, TorchRng, Var};
+
+fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {
+    Tensor::from_slice(data, shape)
+}
+
+#[test]
+fn two_backward_calls_double_a_leaf_grad_and_zeroing_resets() {
+    let tape = Tape::<f64>::new();
+    let p = tape.parameter(t(&[1.0, 2.0, 3.0], &[3]));
+    let x = tape.leaf(&t(&[0.5, -1.0, 2.0], &[3]), true);
+    let w = tape.var(p);
+    let y = (&w * &x).sum();
+    y.backward();
+    assert_eq!(w.grad().unwrap().data(), &[0.5, -1.0, 2.0]);
+    assert_eq!(x.grad().unwrap().data(), &[1.0, 2.0, 3.0]);
+    y.backward();
+    assert_eq!(w.grad().unwrap().data(), &[1.0, -2.0, 4.0]);
+    assert_eq!(x.grad().unwrap().data(), &[2.0, 4.0, 6.0]);
+    tape.zero_grad();
+    assert!(w.grad().is_none());
+    assert!(tape.param_grad(p).is_none());
+    y.backward();
+    assert_eq!(tape.param_grad(p).unwrap().data(), &[0.5, -1.0, 2.0]);
+}
+
+#[test]
+fn interior_grads_do_not_accumulate() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&t(&[2.0], &[1]), true);
+    let h = x.exp();
+    let y = (&h * &h).sum(); // dy/dh = 2h
+    y.backward();
+    let first = h.grad().unwrap();
+    y.backward();
+    assert_eq!(h.grad().unwrap(), first, "interior gradient is fresh on each pass");
+    assert!((x.grad().unwrap().data()[0] - 2.0 * 2.0 * (4.0f64).exp()).abs() < 1e-9);
+}
+
+#[test]
+fn a_plus_a_gives_two() {
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(&t(&[3.0], &[]), true);
+    (&a + &a).backward();
+    assert_eq!(a.grad().unwrap().item(), 2.0);
+    let tape = Tape::<f32>::new();
+    let a = tape.leaf(&Tensor::scalar(3.0), true);
+    (a + a + a).backward();
+    assert_eq!(a.grad().unwrap().item(), 3.0);
+}
+
+#[test]
+fn diamond_graph() {
+    // x feeds two paths that meet again: y = exp(x) * tanh(x); dy/dx = e^x tanh x + e^x (1 - tanh² x)
+    let tape = Tape::<f64>::new();
+    let xv = 0.7f64;
+    let x = tape.leaf(&t(&[xv], &[1]), true);
+    let y = (x.exp() * x.tanh()).sum();
+    y.backward();
+    let want = xv.exp() * xv.tanh() + xv.exp() * (1.0 - xv.tanh().powi(2));
+    assert!((x.grad().unwrap().data()[0] - want).abs() < 1e-12);
+}
+
+#[test]
+fn leaves_without_requires_grad_get_none() {
+    let tape = Tape::<f64>::new();
+    let x = tape.input(t(&[1.0, 2.0], &[2]));
+    let c = tape.parameter_with(t(&[5.0, 5.0], &[2]), false);
+    let w = tape.leaf(&t(&[3.0, 4.0], &[2]), true);
+    let y = (&(&x * &w) + &tape.var(c)).sum();
+    y.backward();
+    assert!(x.grad().is_none());
+    assert!(tape.param_grad(c).is_none());
+    assert!(!x.requires_grad());
+    assert_eq!(w.grad().unwrap().data(), &[1.0, 2.0]);
+}
+
+#[test]
+fn detach_and_no_grad_record_nothing() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&t(&[1.5], &[1]), true);
+    let y = (&x * &x.detach()).sum(); // d/dx = x (the detached factor is a constant)
+    y.backward();
+    assert_eq!(x.grad().unwrap().data(), &[1.5]);
+    let z = {
+        let _guard = tape.no_grad();
+        assert!(tape.is_no_grad());
+        x.exp() * x
+    };
+    assert!(!tape.is_no_grad());
+    assert!(!z.requires_grad());
+    assert!((z.value().data()[0] - 1.5 * 1.5f64.exp()).abs() < 1e-12);
+    let w = (&z * &x).sum(); // only the direct x path carries gradient
+    w.backward();
+    assert!((x.grad().unwrap().data()[0] - (1.5 + 1.5 * 1.5f64.exp())).abs() < 1e-12);
+}
+
+#[test]
+#[should_panic(expected = "backward: the output does not require grad")]
+fn backward_of_a_constant_panics() {
+    let tape = Tape::<f64>::new();
+    tape.input(t(&[1.0], &[1])).exp().sum().backward();
+}
+
+#[test]
+fn vjp_with_upstream_gradient() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&t(&[1.0, 2.0, 3.0], &[3]), true);
+    let y = x.mul_scalar(2.0).powf(2.0); // y = 4x², dy/dx = 8x
+    y.backward_with(&t(&[1.0, 0.0, -1.0], &[3]));
+    assert_eq!(x.grad().unwrap().data(), &[8.0, 0.0, -24.0]);
+}
+
+#[test]
+fn backward_of_a_leaf_is_its_seed() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&t(&[1.0, 2.0], &[2]), true);
+    x.backward_with(&t(&[3.0, 4.0], &[2]));
+    assert_eq!(x.grad().unwrap().data(), &[3.0, 4.0]);
+}
+
+#[test]
+fn reset_reuses_the_tape_and_keeps_parameters() {
+    let mut tape = Tape::<f32>::new();
+    let p = tape.parameter(Tensor::new(vec![1.0, -1.0], &[1, 2]));
+    for step in 0..3 {
+        tape.zero_grad();
+        {
+            let x = tape.input(Tensor::new(vec![2.0, 3.0], &[1, 2]));
+            let loss = (&x * &tape.var(p)).sum();
+            loss.backward();
+            assert_eq!(tape.len(), 3, "step {step}: one input, one mul, one sum");
+        }
+        tape.for_each_param_mut(|_, v, g| {
+            for (v, g) in v.iter_mut().zip(g.unwrap()) {
+                *v -= 0.5 * g;
+            }
+        });
+        tape.reset();
+        assert!(tape.is_empty());
+    }
+    assert_eq!(tape.param_value(p).data(), &[1.0 - 3.0 * 1.0, -1.0 - 3.0 * 1.5]);
+}
+
+#[test]
+#[should_panic(expected = "matmul: [2, 4] x [8, 2]: inner dimensions 4 and 8 differ")]
+fn matmul_shape_panic_names_op_and_shapes() {
+    let tape = Tape::<f32>::new();
+    let a = tape.input(Tensor::zeros(&[2, 4]));
+    let b = tape.input(Tensor::zeros(&[8, 2]));
+    let _ = a.matmul(b);
+}
+
+#[test]
+#[should_panic(expected = "add: shapes [2, 3] and [2] do not broadcast")]
+fn broadcast_panic_names_op_and_shapes() {
+    let tape = Tape::<f32>::new();
+    let a = tape.input(Tensor::zeros(&[2, 3]));
+    let b = tape.input(Tensor::zeros(&[2]));
+    let _ = a + b;
+}
+
+#[test]
+#[should_panic(expected = "mul: operands come from different tapes")]
+fn mixing_tapes_panics() {
+    let t1 = Tape::<f32>::new();
+    let t2 = Tape::<f32>::new();
+    let a = t1.input(Tensor::zeros(&[2]));
+    let b = t2.input(Tensor::zeros(&[2]));
+    let _ = a * b;
+}
+
+#[test]
+#[should_panic(expected = "belongs to tape")]
+fn parameter_of_another_tape_panics() {
+    let t1 = Tape::<f32>::new();
+    let t2 = Tape::<f32>::new();
+    let p = t1.parameter(Tensor::zeros(&[2]));
+    let _ = t2.var(p);
+}
+
+fn build_graph<'t>(plan: &[(u8, usize, usize)], v: &[Var<'t, f64>]) -> Var<'t, f64> {
+    let mut pool: Vec<Var<'t, f64>> = v.to_vec();
+    for &(kind, a, b) in plan {
+        let (a, b) = (pool[a], pool[b]);
+        let r = match kind {
+            0 => a + b,
+            1 => a * b,
+            2 => (a - b).tanh(),
+            3 => a.sigmoid() * b,
+            _ => a.mul_scalar(0.5) + b.exp().mul_scalar(0.1),
+        };
+        pool.push(r);
+    }
+    // every node contributes, so every node is on a path to the output
+    pool.iter().skip(3).fold(pool[0].sum(), |acc, v| acc + v.mean())
+}
+
+/// Random DAGs built in arbitrary orders (independent branches interleaved, nodes reused
+/// many times, late nodes consuming early ones): the reverse pass must visit each node after
+/// all its consumers. Checked against finite differences.
+#[test]
+fn random_graphs_built_in_any_order() {
+    for seed in 0..20u64 {
+        let mut rng = TorchRng::manual_seed(seed);
+        let n_ops = 6 + rng.randint(0, 10) as usize;
+        let plan: Vec<(u8, usize, usize)> = (0..n_ops)
+            .map(|i| {
+                let avail = 3 + i; // three inputs, then each recorded op
+                (rng.randint(0, 5) as u8, rng.randint(0, avail as i64) as usize, rng.randint(0, avail as i64) as usize)
+            })
+            .collect();
+        let inputs: Vec<Tensor<f64>> = (0..3).map(|_| Tensor::uniform(&[2, 2], -1.0, 1.0, &mut rng)).collect();
+        if let Err(e) = gradcheck(|_, v| build_graph(&plan, v), &inputs) {
+            panic!("graph seed {seed}: {e}");
+        }
+    }
+}
+
+#[test]
+fn tensor_display_and_scalars() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), true);
+    let y = (x * 2.0 + 1.0 - 0.5) / 2.0;
+    assert_eq!(y.value().data(), &[1.25, 2.25, 3.25, 4.25]);
+    let z = 1.0 - (3.0 * x) + (2.0 + x);
+    assert_eq!(z.value().to_string(), "[[1, -1], [-3, -5]]");
+    z.sum().backward();
+    assert_eq!(x.grad().unwrap().data(), &[-2.0; 4]);
+}

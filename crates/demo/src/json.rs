@@ -1,0 +1,188 @@
+//! The `--json` output: exactly the layout of the PyTorch reference files (same keys, same
+//! order, numbers as Python's `repr` of the float32 values), so a script can compare any
+//! run with PyTorch's.
+
+use std::fmt::Write;
+
+use crate::{Experiment, Report};
+use tapegrad_nn::{LossScale, Reduction};
+
+/// A float as Python's `repr` writes it: the shortest digits that round-trip, fixed
+/// notation for exponents -4..16, otherwise `d.ddde±XX`.
+pub fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    let sci = format!("{x:e}"); // shortest round-trip digits, e.g. "-1.5e-7"
+    let (mant, exp) = sci.split_once('e').expect("exponent");
+    let exp: i32 = exp.parse().expect("exponent digits");
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if neg { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let n = digits.len() as i32;
+        let s = if exp >= 0 {
+            if n > exp + 1 {
+                format!("{}.{}", &digits[..(exp + 1) as usize], &digits[(exp + 1) as usize..])
+            } else {
+                format!("{}{}.0", digits, "0".repeat((exp + 1 - n) as usize))
+            }
+        } else {
+            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
+        };
+        format!("{sign}{s}")
+    } else {
+        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
+        format!("{sign}{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+/// A JSON value in the reference files' layout.
+enum J {
+    Num(String),
+    Str(String),
+    Bool(bool),
+    List(Vec<J>),
+    Obj(Vec<(&'static str, J)>),
+}
+
+fn floats(v: &[f32]) -> J {
+    J::List(v.iter().map(|&x| J::Num(py_float(x as f64))).collect())
+}
+
+fn ints(v: &[usize]) -> J {
+    J::List(v.iter().map(|x| J::Num(x.to_string())).collect())
+}
+
+fn rows(t: &tapegrad::Tensor<f32>) -> J {
+    let w = t.shape()[1];
+    J::List(t.data().chunks(w.max(1)).map(floats).collect())
+}
+
+/// Python's `dumps` of the reference generator: one key per line, lists of numbers on one
+/// line.
+fn write(out: &mut String, v: &J, indent: usize) {
+    let pad = " ".repeat(indent);
+    let inner = " ".repeat(indent + 1);
+    match v {
+        J::Num(s) => out.push_str(s),
+        J::Str(s) => {
+            let _ = write!(out, "\"{s}\"");
+        }
+        J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        J::Obj(items) => {
+            out.push_str("{\n");
+            for (i, (k, v)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                let _ = write!(out, "{inner}\"{k}\": ");
+                write(out, v, indent + 1);
+            }
+            let _ = write!(out, "\n{pad}}}");
+        }
+        J::List(items) if items.iter().any(|v| matches!(v, J::List(_) | J::Obj(_))) => {
+            out.push_str("[\n");
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                out.push_str(&inner);
+                write(out, v, indent + 1);
+            }
+            let _ = write!(out, "\n{pad}]");
+        }
+        J::List(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write(out, v, indent + 1);
+            }
+            out.push(']');
+        }
+    }
+}
+
+fn experiment(e: &Experiment) -> J {
+    J::Obj(vec![
+        ("name", J::Str(e.name.into())),
+        ("reduction", J::Str(if e.reduction == Reduction::Sum { "sum" } else { "mean" }.into())),
+        ("lr_batched", J::Num(py_float(e.lr_batched))),
+        ("lr_accumulated", J::Num(py_float(e.lr_accumulated))),
+        ("loss_scale", J::Str(if e.loss_scale == LossScale::SizeOverBatch { "size/batch" } else { "none" }.into())),
+        (
+            "batched",
+            J::Obj(vec![
+                ("loss", J::Num(py_float(e.batched.losses[0] as f64))),
+                ("grads", floats(&e.batched.grads)),
+                ("params", floats(&e.batched.params)),
+            ]),
+        ),
+        (
+            "accumulated",
+            J::Obj(vec![
+                ("losses", floats(&e.accumulated.losses)),
+                ("grads", floats(&e.accumulated.grads)),
+                ("params", floats(&e.accumulated.params)),
+            ]),
+        ),
+        ("grads_equal", J::Bool(e.grads_equal())),
+        ("params_equal", J::Bool(e.params_equal())),
+    ])
+}
+
+/// The report as JSON text (with a trailing newline).
+pub fn render_json(r: &Report) -> String {
+    let c = &r.config;
+    let doc = J::Obj(vec![
+        ("data_seed", J::Num(c.data_seed.to_string())),
+        ("model_seed", J::Num(c.model_seed.to_string())),
+        ("layers", ints(&c.layers)),
+        ("batch", J::Num(c.batch.to_string())),
+        ("micro_batches", J::Num(c.micro_batches.to_string())),
+        ("micro_batch_sizes", ints(&r.micro_batch_sizes)),
+        ("input", rows(&r.input)),
+        ("target", rows(&r.target)),
+        ("initial_params", floats(&r.initial_params)),
+        ("experiments", J::List(r.experiments.iter().map(experiment).collect())),
+    ]);
+    let mut out = String::new();
+    write(&mut out, &doc, 0);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_float;
+
+    #[test]
+    fn python_float_repr() {
+        for (x, want) in [
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (0.5, "0.5"),
+            (-2.0, "-2.0"),
+            (1e-05, "1e-05"),
+            (0.0001, "0.0001"),
+            (1.5e-7, "1.5e-07"),
+            (123456.0, "123456.0"),
+            (1e16, "1e+16"),
+            (1.2345678e20, "1.2345678e+20"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.7576315999031067, "0.7576315999031067"),
+            (-0.00083808228, "-0.00083808228"),
+        ] {
+            assert_eq!(py_float(x), want, "{x}");
+        }
+    }
+}

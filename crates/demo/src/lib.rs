@@ -1,0 +1,325 @@
+//! The forum experiments on gradient accumulation, as a library so the binary stays thin
+//! and tests can call it.
+//!
+//! Three experiments, each comparing one step on the whole batch ("batched") with k
+//! micro-batches whose gradients accumulate before one step ("accumulated"), all from
+//! the same initial parameters:
+//!
+//! | experiment | loss | lr batched | lr accumulated | expect |
+//! | --- | --- | --- | --- | --- |
+//! | `sum` | sum | lr-sum | lr-sum | gradients and parameters equal |
+//! | `mean` | mean | lr-mean | lr-mean / k | gradients k times larger, parameters equal |
+//! | `mean-weighted` | mean × size/batch | lr-mean | lr-mean | equal, even for uneven splits |
+
+pub mod cli;
+pub mod json;
+
+use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd};
+
+/// What to run (validated command-line options).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `torch.manual_seed` before drawing the data.
+    pub data_seed: u64,
+    /// `torch.manual_seed` before building the model.
+    pub model_seed: u64,
+    /// Layer sizes, e.g. `[4, 8, 2]`.
+    pub layers: Vec<usize>,
+    /// Batch size B.
+    pub batch: usize,
+    /// Number of micro-batches k (1..=B).
+    pub micro_batches: usize,
+    /// Learning rate of both runs of the sum experiment.
+    pub lr_sum: f64,
+    /// Learning rate of the batched mean runs (the accumulated mean run uses lr / k).
+    pub lr_mean: f64,
+}
+
+impl Default for Config {
+    /// The forum post's setting.
+    fn default() -> Self {
+        Config {
+            data_seed: 1,
+            model_seed: 2,
+            layers: vec![4, 8, 2],
+            batch: 2,
+            micro_batches: 2,
+            lr_sum: 0.1,
+            lr_mean: 1.0,
+        }
+    }
+}
+
+/// One run's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    /// Loss of each micro-batch before scaling (one for the batched run).
+    pub losses: Vec<f32>,
+    /// All gradients after the backward passes, flat in `parameters()` order.
+    pub grads: Vec<f32>,
+    /// All parameters after the step, flat.
+    pub params: Vec<f32>,
+}
+
+/// One experiment: batched vs accumulated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Experiment {
+    /// `sum`, `mean` or `mean-weighted`.
+    pub name: &'static str,
+    /// The loss reduction.
+    pub reduction: Reduction,
+    /// Learning rate of the batched run.
+    pub lr_batched: f64,
+    /// Learning rate of the accumulated run.
+    pub lr_accumulated: f64,
+    /// Loss scaling of the accumulated run.
+    pub loss_scale: LossScale,
+    /// One step on the whole batch.
+    pub batched: RunResult,
+    /// k micro-batches, then one step.
+    pub accumulated: RunResult,
+}
+
+impl Experiment {
+    /// `torch.allclose(batched grads, accumulated grads)`.
+    pub fn grads_equal(&self) -> bool {
+        allclose(&self.batched.grads, &self.accumulated.grads)
+    }
+    /// `torch.allclose(batched params, accumulated params)`.
+    pub fn params_equal(&self) -> bool {
+        allclose(&self.batched.params, &self.accumulated.params)
+    }
+    /// Largest |batched - accumulated| gradient.
+    pub fn max_grad_diff(&self) -> f64 {
+        max_diff(&self.batched.grads, &self.accumulated.grads)
+    }
+    /// Largest |batched - accumulated| parameter.
+    pub fn max_param_diff(&self) -> f64 {
+        max_diff(&self.batched.params, &self.accumulated.params)
+    }
+    /// The factor `r` that best explains accumulated = r × batched gradient (least squares:
+    /// `<a, b> / <b, b>`); exactly k when the accumulated gradient is k times the batch one.
+    pub fn grad_ratio(&self) -> f64 {
+        let (mut ab, mut bb) = (0.0, 0.0);
+        for (&b, &a) in self.batched.grads.iter().zip(&self.accumulated.grads) {
+            ab += a as f64 * b as f64;
+            bb += b as f64 * b as f64;
+        }
+        if bb == 0.0 {
+            1.0
+        } else {
+            ab / bb
+        }
+    }
+}
+
+/// The whole report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// The configuration.
+    pub config: Config,
+    /// Micro-batch sizes (`torch.tensor_split`).
+    pub micro_batch_sizes: Vec<usize>,
+    /// Inputs `[B, layers[0]]`.
+    pub input: Tensor<f32>,
+    /// Targets `[B, layers[-1]]`.
+    pub target: Tensor<f32>,
+    /// Initial parameters, flat.
+    pub initial_params: Vec<f32>,
+    /// `sum`, `mean`, `mean-weighted`.
+    pub experiments: Vec<Experiment>,
+}
+
+/// `torch.allclose(a, b)` with the default tolerances (rtol 1e-5, atol 1e-8).
+pub fn allclose(a: &[f32], b: &[f32]) -> bool {
+    a.iter().zip(b).all(|(&x, &y)| ((x as f64) - (y as f64)).abs() <= 1e-8 + 1e-5 * (y as f64).abs())
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| ((x as f64) - (y as f64)).abs()).fold(0.0, f64::max)
+}
+
+/// The model of `config` on a fresh tape (after `torch.manual_seed(model_seed)`).
+pub fn build_model(config: &Config) -> (Tape<f32>, Sequential<f32>) {
+    let tape = Tape::new();
+    let mut rng = TorchRng::manual_seed(config.model_seed);
+    let model = Sequential::mlp(&tape, &config.layers, &mut rng);
+    (tape, model)
+}
+
+/// The data of `config`: `torch.rand(B, in)` then `torch.rand(B, out)` after
+/// `torch.manual_seed(data_seed)`.
+pub fn make_data(config: &Config) -> (Tensor<f32>, Tensor<f32>) {
+    let mut rng = TorchRng::manual_seed(config.data_seed);
+    let input = Tensor::rand(&[config.batch, config.layers[0]], &mut rng);
+    let target = Tensor::rand(&[config.batch, *config.layers.last().expect("layers")], &mut rng);
+    (input, target)
+}
+
+/// All parameters (or all gradients) of a model, flat in `parameters()` order.
+pub fn flatten(tape: &Tape<f32>, model: &dyn Module<f32>, grads: bool) -> Vec<f32> {
+    let mut out = Vec::new();
+    for p in model.parameters() {
+        tape.with_param(p, |shape, value, grad| {
+            let n: usize = shape.iter().product();
+            match (grads, grad) {
+                (false, _) => out.extend_from_slice(value),
+                (true, Some(g)) => out.extend_from_slice(g),
+                (true, None) => out.extend(std::iter::repeat_n(0.0, n)),
+            }
+        });
+    }
+    out
+}
+
+/// Builds the model, accumulates over `k` micro-batches with `scale`, records the
+/// gradients, steps with `lr`.
+fn train_step(
+    config: &Config,
+    data: &(Tensor<f32>, Tensor<f32>),
+    reduction: Reduction,
+    k: usize,
+    scale: LossScale,
+    lr: f64,
+) -> RunResult {
+    let (mut tape, model) = build_model(config);
+    let acc = Accumulation::new(k, scale);
+    let losses = acc.run(&mut tape, &model, &L1Loss::new(reduction), &data.0, &data.1, None);
+    let grads = flatten(&tape, &model, true);
+    Sgd::new(lr).step(&mut tape);
+    RunResult { losses, grads, params: flatten(&tape, &model, false) }
+}
+
+/// Runs the three experiments.
+///
+/// # Panics
+/// If the configuration is invalid (see [`cli::validate`]).
+pub fn run(config: &Config) -> Report {
+    let data = make_data(config);
+    let k = config.micro_batches;
+    let initial_params = {
+        let (tape, model) = build_model(config);
+        flatten(&tape, &model, false)
+    };
+    let specs = [
+        ("sum", Reduction::Sum, config.lr_sum, config.lr_sum, LossScale::None),
+        ("mean", Reduction::Mean, config.lr_mean, config.lr_mean / k as f64, LossScale::None),
+        ("mean-weighted", Reduction::Mean, config.lr_mean, config.lr_mean, LossScale::SizeOverBatch),
+    ];
+    let experiments = specs
+        .into_iter()
+        .map(|(name, reduction, lr_b, lr_a, scale)| Experiment {
+            name,
+            reduction,
+            lr_batched: lr_b,
+            lr_accumulated: lr_a,
+            loss_scale: scale,
+            batched: train_step(config, &data, reduction, 1, LossScale::None, lr_b),
+            accumulated: train_step(config, &data, reduction, k, scale, lr_a),
+        })
+        .collect();
+    Report {
+        config: config.clone(),
+        micro_batch_sizes: split_sizes(config.batch, k),
+        input: data.0,
+        target: data.1,
+        initial_params,
+        experiments,
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "NO"
+    }
+}
+
+/// The human-readable report.
+pub fn render_text(r: &Report) -> String {
+    use std::fmt::Write;
+    let c = &r.config;
+    let k = c.micro_batches;
+    let n_params = r.initial_params.len();
+    let arch = c.layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+    let mut s = String::new();
+    let _ = writeln!(s, "Gradient accumulation vs one big batch (tapegrad, after the PyTorch forum post)");
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, model seed {}",
+        c.model_seed
+    );
+    let _ = writeln!(s, "data    batch of {} (data seed {}), L1 loss |model(x) - t|", c.batch, c.data_seed);
+    let _ =
+        writeln!(s, "split   {k} micro-batches of sizes {:?}; allclose = rtol 1e-5, atol 1e-8", r.micro_batch_sizes);
+    for (i, e) in r.experiments.iter().enumerate() {
+        let what = match e.name {
+            "sum" => "sum loss".to_string(),
+            "mean" => "mean loss".to_string(),
+            _ => "mean loss, each micro-batch loss x (its size / batch)".to_string(),
+        };
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "[{}] {what}: lr {} batched, {} accumulated",
+            i + 1,
+            fmt_num(e.lr_batched),
+            fmt_num(e.lr_accumulated)
+        );
+        let parts: Vec<String> = e.accumulated.losses.iter().map(|l| format!("{l:.6}")).collect();
+        let _ = writeln!(s, "    loss        batched {:.6}   micro-batches {}", e.batched.losses[0], parts.join(", "));
+        let _ = writeln!(
+            s,
+            "    gradients   equal: {:<3}  largest difference {:<9}  accumulated / batched = {:.4}",
+            yes_no(e.grads_equal()),
+            fmt_sci(e.max_grad_diff()),
+            e.grad_ratio()
+        );
+        let _ = writeln!(
+            s,
+            "    parameters  equal: {:<3}  largest difference {}",
+            yes_no(e.params_equal()),
+            fmt_sci(e.max_param_diff())
+        );
+    }
+    let even = r.micro_batch_sizes.iter().all(|&m| m == r.micro_batch_sizes[0]);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Why: gradients add up across backward calls until they are zeroed.");
+    let _ = writeln!(
+        s,
+        "- A sum loss adds up over samples, so the {k} micro-batch gradients add up to the batch gradient."
+    );
+    let _ = writeln!(
+        s,
+        "- A mean loss divides each micro-batch by its own size, so the accumulated gradient is about {k}x the"
+    );
+    let _ = writeln!(
+        s,
+        "  batch gradient: divide the learning rate (or each micro-batch loss) by k = {k} to take the same step."
+    );
+    if !even {
+        let _ = writeln!(s, "  Here the micro-batches differ in size, so dividing by k is not exact.");
+    }
+    let _ = writeln!(
+        s,
+        "- Scaling each micro-batch's mean loss by size/batch makes accumulation exact for any split, with the same lr."
+    );
+    s
+}
+
+/// A difference in short scientific notation (`0`, `5.96e-8`).
+fn fmt_sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+/// A number as Python prints it (`0.1`, `1.0`, `1e-05`).
+pub fn fmt_num(x: f64) -> String {
+    json::py_float(x)
+}

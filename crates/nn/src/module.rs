@@ -1,0 +1,171 @@
+//! Modules: `Linear`, `ReLU`, `Sequential`.
+
+use std::fmt;
+
+use tapegrad::rng::kaiming_uniform_bound;
+use tapegrad::{Float, Param, Tape, Tensor, TorchRng, Var};
+
+/// A layer (or network) whose parameters live on a tape.
+pub trait Module<T: Float>: fmt::Display {
+    /// Records the forward pass of `x` on `x`'s tape.
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
+
+    /// Parameters with their names, in PyTorch's `named_parameters()` order.
+    fn named_parameters(&self) -> Vec<(String, Param)>;
+
+    /// Parameters in PyTorch's `parameters()` order.
+    fn parameters(&self) -> Vec<Param> {
+        self.named_parameters().into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+/// `y = x Wᵀ + b` with `W` stored `[out, in]` (as `torch.nn.Linear`).
+#[derive(Clone, Copy, Debug)]
+pub struct Linear {
+    /// Weight `[out, in]`.
+    pub weight: Param,
+    /// Bias `[out]`.
+    pub bias: Param,
+    /// Input features.
+    pub in_features: usize,
+    /// Output features.
+    pub out_features: usize,
+}
+
+impl Linear {
+    /// A layer with PyTorch's default initialisation: the weight, then the bias, each
+    /// uniform on `±1/sqrt(in)` drawn from `rng` (bit for bit `nn.Linear(in, out)` after the
+    /// same `torch.manual_seed`).
+    ///
+    /// # Panics
+    /// If `in_features` is 0.
+    pub fn new<T: Float>(tape: &Tape<T>, in_features: usize, out_features: usize, rng: &mut TorchRng) -> Self {
+        assert!(in_features > 0, "Linear: in_features must be positive");
+        let wb = T::from_f64(kaiming_uniform_bound(in_features));
+        let w = Tensor::uniform(&[out_features, in_features], -wb, wb, rng);
+        let bb = T::from_f64(1.0 / (in_features as f64).sqrt());
+        let b = Tensor::uniform(&[out_features], -bb, bb, rng);
+        Self::from_tensors(tape, w, b)
+    }
+
+    /// A layer with given weight `[out, in]` and bias `[out]`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    pub fn from_tensors<T: Float>(tape: &Tape<T>, weight: Tensor<T>, bias: Tensor<T>) -> Self {
+        assert!(
+            weight.ndim() == 2 && bias.shape() == [weight.shape()[0]],
+            "Linear: weight {:?} and bias {:?} do not fit",
+            weight.shape(),
+            bias.shape()
+        );
+        let (out_features, in_features) = (weight.shape()[0], weight.shape()[1]);
+        Linear { weight: tape.parameter(weight), bias: tape.parameter(bias), in_features, out_features }
+    }
+}
+
+impl fmt::Display for Linear {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Linear(in_features={}, out_features={}, bias=True)", self.in_features, self.out_features)
+    }
+}
+
+impl<T: Float> Module<T> for Linear {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let tape = x.tape();
+        x.linear(tape.var(self.weight), tape.var(self.bias))
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        vec![("weight".into(), self.weight), ("bias".into(), self.bias)]
+    }
+}
+
+/// `max(x, 0)` elementwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReLU;
+
+impl fmt::Display for ReLU {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReLU()")
+    }
+}
+
+impl<T: Float> Module<T> for ReLU {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        x.relu()
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        Vec::new()
+    }
+}
+
+/// Modules applied in order; child `i`'s parameters are named `"{i}.{name}"`.
+pub struct Sequential<T: Float> {
+    layers: Vec<Box<dyn Module<T>>>,
+}
+
+impl<T: Float> Sequential<T> {
+    /// From a list of modules.
+    pub fn new(layers: Vec<Box<dyn Module<T>>>) -> Self {
+        Sequential { layers }
+    }
+
+    /// The multilayer perceptron `Linear(s0, s1), ReLU, Linear(s1, s2), ..., Linear` (no
+    /// ReLU after the last), initialised in order from `rng` as PyTorch would.
+    ///
+    /// # Panics
+    /// With fewer than two sizes, or a zero size.
+    pub fn mlp(tape: &Tape<T>, sizes: &[usize], rng: &mut TorchRng) -> Self {
+        assert!(sizes.len() >= 2, "mlp: need at least two layer sizes, got {sizes:?}");
+        assert!(sizes.iter().all(|&s| s > 0), "mlp: layer sizes must be positive, got {sizes:?}");
+        let mut layers: Vec<Box<dyn Module<T>>> = Vec::new();
+        for (i, w) in sizes.windows(2).enumerate() {
+            layers.push(Box::new(Linear::new(tape, w[0], w[1], rng)));
+            if i + 2 < sizes.len() {
+                layers.push(Box::new(ReLU));
+            }
+        }
+        Sequential { layers }
+    }
+
+    /// Number of child modules.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no children.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl<T: Float> fmt::Display for Sequential<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Sequential(")?;
+        for (i, l) in self.layers.iter().enumerate() {
+            writeln!(f, "  ({i}): {l}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        self.layers.iter().fold(x, |h, l| l.forward(h))
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            for (name, p) in l.named_parameters() {
+                out.push((format!("{i}.{name}"), p));
+            }
+        }
+        out
+    }
+}
