@@ -1,1 +1,4 @@
-//! Root package: holds the cross-crate integration tests (`tests/`) and benchmarks (`benches/`).
+//! Root package of the tapegrad workspace: the cross-crate integration tests (`tests/`),
+//! the benchmarks (`benches/`), and the benchmark workloads they share ([`workloads`]).
+
+pub mod workloads;

@@ -1,42 +1,1475 @@
-//! Temporary naive gemm (replaced by the packed kernel).
-use std::sync::atomic::{AtomicUsize, Ordering};
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-/// Threads.
+//! Dense matrix multiply (`C = op(A)·op(B)`, optionally `+ C`) for `f32` and `f64`.
+//!
+//! # Blocking scheme (BLIS / GotoBLAS)
+//!
+//! Operands are arbitrary strided views, so transposed operands never need a separate
+//! copy: the packing routines read any strides. For one thread the loops are
+//!
+//! ```text
+//! for jc in 0..n step NC            // B column block (kc×nc packed panel lives in L3)
+//!   for pc in 0..k step KC          // depth block
+//!     pack B[pc.., jc..] into NR-wide micro-panels (row p of a panel = NR values)
+//!     for ic in 0..m step MC        // A row block (mc×kc packed block lives in L2)
+//!       pack A[ic.., pc..] into MR-tall micro-panels (row p of a panel = MR values)
+//!       for jr in micro-panels of B // one kc×NR B micro-panel stays in L1
+//!         for ir in micro-panels of A
+//!           micro-kernel: MR×NR tile of C += A-panel · B-panel (kept in registers)
+//! ```
+//!
+//! Block sizes are balanced (e.g. k = 257 gives two depth blocks of 129, not 256 + 1).
+//! Edge panels are zero-padded when packed, so the micro-kernel always computes a full
+//! MR×NR tile; partial tiles are written through a small stack buffer.
+//!
+//! Micro-kernels: AVX2+FMA (`f32`: 6×16, `f64`: 6×8, i.e. 12 ymm accumulators), chosen at
+//! runtime with cached feature detection, and a portable plain-Rust kernel of the same
+//! geometry used on other CPUs / architectures.
+//!
+//! Tiny problems (`m·k·n` below [`SMALL_WORK_UNIT`] / [`SMALL_WORK_STRIDED`]) use a plain loop: no packing, no pool.
+//!
+//! Packing buffers are thread-local, grow-only `Vec`s, so steady-state calls do not
+//! allocate. Multi-threading uses a persistent, lazily started pool of parked workers
+//! (see [`pool`]); the problem is split along `n` (or `m`) into whole micro-panels and each
+//! thread runs the serial algorithm on its own part of `C`.
+
+use std::cell::RefCell;
+use std::ops::{Add, AddAssign, Mul};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+/// Problems with `m·k·n` at or below this use the unpacked loops when rows of B are
+/// contiguous (`csb == 1`; measured crossover with the packed path is near 64·64·32).
+const SMALL_WORK_UNIT: usize = 16 * 64 * 64;
+/// Same for other B layouts (strided loads make the unpacked loops slower).
+const SMALL_WORK_STRIDED: usize = 8 * 16 * 16;
+/// Problems with `m·k·n` below this never use more than one thread (measured: two
+/// threads pay off from about 32·64·128 when the worker is awake; doubled for margin).
+const PARALLEL_WORK: usize = 64 * 64 * 128;
+/// Alignment (in bytes) of packed buffers.
+const ALIGN: usize = 64;
+/// Largest MR·NR over the element types (size of the edge-tile scratch buffer).
+const MAX_TILE: usize = 96;
+
+static NUM_THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets the number of threads gemm may use (values below 1 are treated as 1).
 pub fn set_num_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
+    NUM_THREADS.store(n.max(1), Ordering::Relaxed);
 }
-/// Threads.
+
+/// Number of threads gemm may use (default 1).
 pub fn num_threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
+    NUM_THREADS.load(Ordering::Relaxed).max(1)
 }
-macro_rules! naive {
-    ($name:ident, $t:ty) => {
-        /// C = op(A)·op(B) (+ C).
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name(
-            m: usize,
-            k: usize,
-            n: usize,
-            a: &[$t],
-            rsa: usize,
-            csa: usize,
-            b: &[$t],
-            rsb: usize,
-            csb: usize,
-            c: &mut [$t],
-            accumulate: bool,
-        ) {
-            for i in 0..m {
-                for j in 0..n {
-                    let mut s = 0.0;
-                    for p in 0..k {
-                        s += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+
+/// C = op(A)·op(B) (+ C if `accumulate`), all row-major views given by strides.
+/// A is m×k: element (i,p) at `a[i*rsa + p*csa]`. B is k×n: element (p,j) at `b[p*rsb + j*csb]`.
+/// C is m×n contiguous: element (i,j) at `c[i*n + j]`. If `!accumulate`, C is overwritten
+/// (its old contents, even NaN, are ignored).
+///
+/// # Panics
+/// If a slice is too short for the given sizes and strides.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let p = Problem { m, k, n, a, rsa, csa, b, rsb, csb };
+    gemm_dispatch(Strategy::Auto, &p, c, accumulate);
+}
+
+/// `f64` version of [`sgemm`]; same layout conventions.
+///
+/// # Panics
+/// If a slice is too short for the given sizes and strides.
+#[allow(clippy::too_many_arguments)]
+pub fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f64],
+    accumulate: bool,
+) {
+    let p = Problem { m, k, n, a, rsa, csa, b, rsb, csb };
+    gemm_dispatch(Strategy::Auto, &p, c, accumulate);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch
+// ---------------------------------------------------------------------------------------
+
+/// Which micro-kernel family to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// Plain Rust, any target.
+    Portable,
+    /// AVX2 + FMA intrinsics (x86_64 only; only chosen when the CPU supports it).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2Fma,
+}
+
+/// How to execute one call (tests force each path; the public API uses `Auto`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Strategy {
+    /// Pick by problem size, detected CPU features and [`num_threads`].
+    Auto,
+    /// The unpacked loop.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Small,
+    /// The packed, blocked algorithm with the given kernel and thread count.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Blocked(Kernel, usize),
+}
+
+/// The read-only inputs of one call.
+pub(crate) struct Problem<'a, T> {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a: &'a [T],
+    pub rsa: usize,
+    pub csa: usize,
+    pub b: &'a [T],
+    pub rsb: usize,
+    pub csb: usize,
+}
+
+/// Best kernel the running CPU supports (detected once, then cached).
+fn detected_kernel() -> Kernel {
+    // 0 = unknown, 1 = portable, 2 = AVX2+FMA.
+    static CACHE: AtomicU8 = AtomicU8::new(0);
+    match CACHE.load(Ordering::Relaxed) {
+        1 => Kernel::Portable,
+        2 => Kernel::Avx2Fma,
+        _ => {
+            let k = detect_kernel();
+            CACHE.store(if k == Kernel::Avx2Fma { 2 } else { 1 }, Ordering::Relaxed);
+            k
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_kernel() -> Kernel {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Kernel::Avx2Fma
+    } else {
+        Kernel::Portable
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect_kernel() -> Kernel {
+    Kernel::Portable
+}
+
+/// Smallest slice length holding a `rows×cols` view with strides `rs`, `cs`.
+fn required_len(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
+}
+
+/// Panics unless every slice is long enough for the sizes and strides.
+fn check_bounds<T>(p: &Problem<'_, T>, c_len: usize) {
+    let (m, k, n) = (p.m, p.k, p.n);
+    let need_c = m.checked_mul(n);
+    assert!(
+        need_c.is_some_and(|need| c_len >= need),
+        "gemm: C slice too short for m={m}, n={n}: need {need_c:?}, got {c_len}"
+    );
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let need_a = required_len(m, k, p.rsa, p.csa);
+    assert!(
+        need_a.is_some_and(|need| p.a.len() >= need),
+        "gemm: A slice too short for m={m}, k={k}, rsa={}, csa={}: need {need_a:?}, got {}",
+        p.rsa,
+        p.csa,
+        p.a.len()
+    );
+    let need_b = required_len(k, n, p.rsb, p.csb);
+    assert!(
+        need_b.is_some_and(|need| p.b.len() >= need),
+        "gemm: B slice too short for k={k}, n={n}, rsb={}, csb={}: need {need_b:?}, got {}",
+        p.rsb,
+        p.csb,
+        p.b.len()
+    );
+}
+
+/// Validates the arguments, handles degenerate sizes and runs the chosen strategy.
+pub(crate) fn gemm_dispatch<T: Element>(strategy: Strategy, p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    check_bounds(p, c.len());
+    let (m, k, n) = (p.m, p.k, p.n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let c = &mut c[..m * n];
+    if k == 0 {
+        if !accumulate {
+            c.fill(T::ZERO);
+        }
+        return;
+    }
+    let work = m.saturating_mul(k).saturating_mul(n);
+    let small_limit = if p.csb == 1 { SMALL_WORK_UNIT } else { SMALL_WORK_STRIDED };
+    let (kernel, threads) = match strategy {
+        Strategy::Small => return gemm_small(p, c, accumulate),
+        Strategy::Blocked(kernel, threads) => (kernel, threads.max(1)),
+        Strategy::Auto if work <= small_limit => return gemm_small(p, c, accumulate),
+        Strategy::Auto => {
+            let threads = if work < PARALLEL_WORK { 1 } else { num_threads() };
+            (detected_kernel(), threads)
+        }
+    };
+    let kernel =
+        if kernel == Kernel::Avx2Fma && detected_kernel() != Kernel::Avx2Fma { Kernel::Portable } else { kernel };
+    gemm_blocked(kernel, threads, p, c, accumulate);
+}
+
+// ---------------------------------------------------------------------------------------
+// Small problems: plain loops, no packing
+// ---------------------------------------------------------------------------------------
+
+/// Unpacked `C (+)= A·B` for tiny problems (compiled for AVX2+FMA when available).
+fn gemm_small<T: Element>(p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if detected_kernel() == Kernel::Avx2Fma {
+        // SAFETY: the CPU supports AVX2 and FMA (runtime detection).
+        return unsafe { gemm_small_avx2(p, c, accumulate) };
+    }
+    gemm_small_body(p, c, accumulate);
+}
+
+/// [`gemm_small_body`] compiled with AVX2+FMA enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_small_avx2<T: Element>(p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    gemm_small_body(p, c, accumulate);
+}
+
+/// Plain loops over register tiles of C (no packing): 4×8 tiles when rows of B are
+/// contiguous, 4×4 otherwise, with 1-row / 1-column tiles at the edges.
+#[inline(always)]
+fn gemm_small_body<T: Element>(p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    if p.csb == 1 {
+        small_tiles::<T, 8, true>(p, c, accumulate);
+    } else {
+        small_tiles::<T, 4, false>(p, c, accumulate);
+    }
+}
+
+/// Covers C with `4×W` tiles and edge tiles; `UNIT` means `csb == 1`.
+#[inline(always)]
+fn small_tiles<T: Element, const W: usize, const UNIT: bool>(p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    let (m, n) = (p.m, p.n);
+    let (m4, nw) = (m - m % 4, n - n % W);
+    for i in (0..m4).step_by(4) {
+        for j in (0..nw).step_by(W) {
+            small_tile::<T, 4, W, UNIT>(p, c, i, j, accumulate);
+        }
+        for j in nw..n {
+            small_tile::<T, 4, 1, false>(p, c, i, j, accumulate);
+        }
+    }
+    for i in m4..m {
+        for j in (0..nw).step_by(W) {
+            small_tile::<T, 1, W, UNIT>(p, c, i, j, accumulate);
+        }
+        for j in nw..n {
+            small_tile::<T, 1, 1, false>(p, c, i, j, accumulate);
+        }
+    }
+}
+
+/// One `R×W` tile of C at `(i0, j0)` accumulated in registers over the whole depth.
+#[inline(always)]
+fn small_tile<T: Element, const R: usize, const W: usize, const UNIT: bool>(
+    p: &Problem<'_, T>,
+    c: &mut [T],
+    i0: usize,
+    j0: usize,
+    accumulate: bool,
+) {
+    debug_assert!(i0 + R <= p.m && j0 + W <= p.n);
+    let csb = if UNIT { 1 } else { p.csb };
+    let mut acc = [[T::ZERO; W]; R];
+    for q in 0..p.k {
+        // SAFETY: i0 + R <= m, j0 + W <= n and q < k, and `check_bounds` verified that
+        // every (i, q) of A and (q, j) of B inside those sizes is in bounds.
+        let (av, bv) = unsafe {
+            let a: [T; R] = std::array::from_fn(|r| *p.a.get_unchecked((i0 + r) * p.rsa + q * p.csa));
+            let b: [T; W] = std::array::from_fn(|l| *p.b.get_unchecked(q * p.rsb + (j0 + l) * csb));
+            (a, b)
+        };
+        for r in 0..R {
+            for l in 0..W {
+                acc[r][l] += av[r] * bv[l];
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let start = (i0 + r) * p.n + j0;
+        for (cj, &v) in c[start..start + W].iter_mut().zip(row) {
+            *cj = if accumulate { *cj + v } else { v };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocked algorithm
+// ---------------------------------------------------------------------------------------
+
+/// Raw view of one call's operands, shareable across pool threads.
+#[derive(Clone, Copy)]
+struct RawOperands<T> {
+    a: *const T,
+    rsa: usize,
+    csa: usize,
+    b: *const T,
+    rsb: usize,
+    csb: usize,
+    c: *mut T,
+    ldc: usize,
+}
+
+// SAFETY: the pointers come from slices that outlive the parallel region (the caller
+// waits for all workers), A and B are only read, and each thread writes a disjoint
+// set of C elements (see `gemm_blocked`).
+unsafe impl<T: Send> Send for RawOperands<T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for RawOperands<T> {}
+
+impl<T> RawOperands<T> {
+    /// The view starting at row `m0` of A and C and column `n0` of B and C.
+    ///
+    /// # Safety
+    /// `(m0, n0)` must lie inside the views (so the offsets stay in bounds).
+    unsafe fn offset(&self, m0: usize, n0: usize) -> Self {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Self {
+                a: self.a.add(m0 * self.rsa),
+                b: self.b.add(n0 * self.csb),
+                c: self.c.add(m0 * self.ldc + n0),
+                ..*self
+            }
+        }
+    }
+}
+
+/// Splits `total` into `parts` ranges made of whole `unit`s; returns range `t`.
+fn split_range(total: usize, unit: usize, parts: usize, t: usize) -> (usize, usize) {
+    let units = total.div_ceil(unit);
+    let per = units.div_ceil(parts) * unit;
+    let start = (t * per).min(total);
+    (start, ((t + 1) * per).min(total))
+}
+
+/// Packed algorithm, optionally split over `threads` pool threads.
+fn gemm_blocked<T: Element>(kernel: Kernel, threads: usize, p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    let (m, k, n) = (p.m, p.k, p.n);
+    let ops = RawOperands {
+        a: p.a.as_ptr(),
+        rsa: p.rsa,
+        csa: p.csa,
+        b: p.b.as_ptr(),
+        rsb: p.rsb,
+        csb: p.csb,
+        c: c.as_mut_ptr(),
+        ldc: n,
+    };
+    // Split the dimension whose split duplicates the cheaper packing: splitting n makes
+    // every thread pack all of A (m·k), splitting m makes every thread pack all of B.
+    let split_n = m <= n;
+    let threads = if split_n { threads.min(n.div_ceil(T::NR)) } else { threads.min(m.div_ceil(T::MR)) };
+    let run_part = |t: usize| {
+        let (m0, m1, n0, n1) = if split_n {
+            let (n0, n1) = split_range(n, T::NR, threads, t);
+            (0, m, n0, n1)
+        } else {
+            let (m0, m1) = split_range(m, T::MR, threads, t);
+            (m0, m1, 0, n)
+        };
+        if m0 == m1 || n0 == n1 {
+            return;
+        }
+        // SAFETY: bounds were checked in `check_bounds`, so every element of the
+        // sub-problem [m0, m1)×[n0, n1) is in bounds; the offsets stay inside the slices.
+        // Parts are disjoint in C, so no two threads write the same element.
+        unsafe {
+            let part = ops.offset(m0, n0);
+            gemm_serial(kernel, m1 - m0, k, n1 - n0, &part, accumulate);
+        }
+    };
+    if threads <= 1 {
+        run_part(0);
+    } else {
+        pool::run(threads, &run_part);
+    }
+}
+
+/// Length of balanced blocks of at most `max` (a multiple of `align`) covering `total`.
+fn block_len(total: usize, max: usize, align: usize) -> usize {
+    let blocks = total.div_ceil(max);
+    total.div_ceil(blocks).next_multiple_of(align).min(max)
+}
+
+/// Returns a pointer into `buf` aligned to [`ALIGN`] with room for `len` elements,
+/// growing `buf` if necessary (grow-only, so steady state does not allocate).
+fn aligned_buffer<T: Element>(buf: &mut Vec<T>, len: usize) -> *mut T {
+    let slack = ALIGN / std::mem::size_of::<T>();
+    if buf.len() < len + slack {
+        buf.resize(len + slack, T::ZERO);
+    }
+    let offset = buf.as_ptr().align_offset(ALIGN);
+    debug_assert!(offset <= slack);
+    // SAFETY: `offset <= slack` and the buffer holds `len + slack` elements.
+    unsafe { buf.as_mut_ptr().add(offset) }
+}
+
+/// Serial blocked algorithm on one (sub-)problem.
+///
+/// # Safety
+/// Every element addressed by `ops` for the sizes `m, k, n` must be valid (reads for A
+/// and B, writes for C) and no other thread may access that part of C concurrently.
+unsafe fn gemm_serial<T: Element>(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    ops: &RawOperands<T>,
+    accumulate: bool,
+) {
+    let kc_max = block_len(k, T::KC, 1);
+    let mc_max = block_len(m, T::MC, T::MR);
+    let nc_max = block_len(n, T::NC, T::NR);
+    T::with_buffers(|abuf, bbuf| {
+        let apack = aligned_buffer(abuf, mc_max * kc_max);
+        let bpack = aligned_buffer(bbuf, nc_max.next_multiple_of(T::NR) * kc_max);
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let beta = accumulate || pc > 0;
+                // SAFETY: the source block is inside the caller-guaranteed view and the
+                // destination has room for ceil(nc/NR)·NR·kc elements.
+                unsafe {
+                    let src = ops.b.add(pc * ops.rsb + jc * ops.csb);
+                    pack_block(kernel, src, ops.rsb, ops.csb, kc, nc, T::NR, bpack);
+                }
+                for ic in (0..m).step_by(mc_max) {
+                    let mc = mc_max.min(m - ic);
+                    // SAFETY: as for B; `apack` holds mc_max·kc_max elements.
+                    unsafe {
+                        let src = ops.a.add(ic * ops.rsa + pc * ops.csa);
+                        pack_block(kernel, src, ops.csa, ops.rsa, kc, mc, T::MR, apack);
+                        let c = ops.c.add(ic * ops.ldc + jc);
+                        macro_block(kernel, mc, nc, kc, apack, bpack, c, ops.ldc, beta);
                     }
-                    c[i * n + j] = if accumulate { c[i * n + j] + s } else { s };
                 }
             }
         }
-    };
+    });
 }
-naive!(sgemm, f32);
-naive!(dgemm, f64);
+
+/// Packs a `kc`-deep, `w`-wide block (element (p, j) at `src[p*sp + j*sj]`) into
+/// `width`-wide micro-panels: panel `q`, row `p` starts at `dst[(q*kc + p)*width]`.
+/// Columns past `w` in the last panel are zero-filled.
+///
+/// # Safety
+/// `src` must be valid for the whole view; `dst` for `ceil(w/width)·width·kc` writes.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_block<T: Element>(
+    kernel: Kernel,
+    src: *const T,
+    sp: usize,
+    sj: usize,
+    kc: usize,
+    w: usize,
+    width: usize,
+    dst: *mut T,
+) {
+    if sj == 1 {
+        // SAFETY: same contract.
+        return unsafe { pack_block_rows(src, sp, kc, w, width, dst) };
+    }
+    for (q, j0) in (0..w).step_by(width).enumerate() {
+        let cols = width.min(w - j0);
+        // SAFETY: panel `q` lies inside both the source view and the destination.
+        unsafe {
+            let s = src.add(j0 * sj);
+            let d = dst.add(q * kc * width);
+            if cols == width && sp == 1 && T::pack_transposed(kernel, s, sj, kc, width, d) {
+                continue;
+            }
+            pack_panel(s, sp, sj, kc, cols, width, d);
+        }
+    }
+}
+
+/// [`pack_block`] for row-contiguous sources (`sj == 1`): walks the source row by row
+/// (sequential reads, one `width`-long store per panel) instead of panel by panel,
+/// which would stride through memory.
+///
+/// # Safety
+/// As for [`pack_block`].
+unsafe fn pack_block_rows<T: Element>(src: *const T, sp: usize, kc: usize, w: usize, width: usize, dst: *mut T) {
+    let (full, rest) = (w / width, w % width);
+    // SAFETY: reads stay in the kc×w source view; panel q < ceil(w/width) occupies
+    // dst[q·kc·width ..][.. kc·width], inside the destination.
+    unsafe {
+        if rest > 0 {
+            std::ptr::write_bytes(dst.add(full * kc * width), 0, kc * width);
+        }
+        // Constant lengths for the usual widths let the copies compile to a few vector
+        // moves instead of `memcpy` calls.
+        let copy_rows = |len: usize| {
+            for p in 0..kc {
+                let (s, d) = (src.add(p * sp), dst.add(p * width));
+                for q in 0..full {
+                    std::ptr::copy_nonoverlapping(s.add(q * width), d.add(q * kc * width), len);
+                }
+                if rest > 0 {
+                    std::ptr::copy_nonoverlapping(s.add(full * width), d.add(full * kc * width), rest);
+                }
+            }
+        };
+        match width {
+            16 => copy_rows(16),
+            8 => copy_rows(8),
+            6 => copy_rows(6),
+            _ => copy_rows(width),
+        }
+    }
+}
+
+/// Scalar packing of one micro-panel (see [`pack_block`]).
+///
+/// # Safety
+/// As for [`pack_block`] with a single panel.
+unsafe fn pack_panel<T: Element>(
+    src: *const T,
+    sp: usize,
+    sj: usize,
+    kc: usize,
+    cols: usize,
+    width: usize,
+    dst: *mut T,
+) {
+    // SAFETY: for the whole body, reads stay in the kc×cols source view, writes in kc×width.
+    unsafe {
+        if cols < width {
+            std::ptr::write_bytes(dst, 0, kc * width);
+        }
+        if sp == 1 {
+            // Walk each source line contiguously.
+            for j in 0..cols {
+                let s = src.add(j * sj);
+                for p in 0..kc {
+                    *dst.add(p * width + j) = *s.add(p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for j in 0..cols {
+                    *dst.add(p * width + j) = *src.add(p * sp + j * sj);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the micro-kernel over all MR×NR tiles of an `mc×nc` block of C.
+///
+/// # Safety
+/// `apack`/`bpack` hold packed blocks for these sizes; `c` is valid for an `mc×nc`
+/// view with row stride `ldc`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_block<T: Element>(
+    kernel: Kernel,
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    apack: *const T,
+    bpack: *const T,
+    c: *mut T,
+    ldc: usize,
+    beta: bool,
+) {
+    let (mr, nr) = (T::MR, T::NR);
+    for (jq, jr) in (0..nc).step_by(nr).enumerate() {
+        let cols = nr.min(nc - jr);
+        for (iq, ir) in (0..mc).step_by(mr).enumerate() {
+            let rows = mr.min(mc - ir);
+            // SAFETY: panel offsets are inside the packed blocks; the tile origin is
+            // inside C, and partial tiles go through `tile`, never touching C outside
+            // the rows×cols part.
+            unsafe {
+                let a = apack.add(iq * kc * mr);
+                let b = bpack.add(jq * kc * nr);
+                let ct = c.add(ir * ldc + jr);
+                if rows == mr && cols == nr {
+                    T::micro_kernel(kernel, kc, a, b, ct, ldc, beta);
+                } else {
+                    let mut tile = [T::ZERO; MAX_TILE];
+                    T::micro_kernel(kernel, kc, a, b, tile.as_mut_ptr(), nr, false);
+                    for i in 0..rows {
+                        for j in 0..cols {
+                            let cij = ct.add(i * ldc + j);
+                            let v = tile[i * nr + j];
+                            *cij = if beta { *cij + v } else { v };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Element types
+// ---------------------------------------------------------------------------------------
+
+/// Per-type constants, kernels and buffers.
+pub(crate) trait Element:
+    Copy + Send + Sync + 'static + Add<Output = Self> + Mul<Output = Self> + AddAssign
+{
+    const ZERO: Self;
+    /// Micro-tile rows.
+    const MR: usize;
+    /// Micro-tile columns.
+    const NR: usize;
+    /// Depth block (a kc×NR B panel plus an MR×kc A panel fit in L1).
+    const KC: usize;
+    /// Row block (an MC×KC packed A block fits in L2), a multiple of MR.
+    const MC: usize;
+    /// Column block (a KC×NC packed B block fits in L3), a multiple of NR.
+    const NC: usize;
+
+    /// Full MR×NR tile: `C = A·B` (or `C += A·B` if `beta`), C with row stride `ldc`.
+    ///
+    /// # Safety
+    /// `a` holds kc·MR and `b` kc·NR packed values; `c` is valid for an MR×NR tile.
+    unsafe fn micro_kernel(
+        kernel: Kernel,
+        kc: usize,
+        a: *const Self,
+        b: *const Self,
+        c: *mut Self,
+        ldc: usize,
+        beta: bool,
+    );
+
+    /// SIMD packing of a full panel whose source lines are contiguous along the depth
+    /// (`sp == 1`); returns false if this case has no SIMD routine.
+    ///
+    /// # Safety
+    /// As for [`pack_block`] with one full panel.
+    unsafe fn pack_transposed(
+        kernel: Kernel,
+        src: *const Self,
+        sj: usize,
+        kc: usize,
+        width: usize,
+        dst: *mut Self,
+    ) -> bool;
+
+    /// Runs `f` with this thread's (A, B) packing buffers.
+    fn with_buffers<R>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> R) -> R;
+}
+
+thread_local! {
+    static BUFFERS_F32: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static BUFFERS_F64: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl Element for f32 {
+    const ZERO: Self = 0.0;
+    const MR: usize = 6;
+    const NR: usize = 16;
+    const KC: usize = 256;
+    const MC: usize = 144;
+    const NC: usize = 4096;
+
+    unsafe fn micro_kernel(
+        kernel: Kernel,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        beta: bool,
+    ) {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2Fma` is only used after runtime detection; pointer
+            // requirements are forwarded from the caller.
+            Kernel::Avx2Fma => unsafe { x86::kernel_f32(kc, a, b, c, ldc, beta) },
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { portable_kernel::<f32, 6, 16>(kc, a, b, c, ldc, beta) },
+        }
+    }
+
+    #[allow(unused_variables)]
+    unsafe fn pack_transposed(
+        kernel: Kernel,
+        src: *const f32,
+        sj: usize,
+        kc: usize,
+        width: usize,
+        dst: *mut f32,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2Fma && width.is_multiple_of(2) {
+            // SAFETY: AVX2 was detected; pointer requirements come from the caller.
+            unsafe { x86::pack_transposed_f32(src, sj, kc, width, dst) };
+            return true;
+        }
+        false
+    }
+
+    fn with_buffers<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+        BUFFERS_F32.with(|cell| {
+            let (a, b) = &mut *cell.borrow_mut();
+            f(a, b)
+        })
+    }
+}
+
+impl Element for f64 {
+    const ZERO: Self = 0.0;
+    const MR: usize = 6;
+    const NR: usize = 8;
+    const KC: usize = 256;
+    const MC: usize = 72;
+    const NC: usize = 4096;
+
+    unsafe fn micro_kernel(
+        kernel: Kernel,
+        kc: usize,
+        a: *const f64,
+        b: *const f64,
+        c: *mut f64,
+        ldc: usize,
+        beta: bool,
+    ) {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2Fma` is only used after runtime detection; pointer
+            // requirements are forwarded from the caller.
+            Kernel::Avx2Fma => unsafe { x86::kernel_f64(kc, a, b, c, ldc, beta) },
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { portable_kernel::<f64, 6, 8>(kc, a, b, c, ldc, beta) },
+        }
+    }
+
+    #[allow(unused_variables)]
+    unsafe fn pack_transposed(
+        kernel: Kernel,
+        src: *const f64,
+        sj: usize,
+        kc: usize,
+        width: usize,
+        dst: *mut f64,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx2Fma && width.is_multiple_of(2) {
+            // SAFETY: AVX2 was detected; pointer requirements come from the caller.
+            unsafe { x86::pack_transposed_f64(src, sj, kc, width, dst) };
+            return true;
+        }
+        false
+    }
+
+    fn with_buffers<R>(f: impl FnOnce(&mut Vec<f64>, &mut Vec<f64>) -> R) -> R {
+        BUFFERS_F64.with(|cell| {
+            let (a, b) = &mut *cell.borrow_mut();
+            f(a, b)
+        })
+    }
+}
+
+/// Portable MR×NR micro-kernel (accumulators in a local array the compiler can keep in
+/// vector registers).
+///
+/// # Safety
+/// As for [`Element::micro_kernel`].
+unsafe fn portable_kernel<T: Element, const MR: usize, const NR: usize>(
+    kc: usize,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+    ldc: usize,
+    beta: bool,
+) {
+    let mut acc = [[T::ZERO; NR]; MR];
+    // SAFETY: the caller guarantees kc·MR values at `a` and kc·NR values at `b`.
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] += ap[i] * bp[j];
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            // SAFETY: (i, j) is inside the MR×NR tile the caller guarantees.
+            unsafe {
+                let cij = c.add(i * ldc + j);
+                *cij = if beta { *cij + v } else { v };
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AVX2 + FMA kernels
+// ---------------------------------------------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::*;
+
+    /// 6×16 `f32` micro-kernel: 12 ymm accumulators, 2 B loads + 6 broadcasts per step.
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; pointers as for `Element::micro_kernel` (MR=6, NR=16).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel_f32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, beta: bool) {
+        // SAFETY: for the whole body, reads stay within kc·6 values of `a` and kc·16 of `b`,
+        // writes within the 6×16 tile of `c`; the features are enabled by the caller.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+            let (mut a, mut b) = (a, b);
+            for _ in 0..kc {
+                let b0 = _mm256_loadu_ps(b);
+                let b1 = _mm256_loadu_ps(b.add(8));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm256_broadcast_ss(&*a.add(i));
+                    row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
+                    row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
+                }
+                a = a.add(6);
+                b = b.add(16);
+            }
+            for (i, row) in acc.iter().enumerate() {
+                let ci = c.add(i * ldc);
+                let (mut r0, mut r1) = (row[0], row[1]);
+                if beta {
+                    r0 = _mm256_add_ps(r0, _mm256_loadu_ps(ci));
+                    r1 = _mm256_add_ps(r1, _mm256_loadu_ps(ci.add(8)));
+                }
+                _mm256_storeu_ps(ci, r0);
+                _mm256_storeu_ps(ci.add(8), r1);
+            }
+        }
+    }
+
+    /// 6×8 `f64` micro-kernel: 12 ymm accumulators.
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; pointers as for `Element::micro_kernel` (MR=6, NR=8).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel_f64(kc: usize, a: *const f64, b: *const f64, c: *mut f64, ldc: usize, beta: bool) {
+        // SAFETY: for the whole body, reads stay within kc·6 values of `a` and kc·8 of `b`,
+        // writes within the 6×8 tile of `c`; the features are enabled by the caller.
+        unsafe {
+            let mut acc = [[_mm256_setzero_pd(); 2]; 6];
+            let (mut a, mut b) = (a, b);
+            for _ in 0..kc {
+                let b0 = _mm256_loadu_pd(b);
+                let b1 = _mm256_loadu_pd(b.add(4));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm256_broadcast_sd(&*a.add(i));
+                    row[0] = _mm256_fmadd_pd(ai, b0, row[0]);
+                    row[1] = _mm256_fmadd_pd(ai, b1, row[1]);
+                }
+                a = a.add(6);
+                b = b.add(8);
+            }
+            for (i, row) in acc.iter().enumerate() {
+                let ci = c.add(i * ldc);
+                let (mut r0, mut r1) = (row[0], row[1]);
+                if beta {
+                    r0 = _mm256_add_pd(r0, _mm256_loadu_pd(ci));
+                    r1 = _mm256_add_pd(r1, _mm256_loadu_pd(ci.add(4)));
+                }
+                _mm256_storeu_pd(ci, r0);
+                _mm256_storeu_pd(ci.add(4), r1);
+            }
+        }
+    }
+
+    /// Packs a full `width`-wide panel whose source lines (`src + j*sj`) are contiguous
+    /// along the depth, transposing 8×8 blocks in registers (a last group of fewer than
+    /// 8 lines is padded with zero lines that are never stored).
+    ///
+    /// # Safety
+    /// CPU supports AVX2; `width` is even; `src` valid for lines `0..width` of `kc`
+    /// values each, `dst` for `kc·width` writes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pack_transposed_f32(src: *const f32, sj: usize, kc: usize, width: usize, dst: *mut f32) {
+        // SAFETY: for the whole body, all loads are at p < kc on lines j < width and all
+        // stores at rows p < kc, columns j < width.
+        unsafe {
+            let kc8 = kc - kc % 8;
+            for j0 in (0..width).step_by(8) {
+                let lines = 8.min(width - j0);
+                let s = src.add(j0 * sj);
+                for p in (0..kc8).step_by(8) {
+                    let r: [__m256; 8] = core::array::from_fn(|j| {
+                        if j < lines {
+                            _mm256_loadu_ps(s.add(j * sj + p))
+                        } else {
+                            _mm256_setzero_ps()
+                        }
+                    });
+                    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let out = [
+                        _mm256_permute2f128_ps::<0x20>(s0, s4),
+                        _mm256_permute2f128_ps::<0x20>(s1, s5),
+                        _mm256_permute2f128_ps::<0x20>(s2, s6),
+                        _mm256_permute2f128_ps::<0x20>(s3, s7),
+                        _mm256_permute2f128_ps::<0x31>(s0, s4),
+                        _mm256_permute2f128_ps::<0x31>(s1, s5),
+                        _mm256_permute2f128_ps::<0x31>(s2, s6),
+                        _mm256_permute2f128_ps::<0x31>(s3, s7),
+                    ];
+                    for (q, &v) in out.iter().enumerate() {
+                        store_f32(dst.add((p + q) * width + j0), v, lines);
+                    }
+                }
+                for p in kc8..kc {
+                    for j in 0..lines {
+                        *dst.add(p * width + j0 + j) = *s.add(j * sj + p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the first `lines` (2, 4, 6 or 8) lanes of `v` at `dst`.
+    ///
+    /// # Safety
+    /// CPU supports AVX; `dst` valid for `lines` writes.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store_f32(dst: *mut f32, v: __m256, lines: usize) {
+        // SAFETY: each arm writes exactly `lines` floats starting at `dst`.
+        unsafe {
+            let lo = _mm256_castps256_ps128(v);
+            let hi = _mm256_extractf128_ps::<1>(v);
+            match lines {
+                8 => _mm256_storeu_ps(dst, v),
+                6 => {
+                    _mm_storeu_ps(dst, lo);
+                    _mm_storel_epi64(dst.add(4).cast(), _mm_castps_si128(hi));
+                }
+                4 => _mm_storeu_ps(dst, lo),
+                _ => _mm_storel_epi64(dst.cast(), _mm_castps_si128(lo)),
+            }
+        }
+    }
+
+    /// `f64` version of [`pack_transposed_f32`] with 4×4 register transposes.
+    ///
+    /// # Safety
+    /// As for [`pack_transposed_f32`] (`width` even).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pack_transposed_f64(src: *const f64, sj: usize, kc: usize, width: usize, dst: *mut f64) {
+        // SAFETY: for the whole body, all loads are at p < kc on lines j < width and all
+        // stores at rows p < kc, columns j < width.
+        unsafe {
+            let kc4 = kc - kc % 4;
+            for j0 in (0..width).step_by(4) {
+                let lines = 4.min(width - j0);
+                let s = src.add(j0 * sj);
+                for p in (0..kc4).step_by(4) {
+                    let r: [__m256d; 4] = core::array::from_fn(|j| {
+                        if j < lines {
+                            _mm256_loadu_pd(s.add(j * sj + p))
+                        } else {
+                            _mm256_setzero_pd()
+                        }
+                    });
+                    let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+                    let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+                    let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+                    let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+                    let out = [
+                        _mm256_permute2f128_pd::<0x20>(t0, t2),
+                        _mm256_permute2f128_pd::<0x20>(t1, t3),
+                        _mm256_permute2f128_pd::<0x31>(t0, t2),
+                        _mm256_permute2f128_pd::<0x31>(t1, t3),
+                    ];
+                    for (q, &v) in out.iter().enumerate() {
+                        let d = dst.add((p + q) * width + j0);
+                        if lines == 4 {
+                            _mm256_storeu_pd(d, v);
+                        } else {
+                            _mm_storeu_pd(d, _mm256_castpd256_pd128(v));
+                        }
+                    }
+                }
+                for p in kc4..kc {
+                    for j in 0..lines {
+                        *dst.add(p * width + j0 + j) = *s.add(j * sj + p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Thread pool
+// ---------------------------------------------------------------------------------------
+
+/// Persistent pool of worker threads, started lazily and grown (never per call) when
+/// more threads are requested.
+///
+/// A job is a borrowed `&dyn Fn(usize)` called with indices `0..n`: the caller runs
+/// index 0 and workers `1..n` run the rest; `run` returns only after every part has
+/// finished, which is what makes lending the (lifetime-erased) closure sound.
+///
+/// Hand-off allocates nothing: the job is published under a `Mutex` and announced by
+/// bumping an atomic epoch. Workers spin briefly on the epoch after each job (gemm
+/// calls tend to come in bursts) and then park on a `Condvar`; the caller likewise
+/// spins briefly on the completion counter before parking.
+mod pool {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+    use std::time::{Duration, Instant};
+
+    /// How long an idle worker (or a waiting caller) spins before parking.
+    const SPIN: Duration = Duration::from_micros(100);
+
+    type Job<'a> = dyn Fn(usize) + Sync + 'a;
+
+    /// Lifetime-erased pointer to the current job.
+    #[derive(Clone, Copy)]
+    struct JobPtr(*const Job<'static>);
+
+    // SAFETY: the pointee is `Sync` and outlives every use (see `run`).
+    unsafe impl Send for JobPtr {}
+
+    struct State {
+        job: Option<JobPtr>,
+        /// Participants of the current job, caller included.
+        active: usize,
+        spawned: usize,
+        /// Workers currently parked on `work`.
+        sleepers: usize,
+    }
+
+    struct Pool {
+        state: Mutex<State>,
+        /// Bumped (under `state`) each time a job is published.
+        epoch: AtomicU64,
+        /// Workers of the current job that have not finished yet.
+        remaining: AtomicUsize,
+        panicked: AtomicBool,
+        work: Condvar,
+        done: Condvar,
+        /// Held for a whole job, so concurrent callers do not interleave.
+        submit: Mutex<()>,
+    }
+
+    fn pool() -> &'static Pool {
+        static POOL: OnceLock<Pool> = OnceLock::new();
+        POOL.get_or_init(|| Pool {
+            state: Mutex::new(State { job: None, active: 0, spawned: 0, sleepers: 0 }),
+            epoch: AtomicU64::new(0),
+            remaining: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            submit: Mutex::new(()),
+        })
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Spins until `ready()` or until [`SPIN`] has elapsed; returns whether it is ready.
+    fn spin_until(ready: impl Fn() -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if ready() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() > SPIN {
+                return ready();
+            }
+        }
+    }
+
+    /// Runs `f(0..n)` on `n` threads (the caller plus `n - 1` workers) and waits. If the
+    /// pool is busy with another caller's job, runs all parts on the calling thread.
+    pub(super) fn run(n: usize, f: &Job<'_>) {
+        let pool = pool();
+        let Ok(_submit) = pool.submit.try_lock() else {
+            (0..n).for_each(f);
+            return;
+        };
+        {
+            let mut st = lock(&pool.state);
+            while st.spawned < n - 1 {
+                st.spawned += 1;
+                let index = st.spawned;
+                std::thread::Builder::new()
+                    .name(format!("gemm-worker-{index}"))
+                    .spawn(move || worker(index))
+                    .expect("gemm: failed to spawn worker thread");
+            }
+            // SAFETY: only the lifetime is erased; `run` waits below until no worker
+            // uses the pointer any more (`remaining == 0`) and then clears it.
+            let ptr: *const Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
+            st.job = Some(JobPtr(ptr));
+            st.active = n;
+            pool.remaining.store(n - 1, Ordering::SeqCst);
+            pool.epoch.fetch_add(1, Ordering::SeqCst);
+            if st.sleepers > 0 {
+                pool.work.notify_all();
+            }
+        }
+        let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+        let finished = || pool.remaining.load(Ordering::Acquire) == 0;
+        if !spin_until(finished) {
+            let mut st = lock(&pool.state);
+            while !finished() {
+                st = pool.done.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        lock(&pool.state).job = None;
+        let worker_panicked = pool.panicked.swap(false, Ordering::AcqRel);
+        if let Err(payload) = mine {
+            std::panic::resume_unwind(payload);
+        }
+        assert!(!worker_panicked, "gemm: a worker thread panicked");
+    }
+
+    fn worker(index: usize) {
+        let pool = pool();
+        let mut seen = 0;
+        loop {
+            let published = || pool.epoch.load(Ordering::Acquire) != seen;
+            let job = {
+                let spun = spin_until(published);
+                let mut st = lock(&pool.state);
+                if !spun {
+                    st.sleepers += 1;
+                    while !published() {
+                        st = pool.work.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                    st.sleepers -= 1;
+                }
+                seen = pool.epoch.load(Ordering::Acquire);
+                match st.job {
+                    Some(job) if index < st.active => job,
+                    _ => continue,
+                }
+            };
+            // SAFETY: the caller of `run` keeps the closure alive until `remaining`
+            // drops to zero, which happens only after this call returns.
+            let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)(index) }));
+            if result.is_err() {
+                pool.panicked.store(true, Ordering::Release);
+            }
+            if pool.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // Taking the lock orders this notification after a caller that saw
+                // `remaining != 0` under the lock has started waiting.
+                let _st = lock(&pool.state);
+                pool.done.notify_one();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test-side conversions.
+    trait Real: Element + std::fmt::Debug {
+        const EPS: f64;
+        fn from_f64(x: f64) -> Self;
+        fn to_f64(self) -> f64;
+    }
+    impl Real for f32 {
+        const EPS: f64 = f32::EPSILON as f64;
+        fn from_f64(x: f64) -> Self {
+            x as f32
+        }
+        fn to_f64(self) -> f64 {
+            self as f64
+        }
+    }
+    impl Real for f64 {
+        const EPS: f64 = f64::EPSILON;
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        fn to_f64(self) -> f64 {
+            self
+        }
+    }
+
+    /// Small xorshift generator (no external crates).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn uniform(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        }
+    }
+
+    /// Layout of one case: transposed storage flags and padding of the leading stride.
+    #[derive(Clone, Copy, Debug)]
+    struct Layout {
+        a_trans: bool,
+        b_trans: bool,
+        pad: usize,
+        accumulate: bool,
+    }
+
+    /// Every dispatch path (AVX2 ones fall back to portable on CPUs without AVX2).
+    const STRATEGIES: [Strategy; 6] = [
+        Strategy::Auto,
+        Strategy::Small,
+        Strategy::Blocked(Kernel::Portable, 1),
+        Strategy::Blocked(Kernel::Avx2Fma, 1),
+        Strategy::Blocked(Kernel::Avx2Fma, 2),
+        Strategy::Blocked(Kernel::Portable, 3),
+    ];
+
+    /// Runs one case with `strategy` and compares with an f64 triple loop.
+    fn check<T: Real>(strategy: Strategy, m: usize, k: usize, n: usize, l: Layout, rng: &mut Rng) {
+        // A is m×k, stored row-major (rsa = k + pad) or as its transpose (csa = m + pad).
+        let (rsa, csa, a_len) =
+            if l.a_trans { (1, m + l.pad, k * (m + l.pad)) } else { (k + l.pad, 1, m * (k + l.pad)) };
+        let (rsb, csb, b_len) =
+            if l.b_trans { (1, k + l.pad, n * (k + l.pad)) } else { (n + l.pad, 1, k * (n + l.pad)) };
+        let a: Vec<T> = (0..a_len).map(|_| T::from_f64(rng.uniform())).collect();
+        let b: Vec<T> = (0..b_len).map(|_| T::from_f64(rng.uniform())).collect();
+        let c0: Vec<T> = (0..m * n).map(|_| T::from_f64(if l.accumulate { rng.uniform() } else { f64::NAN })).collect();
+        let mut c = c0.clone();
+        let p = Problem { m, k, n, a: &a, rsa, csa, b: &b, rsb, csb };
+        gemm_dispatch(strategy, &p, &mut c, l.accumulate);
+
+        let amax = a.iter().fold(0.0f64, |s, x| s.max(x.to_f64().abs()));
+        let bmax = b.iter().fold(0.0f64, |s, x| s.max(x.to_f64().abs()));
+        let tol = 4.0 * ((k as f64) * amax * bmax + 1.0) * T::EPS;
+        for i in 0..m {
+            for j in 0..n {
+                let mut want = if l.accumulate { c0[i * n + j].to_f64() } else { 0.0 };
+                for q in 0..k {
+                    want += a[i * rsa + q * csa].to_f64() * b[q * rsb + j * csb].to_f64();
+                }
+                let got = c[i * n + j].to_f64();
+                assert!(
+                    (got - want).abs() <= tol,
+                    "{strategy:?} m={m} k={k} n={n} {l:?}: C[{i},{j}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    fn all_layouts(index: usize) -> impl Iterator<Item = Layout> {
+        (0..4).map(move |t| Layout {
+            a_trans: t & 1 != 0,
+            b_trans: t & 2 != 0,
+            pad: if (index + t) % 3 == 0 { 3 } else { 0 },
+            accumulate: (index + t) % 2 == 0,
+        })
+    }
+
+    fn odd_sizes<T: Real>(seed: u64) {
+        let mut rng = Rng(seed);
+        let mut sizes = vec![(1, 1, 1), (1, 7, 1), (2, 3, 5), (7, 11, 13), (37, 31, 29), (6, 1, 16)];
+        while sizes.len() < 20 {
+            sizes.push((1 + rng.below(37), 1 + rng.below(37), 1 + rng.below(37)));
+        }
+        for (index, &(m, k, n)) in sizes.iter().enumerate() {
+            for layout in all_layouts(index) {
+                for strategy in STRATEGIES {
+                    check::<T>(strategy, m, k, n, layout, &mut rng);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn odd_sizes_f32() {
+        odd_sizes::<f32>(0x9E37_79B9_7F4A_7C15);
+    }
+
+    #[test]
+    fn odd_sizes_f64() {
+        odd_sizes::<f64>(0xD1B5_4A32_D192_ED03);
+    }
+
+    /// Sizes one past every block edge (MR, NR, KC, MC, NC) for the blocked paths.
+    fn block_edges<T: Real>() {
+        let mut rng = Rng(12345);
+        let (mr, nr, kc, mc, nc) = (T::MR, T::NR, T::KC, T::MC, T::NC);
+        let sizes =
+            [(mr + 1, 5, nr + 1), (mc + 1, kc + 1, nr + 1), (mr - 1, 2 * kc + 3, 2 * nr - 1), (mr + 1, 2, nc + 1)];
+        let strategies = [
+            Strategy::Blocked(Kernel::Portable, 1),
+            Strategy::Blocked(Kernel::Avx2Fma, 1),
+            Strategy::Blocked(Kernel::Avx2Fma, 2),
+        ];
+        for (index, &(m, k, n)) in sizes.iter().enumerate() {
+            for layout in all_layouts(index) {
+                for strategy in strategies {
+                    check::<T>(strategy, m, k, n, layout, &mut rng);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_edges_f32() {
+        block_edges::<f32>();
+    }
+
+    #[test]
+    fn block_edges_f64() {
+        block_edges::<f64>();
+    }
+
+    /// Cheap smoke test of every path (suitable for valgrind).
+    #[test]
+    fn quick_all_paths() {
+        let mut rng = Rng(7);
+        for strategy in STRATEGIES {
+            for layout in all_layouts(1) {
+                check::<f32>(strategy, 7, 9, 17, layout, &mut rng);
+                check::<f64>(strategy, 7, 9, 9, layout, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn quick_k_zero_and_empty() {
+        for strategy in STRATEGIES {
+            let mut c = [f32::NAN; 6];
+            gemm_dispatch(
+                strategy,
+                &Problem { m: 2, k: 0, n: 3, a: &[], rsa: 0, csa: 0, b: &[], rsb: 0, csb: 0 },
+                &mut c,
+                false,
+            );
+            assert_eq!(c, [0.0; 6]);
+            let mut c = [1.5f64; 6];
+            gemm_dispatch(
+                strategy,
+                &Problem { m: 3, k: 0, n: 2, a: &[], rsa: 0, csa: 0, b: &[], rsb: 0, csb: 0 },
+                &mut c,
+                true,
+            );
+            assert_eq!(c, [1.5; 6]);
+        }
+        let mut c: [f32; 0] = [];
+        sgemm(0, 5, 3, &[], 5, 1, &[0.0; 15], 3, 1, &mut c, false);
+        sgemm(4, 5, 0, &[0.0; 20], 5, 1, &[], 0, 1, &mut c, false);
+    }
+
+    #[test]
+    fn quick_public_api() {
+        // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50]
+        let mut c = [0.0f32; 4];
+        sgemm(2, 2, 2, &[1.0, 2.0, 3.0, 4.0], 2, 1, &[5.0, 6.0, 7.0, 8.0], 2, 1, &mut c, false);
+        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+        // Same with B given transposed (B(p,j) = W[j*2+p], W = Bᵀ), accumulating.
+        let mut c = [1.0f64; 4];
+        dgemm(2, 2, 2, &[1.0, 2.0, 3.0, 4.0], 2, 1, &[5.0, 7.0, 6.0, 8.0], 1, 2, &mut c, true);
+        assert_eq!(c, [20.0, 23.0, 44.0, 51.0]);
+    }
+
+    #[test]
+    fn threads_public_api() {
+        let mut rng = Rng(99);
+        set_num_threads(2);
+        assert_eq!(num_threads(), 2);
+        let layout = Layout { a_trans: false, b_trans: true, pad: 0, accumulate: false };
+        check::<f32>(Strategy::Auto, 70, 130, 150, layout, &mut rng);
+        let layout = Layout { a_trans: true, b_trans: false, pad: 1, accumulate: true };
+        check::<f64>(Strategy::Auto, 150, 130, 70, layout, &mut rng);
+        set_num_threads(1);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: A slice too short")]
+    fn quick_short_a_panics() {
+        let mut c = [0.0f32; 4];
+        sgemm(2, 3, 2, &[0.0; 5], 3, 1, &[0.0; 6], 2, 1, &mut c, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: B slice too short")]
+    fn quick_short_b_panics() {
+        let mut c = [0.0f64; 4];
+        dgemm(2, 3, 2, &[0.0; 6], 3, 1, &[0.0; 6], 1, 4, &mut c, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: C slice too short")]
+    fn quick_short_c_panics() {
+        let mut c = [0.0f32; 3];
+        sgemm(2, 3, 2, &[0.0; 6], 3, 1, &[0.0; 6], 2, 1, &mut c, false);
+    }
+}

@@ -1,0 +1,93 @@
+//! The six workloads of WORKLOADS.md with its timing method and output format:
+//!
+//! ```text
+//! BENCH_THREADS=1 cargo bench --bench workloads      (QUICK=1 for a fast smoke run)
+//! engine  workload  threads  step_us  fwd_us  bwd_us
+//! ```
+//!
+//! Timing: warm-up, then 15 samples; each sample is the mean time per iteration over an
+//! inner loop of at least ~2 ms; the median sample is reported. Before timing, each
+//! workload must show that it trains (the loss after a few steps is lower).
+
+use std::time::{Duration, Instant};
+
+use tapegrad_workspace::workloads::{all, Workload};
+
+struct Settings {
+    samples: usize,
+    min_sample: Duration,
+}
+
+/// Iterations so that one sample lasts at least `min` (from a timed probe).
+fn calibrate(mut run: impl FnMut(usize) -> Duration, min: Duration) -> usize {
+    let mut n = 1;
+    loop {
+        let t = run(n);
+        if t >= min {
+            return n;
+        }
+        let factor = if t.as_nanos() == 0 { 100.0 } else { min.as_secs_f64() / t.as_secs_f64() * 1.2 };
+        n = ((n as f64 * factor.clamp(1.5, 100.0)).ceil() as usize).max(n + 1);
+    }
+}
+
+/// Median over samples of the mean µs per iteration.
+fn measure(mut run: impl FnMut(usize) -> Duration, s: &Settings) -> f64 {
+    let iters = calibrate(&mut run, s.min_sample);
+    run(iters); // warm-up at full length
+    let mut samples: Vec<f64> = (0..s.samples).map(|_| run(iters).as_secs_f64() * 1e6 / iters as f64).collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn timed(mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn check_trains(w: &mut dyn Workload) {
+    let first = w.step();
+    let mut last = first;
+    for _ in 0..5 {
+        last = w.step();
+    }
+    assert!(last < first, "{}: loss did not decrease over 6 steps ({first} -> {last})", w.name());
+}
+
+fn main() {
+    let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let quick = std::env::var("QUICK").is_ok_and(|v| v == "1");
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    tapegrad::set_num_threads(threads);
+    let settings = if quick {
+        Settings { samples: 3, min_sample: Duration::from_micros(200) }
+    } else {
+        Settings { samples: 15, min_sample: Duration::from_millis(2) }
+    };
+    println!("engine\tworkload\tthreads\tstep_us\tfwd_us\tbwd_us");
+    for mut w in all() {
+        if only.as_deref().is_some_and(|o| o != w.name()) {
+            continue;
+        }
+        check_trains(w.as_mut());
+        let step = measure(
+            |n| {
+                timed(|| {
+                    for _ in 0..n {
+                        std::hint::black_box(w.step());
+                    }
+                })
+            },
+            &settings,
+        );
+        let (fwd, bwd) = if w.splits() {
+            let fwd = measure(|n| timed(|| w.forward(n)), &settings);
+            let bwd = measure(|n| w.backward(n), &settings);
+            (format!("{fwd:.2}"), format!("{bwd:.2}"))
+        } else {
+            ("NA".into(), "NA".into())
+        };
+        println!("tapegrad\t{}\t{threads}\t{step:.2}\t{fwd}\t{bwd}", w.name());
+    }
+}
