@@ -87,9 +87,7 @@ impl<T: Float> Sgd<T> {
             let Some(grad) = grad else { return };
             if plain {
                 // p = p - lr * g, one rounding
-                for (v, &g) in value.iter_mut().zip(grad) {
-                    *v = neg_lr.mul_add(g, *v);
-                }
+                tapegrad::kernels::fma_axpy(neg_lr, grad, value);
                 return;
             }
             let buf = if momentum { Some(&mut buffers[p.index()]) } else { None };

@@ -147,6 +147,11 @@ pub(crate) struct Problem<'a, T> {
     pub csb: usize,
 }
 
+/// Whether the CPU has AVX2 and FMA (detected once, then cached).
+pub(crate) fn has_avx2_fma() -> bool {
+    detected_kernel() == Kernel::Avx2Fma
+}
+
 /// Best kernel the running CPU supports (detected once, then cached).
 fn detected_kernel() -> Kernel {
     // 0 = unknown, 1 = portable, 2 = AVX2+FMA.
