@@ -1,0 +1,85 @@
+//! A steady-state training step (after one warm-up step, on a reset tape) makes zero heap
+//! allocations: the seed network, mlp-mnist, seed-accum2, deep-narrow and the scalar
+//! engine. Counted with a global allocator that counts every allocation of this thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use tapegrad_workspace::workloads::{Dense, ScalarMlp, Workload};
+
+struct Counting;
+
+thread_local! {
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the thread-local counter
+// itself never allocates (const-initialised Cell).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = COUNT.with(|c| c.get());
+    f();
+    COUNT.with(|c| c.get()) - before
+}
+
+fn steady_state(mut w: Box<dyn Workload>) {
+    w.step(); // warm-up: buffers grow to their final sizes
+    let n = allocations(|| {
+        for _ in 0..3 {
+            w.step();
+        }
+    });
+    assert_eq!(n, 0, "{}: {n} heap allocations in 3 steady-state steps", w.name());
+}
+
+#[test]
+fn seed_step_allocates_nothing() {
+    steady_state(Box::new(Dense::seed()));
+}
+
+#[test]
+fn seed_accum2_step_allocates_nothing() {
+    steady_state(Box::new(Dense::seed_accum2()));
+}
+
+#[test]
+fn mlp_mnist_step_allocates_nothing() {
+    steady_state(Box::new(Dense::mlp_mnist()));
+}
+
+#[test]
+fn deep_narrow_step_allocates_nothing() {
+    steady_state(Box::new(Dense::deep_narrow()));
+}
+
+#[test]
+fn scalar_engine_step_allocates_nothing() {
+    steady_state(Box::new(ScalarMlp::new()));
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations(|| {
+        std::hint::black_box(vec![1u8; 100]);
+    });
+    assert_eq!(n, 1);
+}
