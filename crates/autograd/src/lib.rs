@@ -28,8 +28,10 @@
 
 pub mod float;
 pub mod gradcheck;
+pub mod introspect;
 pub mod kernels;
 pub mod ops;
+pub mod profile;
 pub mod rng;
 pub mod scalar;
 pub mod shape;
@@ -39,7 +41,9 @@ pub mod var;
 
 pub use float::Float;
 pub use gradcheck::{gradcheck, gradcheck_with, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport};
+pub use introspect::Listing;
 pub use kernels::gemm::{num_threads, set_num_threads};
+pub use profile::{OpStats, Profile};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;

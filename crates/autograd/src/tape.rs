@@ -16,8 +16,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use smallvec::SmallVec;
 
+use std::time::Instant;
+
 use crate::float::Float;
 use crate::ops::{Graph, Op, View};
+use crate::profile::Profile;
 use crate::shape::{numel, Shape};
 use crate::tensor::Tensor;
 use crate::var::Var;
@@ -25,6 +28,33 @@ use crate::var::Var;
 /// Id of a value on a tape: a node, or (top bit set) a parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Id(u32);
+
+impl crate::ops::Handle for Id {
+    fn pack(self) -> u64 {
+        self.0 as u64
+    }
+    fn unpack(bits: u64) -> Self {
+        Id(bits as u32)
+    }
+}
+
+impl crate::ops::Handle for H {
+    fn pack(self) -> u64 {
+        match self {
+            H::Val(id) => id.0 as u64,
+            H::Grad(i) => (1 << 32) | i as u64,
+            H::Tmp(k) => (2 << 32) | k as u64,
+        }
+    }
+    fn unpack(bits: u64) -> Self {
+        let low = bits as u32;
+        match bits >> 32 {
+            0 => H::Val(Id(low)),
+            1 => H::Grad(low),
+            _ => H::Tmp(low),
+        }
+    }
+}
 
 impl Id {
     const PARAM: u32 = 1 << 31;
@@ -94,6 +124,9 @@ pub(crate) struct Inner<T: Float> {
     temps: Vec<Temp<T>>,
     temps_used: usize,
     no_grad: u32,
+    /// Opt-in diagnostics (one branch per node when both are off).
+    pub(crate) profile: Option<Profile>,
+    pub(crate) anomaly: bool,
 }
 
 impl<T: Float> Inner<T> {
@@ -169,15 +202,28 @@ impl<T: Float> Inner<T> {
     fn record(&mut self, op: Op<T>, inputs: &[Id], loc: &'static Location<'static>) -> Id {
         let shape = {
             let shapes: SmallVec<[&[usize]; 3]> = inputs.iter().map(|&i| self.shape(i)).collect();
-            op.out_shape(&shapes)
+            op.out_shape(&shapes).unwrap_or_else(|e| panic!("{e} (at {loc})"))
         };
         let requires_grad = self.no_grad == 0 && inputs.iter().any(|&i| self.requires_grad(i));
         let idx = self.push_node(loc);
         let mut out = mem::take(&mut self.nodes[idx].value);
         resize(&mut out, numel(&shape));
+        let t0 = self.profile.is_some().then(Instant::now);
         {
             let views: SmallVec<[View<'_, T>; 3]> = inputs.iter().map(|&i| self.view(i)).collect();
             op.forward(&views, &shape, &mut out);
+        }
+        if let (Some(t0), Some(p)) = (t0, self.profile.as_mut()) {
+            p.add_forward(op.name(), t0.elapsed());
+        }
+        if self.anomaly {
+            if let Some(what) = non_finite(&out) {
+                panic!(
+                    "anomaly: forward of '{}' (node %{idx}, shape {:?}, recorded at {loc}) produced {what} values",
+                    op.name(),
+                    shape.as_slice()
+                );
+            }
         }
         let node = &mut self.nodes[idx];
         node.value = out;
@@ -241,6 +287,24 @@ impl<T: Float> Inner<T> {
         *self.grad_slot(target).0 = buf;
     }
 
+    /// Anomaly mode: panics if a backward rule produced a non-finite gradient.
+    fn check_backward(&self, i: usize, op: &Op<T>, grads: &[Option<H>]) {
+        for (j, h) in grads.iter().enumerate() {
+            let Some(h) = *h else { continue };
+            if let Some(what) = non_finite(self.resolve(h).data) {
+                let node = &self.nodes[i];
+                panic!(
+                    "anomaly: backward of '{}' (node %{i}, shape {:?}, recorded at {}) returned {what} values \
+                     in the gradient of its input {j} ({})",
+                    op.name(),
+                    node.shape.as_slice(),
+                    node.loc,
+                    crate::introspect::id_name(node.inputs[j])
+                );
+            }
+        }
+    }
+
     fn resolve(&self, h: H) -> View<'_, T> {
         match h {
             H::Val(id) => self.view(id),
@@ -253,6 +317,17 @@ impl<T: Float> Inner<T> {
                 View { shape: &t.shape, data: &t.data }
             }
         }
+    }
+}
+
+/// `Some("nan")` or `Some("inf")` if a value is not finite.
+fn non_finite<T: Float>(v: &[T]) -> Option<&'static str> {
+    if v.iter().all(|x| x.is_finite()) {
+        None
+    } else if v.iter().any(|x| x != x) {
+        Some("nan")
+    } else {
+        Some("inf")
     }
 }
 
@@ -288,7 +363,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
         let inner = &mut *self.inner;
         let shape = {
             let shapes: SmallVec<[&[usize]; 3]> = inputs.iter().map(|&h| inner.resolve(h).shape).collect();
-            op.out_shape(&shapes)
+            op.out_shape(&shapes).unwrap_or_else(|e| panic!("backward rule: {e}"))
         };
         let k = inner.temps_used;
         inner.temps_used += 1;
@@ -367,6 +442,8 @@ impl<T: Float> Tape<T> {
                 temps: Vec::new(),
                 temps_used: 0,
                 no_grad: 0,
+                profile: None,
+                anomaly: false,
             }),
             uid: NEXT_TAPE.fetch_add(1, Ordering::Relaxed),
         }
@@ -544,6 +621,44 @@ impl<T: Float> Tape<T> {
         self.inner.borrow().no_grad > 0
     }
 
+    /// Turns the profiler on (collecting into a fresh [`Profile`]) or off.
+    pub fn set_profiling(&self, on: bool) {
+        self.inner.borrow_mut().profile = on.then(Profile::default);
+    }
+
+    /// The profile collected since profiling was turned on (empty when off).
+    pub fn profile(&self) -> Profile {
+        self.inner.borrow().profile.clone().unwrap_or_default()
+    }
+
+    /// Anomaly detection (PyTorch's `detect_anomaly`): when on, every forward value and
+    /// every gradient a backward rule returns is checked for NaN and infinity, and the first
+    /// offending node panics with its op, shape and the source location that recorded it.
+    pub fn set_detect_anomaly(&self, on: bool) {
+        self.inner.borrow_mut().anomaly = on;
+    }
+
+    /// Records a user-defined op on `inputs` (see [`crate::ops::CustomOp`]).
+    ///
+    /// # Panics
+    /// If the number of inputs is not the op's arity, the variables come from another tape,
+    /// or the op rejects the shapes.
+    #[track_caller]
+    pub fn custom<'t>(&'t self, op: std::sync::Arc<dyn crate::ops::CustomOp<T>>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
+        assert!(
+            inputs.len() == op.arity() && (1..=3).contains(&inputs.len()),
+            "{}: {} inputs given, the op takes {}",
+            op.name(),
+            inputs.len(),
+            op.arity()
+        );
+        for v in inputs {
+            assert!(std::ptr::eq(v.tape(), self), "{}: operands come from different tapes", op.name());
+        }
+        let ids: SmallVec<[Id; 3]> = inputs.iter().map(|v| v.id()).collect();
+        Var::new(self, self.record(Op::Custom(op), &ids, Location::caller()))
+    }
+
     pub(crate) fn uid(&self) -> u32 {
         self.uid
     }
@@ -605,18 +720,25 @@ impl<T: Float> Tape<T> {
             let inputs = node.inputs;
             let need = inner.need(node);
             let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);
+            let t0 = inner.profile.is_some().then(Instant::now);
             let xs = [H::Val(inputs[0]), H::Val(inputs[1]), H::Val(inputs[2])];
             let grads = {
                 let mut eager = Eager { inner: &mut *inner };
                 op.vjp(&mut eager, &xs[..arity], H::Val(Id::node(i)), H::Grad(i as u32), need)
             };
-            inner.nodes[i].op = op;
+            if inner.anomaly {
+                inner.check_backward(i, &op, &grads[..arity]);
+            }
             for j in 0..arity {
                 if let Some(h) = grads[j] {
                     let shared = (j + 1..arity).any(|l| grads[l] == Some(h));
                     inner.accumulate(inputs[j], h, !shared);
                 }
             }
+            if let (Some(t0), Some(p)) = (t0, inner.profile.as_mut()) {
+                p.add_backward(op.name(), t0.elapsed());
+            }
+            inner.nodes[i].op = op;
         }
     }
 

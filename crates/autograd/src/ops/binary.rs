@@ -42,11 +42,11 @@ impl Binary {
     ///
     /// # Panics
     /// `add: shapes [2, 3] and [2] do not broadcast` when they do not.
-    pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Shape {
+    pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Result<Shape, String> {
         if a == b {
-            return Shape::from_slice(a);
+            return Ok(Shape::from_slice(a));
         }
-        broadcast_shapes(a, b).unwrap_or_else(|| panic!("{}: shapes {:?} and {:?} do not broadcast", self.name(), a, b))
+        broadcast_shapes(a, b).ok_or_else(|| format!("{}: shapes {:?} and {:?} do not broadcast", self.name(), a, b))
     }
 
     /// `out = f(a, b)` with broadcasting.

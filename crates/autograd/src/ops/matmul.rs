@@ -21,11 +21,11 @@ fn show(s: &[usize], t: bool) -> String {
 ///
 /// # Panics
 /// `matmul: [2, 4] x [8, 2]: inner dimensions 4 and 8 differ` (or an operand not 2-d).
-pub fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Shape {
-    assert!(a.len() == 2 && b.len() == 2, "matmul: {} x {}: both operands must be 2-d", show(a, ta), show(b, tb));
+pub fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Result<Shape, String> {
+    ensure!(a.len() == 2 && b.len() == 2, "matmul: {} x {}: both operands must be 2-d", show(a, ta), show(b, tb));
     let ((m, k1), (k2, n)) = (dims(a, ta), dims(b, tb));
-    assert!(k1 == k2, "matmul: {} x {}: inner dimensions {k1} and {k2} differ", show(a, ta), show(b, tb));
-    smallvec::smallvec![m, n]
+    ensure!(k1 == k2, "matmul: {} x {}: inner dimensions {k1} and {k2} differ", show(a, ta), show(b, tb));
+    Ok(smallvec::smallvec![m, n])
 }
 
 /// Row and column strides of a row-major `[r, c]` matrix read as `op(M)`.
@@ -66,10 +66,10 @@ pub fn matmul_vjp<T: Float, G: Graph<T>>(
 ///
 /// # Panics
 /// `linear: x [2, 4], weight [8, 3], bias [8]: ...` when the shapes do not fit.
-pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Shape {
+pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, String> {
     let ok = x.len() == 2 && w.len() == 2 && b.len() == 1 && x[1] == w[1] && b[0] == w[0];
-    assert!(ok, "linear: x {x:?}, weight {w:?}, bias {b:?}: need x [batch, in], weight [out, in], bias [out]");
-    smallvec::smallvec![x[0], w[0]]
+    ensure!(ok, "linear: x {x:?}, weight {w:?}, bias {b:?}: need x [batch, in], weight [out, in], bias [out]");
+    Ok(smallvec::smallvec![x[0], w[0]])
 }
 
 /// `out = x·Wᵀ + b`: every row starts as the bias, then the product is accumulated onto it.

@@ -15,21 +15,34 @@
 //! buffers, nothing recorded); `Tape::grad` runs the *same* rule on the tape itself, so
 //! the gradient is a variable that can be differentiated again (grad of grad).
 
+/// Returns `Err(format!(...))` from a shape check unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
 pub mod binary;
+pub mod custom;
 pub mod matmul;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
 
 pub use binary::Binary;
+pub use custom::{CustomOp, Handle, Value};
 pub use reduce::Reduce;
 pub use unary::Unary;
+
+use std::sync::Arc;
 
 use crate::float::Float;
 use crate::shape::Shape;
 
 /// One recorded operation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Op<T: Float> {
     /// A leaf: an input, a constant, or a parameter. No inputs, no backward rule.
     Leaf,
@@ -56,6 +69,8 @@ pub enum Op<T: Float> {
     Expand(Shape),
     /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
     SumTo(Shape),
+    /// An op defined outside the crate.
+    Custom(Arc<dyn CustomOp<T>>),
 }
 
 /// A borrowed tensor: shape and row-major data.
@@ -81,6 +96,7 @@ impl<T: Float> Op<T> {
             Op::Permute(_) => "permute",
             Op::Expand(_) => "expand",
             Op::SumTo(_) => "sum_to",
+            Op::Custom(c) => c.name(),
         }
     }
 
@@ -90,18 +106,18 @@ impl<T: Float> Op<T> {
             Op::Leaf => 0,
             Op::Binary(_) | Op::Matmul { .. } => 2,
             Op::Linear => 3,
+            Op::Custom(c) => c.arity(),
             _ => 1,
         }
     }
 
-    /// Shape of the result, checking the inputs' shapes.
-    ///
-    /// # Panics
-    /// With a message naming the op and the shapes when they do not fit the op.
-    pub fn out_shape(&self, ins: &[&[usize]]) -> Shape {
+    /// Shape of the result, checking the inputs' shapes: an error message naming the op and
+    /// the shapes when they do not fit the op (the tape panics with it, adding the source
+    /// location of the call that recorded the op).
+    pub fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
         match self {
             Op::Leaf => unreachable!("leaves are not computed"),
-            Op::Unary(_) => Shape::from_slice(ins[0]),
+            Op::Unary(_) => Ok(Shape::from_slice(ins[0])),
             Op::Binary(b) => b.out_shape(ins[0], ins[1]),
             Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
             Op::Linear => matmul::linear_shape(ins[0], ins[1], ins[2]),
@@ -110,6 +126,7 @@ impl<T: Float> Op<T> {
             Op::Permute(p) => shape::permute_shape(ins[0], p),
             Op::Expand(s) => shape::expand_shape(ins[0], s),
             Op::SumTo(s) => shape::sum_to_shape(ins[0], s),
+            Op::Custom(c) => c.out_shape(ins),
         }
     }
 
@@ -127,6 +144,7 @@ impl<T: Float> Op<T> {
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
             Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
             Op::SumTo(_) => crate::kernels::sum_to(ins[0].data, ins[0].shape, out_shape, out, false),
+            Op::Custom(c) => c.forward(ins, out),
         }
     }
 
@@ -160,6 +178,7 @@ impl<T: Float> Op<T> {
                 let s = g.shape(x[0]);
                 [Some(g.expand(gy, &s)), None, None]
             }
+            Op::Custom(c) => custom::custom_vjp(c.as_ref(), g, x, y, gy, need),
         }
     }
 }
@@ -171,7 +190,7 @@ impl<T: Float> Op<T> {
 /// generic over it, so each rule is written once.
 pub trait Graph<T: Float> {
     /// A handle to a value.
-    type V: Copy;
+    type V: Handle;
 
     /// Applies `op` to `inputs`, returning the result.
     fn apply(&mut self, op: Op<T>, inputs: &[Self::V]) -> Self::V;

@@ -30,12 +30,12 @@ impl Reduce {
     ///
     /// # Panics
     /// `sum: axis 2 out of range for shape [3, 4]`.
-    pub fn out_shape(&self, x: &[usize]) -> Shape {
-        match self.axis {
+    pub fn out_shape(&self, x: &[usize]) -> Result<Shape, String> {
+        Ok(match self.axis {
             None if self.keepdim => smallvec::smallvec![1; x.len()],
             None => Shape::new(),
             Some(a) => {
-                assert!(a < x.len(), "{}: axis {a} out of range for shape {x:?}", self.name());
+                ensure!(a < x.len(), "{}: axis {a} out of range for shape {x:?}", self.name());
                 let mut s = Shape::from_slice(x);
                 if self.keepdim {
                     s[a] = 1;
@@ -44,7 +44,7 @@ impl Reduce {
                 }
                 s
             }
-        }
+        })
     }
 
     /// Number of elements averaged into each output.

@@ -8,16 +8,16 @@ use crate::shape::{broadcasts_to, numel, Shape};
 ///
 /// # Panics
 /// `reshape: [2, 3] (6 elements) into [4, 2] (8 elements)`.
-pub fn reshape_shape(x: &[usize], to: &[usize]) -> Shape {
-    assert!(numel(x) == numel(to), "reshape: {x:?} ({} elements) into {to:?} ({} elements)", numel(x), numel(to));
-    Shape::from_slice(to)
+pub fn reshape_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
+    ensure!(numel(x) == numel(to), "reshape: {x:?} ({} elements) into {to:?} ({} elements)", numel(x), numel(to));
+    Ok(Shape::from_slice(to))
 }
 
 /// Result shape of a permutation.
 ///
 /// # Panics
 /// `permute: [1, 1] is not a permutation of the 2 dimensions of [2, 3]`.
-pub fn permute_shape(x: &[usize], perm: &[usize]) -> Shape {
+pub fn permute_shape(x: &[usize], perm: &[usize]) -> Result<Shape, String> {
     let mut seen: Shape = smallvec::smallvec![0; x.len()];
     let ok = perm.len() == x.len()
         && perm.iter().all(|&p| {
@@ -26,8 +26,8 @@ pub fn permute_shape(x: &[usize], perm: &[usize]) -> Shape {
                 seen[p] == 1
             }
         });
-    assert!(ok, "permute: {perm:?} is not a permutation of the {} dimensions of {x:?}", x.len());
-    perm.iter().map(|&p| x[p]).collect()
+    ensure!(ok, "permute: {perm:?} is not a permutation of the {} dimensions of {x:?}", x.len());
+    Ok(perm.iter().map(|&p| x[p]).collect())
 }
 
 /// The permutation that undoes `perm`.
@@ -43,16 +43,16 @@ pub fn inverse_perm(perm: &[usize]) -> Shape {
 ///
 /// # Panics
 /// `expand: [3, 2] cannot be broadcast to [3, 4]`.
-pub fn expand_shape(x: &[usize], to: &[usize]) -> Shape {
-    assert!(broadcasts_to(x, to), "expand: {x:?} cannot be broadcast to {to:?}");
-    Shape::from_slice(to)
+pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
+    ensure!(broadcasts_to(x, to), "expand: {x:?} cannot be broadcast to {to:?}");
+    Ok(Shape::from_slice(to))
 }
 
 /// Result shape of a sum_to.
 ///
 /// # Panics
 /// `sum_to: [3, 4] cannot be summed to [2]` unless `to` broadcasts to `x`.
-pub fn sum_to_shape(x: &[usize], to: &[usize]) -> Shape {
-    assert!(broadcasts_to(to, x), "sum_to: {x:?} cannot be summed to {to:?}");
-    Shape::from_slice(to)
+pub fn sum_to_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
+    ensure!(broadcasts_to(to, x), "sum_to: {x:?} cannot be summed to {to:?}");
+    Ok(Shape::from_slice(to))
 }

@@ -1,0 +1,187 @@
+//! Listing, DOT, source locations, the profiler, anomaly detection and custom ops.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use tapegrad::ops::{CustomOp, Graph, Unary, Value, View};
+use tapegrad::{gradcheck, ScalarTape, Shape, Tape, Tensor};
+
+fn small_graph(tape: &Tape<f64>) -> tapegrad::Var<'_, f64> {
+    let w = tape.var(tape.parameter(Tensor::new(vec![1.0, -1.0, 0.5, 2.0], &[2, 2])));
+    let b = tape.var(tape.parameter(Tensor::new(vec![0.0, 0.1], &[2])));
+    let x = tape.input(Tensor::new(vec![1.0, 2.0], &[1, 2]));
+    x.linear(w, b).relu().sum()
+}
+
+#[test]
+fn listing_shows_the_wengert_list() {
+    let tape = Tape::<f64>::new();
+    let y = small_graph(&tape);
+    y.backward();
+    let plain = tape.to_string();
+    let lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(lines[0], "tape<f64>: 4 nodes, 2 parameters");
+    assert!(lines[1].starts_with("  p0") && lines[1].contains("parameter") && lines[1].ends_with("[2, 2]"), "{plain}");
+    assert!(lines[3].contains("%0") && lines[3].contains("input") && lines[3].ends_with("[1, 2]"), "{plain}");
+    assert!(lines[4].contains("%1") && lines[4].contains("linear(%0, p0, p1)") && lines[4].ends_with("[1, 2]"));
+    assert!(lines[5].contains("relu(%1)"));
+    assert!(lines[6].contains("sum(%2)") && lines[6].ends_with("[]"));
+    // x·Wᵀ + b = [1 - 2, 0.5 + 4 + 0.1] = [-1, 4.6]; relu → [0, 4.6]; d/dW row 1 = x
+    let full = tape.listing().values(true).grads(true).locations(true).to_string();
+    assert!(full.contains("value [-1.0000, 4.6000]"), "{full}");
+    assert!(full.contains("grad [0.0000, 0.0000, 1.0000, 2.0000]"), "{full}");
+    assert!(full.contains("introspection.rs:"), "locations point at this file: {full}");
+}
+
+#[test]
+fn dot_marks_ops_leaves_parameters_and_gradient_flow() {
+    let tape = Tape::<f64>::new();
+    let _ = small_graph(&tape);
+    let names = vec![("0.weight".to_string(), tape.params()[0]), ("0.bias".to_string(), tape.params()[1])];
+    let dot = tape.to_dot(&names);
+    assert!(dot.starts_with("digraph tape {") && dot.trim_end().ends_with('}'));
+    assert!(dot.contains("p0 [shape=box, style=\"rounded,filled\"") && dot.contains("0.weight\\n[2, 2]\\nparameter"));
+    assert!(dot.contains("n0 [shape=ellipse, label=\"input %0\\n[1, 2]\"]"));
+    assert!(dot.contains("label=\"linear %1\\n[1, 2]\""));
+    for edge in ["n0 -> n1;", "p0 -> n1;", "p1 -> n1;", "n1 -> n2;", "n2 -> n3;"] {
+        assert!(dot.contains(edge), "missing {edge}: {dot}");
+    }
+    // gradients flow back to the parameters but not to the input
+    assert!(dot.contains("n1 -> p0 [style=dashed"));
+    assert!(!dot.contains("n1 -> n0 [style=dashed"));
+}
+
+#[test]
+fn scalar_tape_listing() {
+    let tape = ScalarTape::new();
+    let a = tape.leaf(2.0);
+    let b = tape.leaf(-3.0);
+    (a * b + a).tanh().backward();
+    let s = tape.to_string();
+    assert!(s.starts_with("scalar tape: 5 nodes"), "{s}");
+    assert!(s.contains("%3    = mul(%1, %2)"), "{s}");
+    assert!(s.contains("%5    = tanh(%4)"), "{s}");
+}
+
+#[test]
+fn shape_errors_name_the_users_line() {
+    let tape = Tape::<f32>::new();
+    let a = tape.input(Tensor::zeros(&[2, 4]));
+    let b = tape.input(Tensor::zeros(&[8, 2]));
+    let line = line!() + 1;
+    let err = catch_unwind(AssertUnwindSafe(|| a.matmul(b))).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("matmul: [2, 4] x [8, 2]: inner dimensions 4 and 8 differ"), "{msg}");
+    assert!(msg.contains(&format!("introspection.rs:{line}")), "{msg}");
+}
+
+#[test]
+fn profiler_counts_and_totals_are_consistent() {
+    let mut tape = Tape::<f64>::new();
+    tape.set_profiling(true);
+    for _ in 0..3 {
+        tape.zero_grad();
+        small_graph(&tape).backward();
+        tape.reset();
+    }
+    let p = tape.profile();
+    let rows = p.rows();
+    let get = |op: &str| rows.iter().find(|(n, _)| *n == op).map(|(_, s)| *s).unwrap();
+    for op in ["linear", "relu", "sum"] {
+        assert_eq!(get(op).fwd_count, 3, "{op}");
+        assert_eq!(get(op).bwd_count, 3, "{op}");
+    }
+    // the totals are the sums of the rows
+    let (tf, tb) = p.total();
+    let sum_f: std::time::Duration = rows.iter().map(|(_, s)| s.fwd_time).sum();
+    let sum_b: std::time::Duration = rows.iter().map(|(_, s)| s.bwd_time).sum();
+    assert_eq!((tf, tb), (sum_f, sum_b));
+    assert!(tb > std::time::Duration::ZERO);
+    // sorted by total time
+    let totals: Vec<_> = rows.iter().map(|(_, s)| s.fwd_time + s.bwd_time).collect();
+    assert!(totals.windows(2).all(|w| w[0] >= w[1]));
+    let table = p.to_string();
+    assert!(table.lines().next().unwrap().starts_with("op"));
+    assert!(table.lines().last().unwrap().starts_with("total"));
+    tape.set_profiling(false);
+    assert!(tape.profile().is_empty());
+}
+
+#[test]
+fn anomaly_mode_catches_a_nan_made_in_backward_only() {
+    let tape = Tape::<f64>::new();
+    tape.set_detect_anomaly(true);
+    let x = tape.leaf(&Tensor::new(vec![4.0, 0.0, 1.0], &[3]), true);
+    let line = line!() + 1;
+    let r = x.sqrt(); // forward is finite (sqrt 0 = 0); backward divides by 0
+    let y = r.sum();
+    assert!(y.item().is_finite());
+    let err = catch_unwind(AssertUnwindSafe(|| y.backward())).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("anomaly: backward of 'sqrt' (node %1, shape [3]"), "{msg}");
+    assert!(msg.contains(&format!("introspection.rs:{line}")), "{msg}");
+    assert!(msg.contains("returned inf values in the gradient of its input 0 (%0)"), "{msg}");
+}
+
+#[test]
+fn anomaly_mode_catches_nan_in_forward_and_is_silent_when_off() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&Tensor::new(vec![-1.0], &[1]), true);
+    let quiet = x.log(); // NaN, but anomaly mode is off
+    assert!(quiet.item().is_nan());
+    tape.set_detect_anomaly(true);
+    let err = catch_unwind(AssertUnwindSafe(|| x.log())).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("anomaly: forward of 'log' (node %2, shape [1]"), "{msg}");
+    assert!(msg.contains("produced nan values"), "{msg}");
+}
+
+/// softplus(x) = ln(1 + e^x), with d/dx = sigmoid(x), as a user-defined op.
+#[derive(Debug)]
+struct Softplus;
+
+impl CustomOp<f64> for Softplus {
+    fn name(&self) -> &'static str {
+        "softplus"
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn out_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        Ok(Shape::from_slice(inputs[0]))
+    }
+    fn forward(&self, inputs: &[View<'_, f64>], out: &mut [f64]) {
+        for (o, &x) in out.iter_mut().zip(inputs[0].data) {
+            *o = x.exp().ln_1p();
+        }
+    }
+    fn vjp(
+        &self,
+        g: &mut dyn Graph<f64, V = Value>,
+        x: &[Value],
+        _y: Value,
+        dy: Value,
+        _need: [bool; 3],
+    ) -> [Option<Value>; 3] {
+        // d/dx softplus(x) = sigmoid(x)
+        let s = g.unary(Unary::Sigmoid, x[0]);
+        [Some(g.mul(dy, s)), None, None]
+    }
+}
+
+#[test]
+fn custom_op_passes_gradcheck_first_and_second_order() {
+    let x = Tensor::new(vec![-1.5, 0.2, 2.0], &[3]);
+    let op: Arc<dyn CustomOp<f64>> = Arc::new(Softplus);
+    gradcheck(|t, v| t.custom(op.clone(), &[v[0]]).mul(v[0]).sum(), std::slice::from_ref(&x)).unwrap();
+    // second order through the custom rule: d²/dx² softplus = σ(x)(1 - σ(x))
+    let tape = Tape::<f64>::new();
+    let xv = tape.leaf(&x, true);
+    let y = tape.custom(op.clone(), &[xv]).sum();
+    let g = tape.grad(y, &[xv])[0];
+    g.sum().backward();
+    for (h, &x) in xv.grad().unwrap().data().iter().zip(x.data()) {
+        let s = 1.0 / (1.0 + (-x).exp());
+        assert!((h - s * (1.0 - s)).abs() < 1e-12);
+    }
+}
