@@ -66,10 +66,11 @@ fn main() {
         Settings { samples: 15, min_sample: Duration::from_millis(2) }
     };
     println!("engine\tworkload\tthreads\tstep_us\tfwd_us\tbwd_us");
-    for mut w in all() {
-        if only.as_deref().is_some_and(|o| o != w.name()) {
+    for (name, make) in all() {
+        if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
+        let mut w = make();
         check_trains(w.as_mut());
         let step = measure(
             |n| {

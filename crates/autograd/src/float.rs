@@ -66,6 +66,8 @@ pub trait Float:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Not a number.
+    fn is_nan(self) -> bool;
     /// Larger of two values.
     fn max(self, other: Self) -> Self;
     /// `C = op(A)·op(B) (+ C)`: see [`crate::kernels::gemm`].
@@ -135,6 +137,10 @@ macro_rules! impl_float {
             #[inline]
             fn is_finite(self) -> bool {
                 $t::is_finite(self)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
             }
             #[inline]
             fn max(self, other: Self) -> Self {

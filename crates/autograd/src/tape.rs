@@ -324,7 +324,7 @@ impl<T: Float> Inner<T> {
 fn non_finite<T: Float>(v: &[T]) -> Option<&'static str> {
     if v.iter().all(|x| x.is_finite()) {
         None
-    } else if v.iter().any(|x| x != x) {
+    } else if v.iter().any(|x| x.is_nan()) {
         Some("nan")
     } else {
         Some("inf")

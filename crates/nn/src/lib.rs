@@ -10,7 +10,9 @@
 //!   PyTorch's does);
 //! - gradient accumulation: gradients add up across backward calls until
 //!   [`Sgd::zero_grad`]; [`Accumulation`] runs k micro-batches then one step, with a
-//!   [`LossScale`] policy.
+//!   [`LossScale`] policy;
+//! - [`save`] and [`load`]: parameters as a safetensors file under their state-dict names,
+//!   interchangeable with PyTorch's `safetensors.torch.save_file` / `load_file`.
 
 #![warn(missing_docs)]
 
@@ -18,8 +20,10 @@ mod accumulate;
 mod loss;
 mod module;
 mod optim;
+mod serialize;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use loss::{L1Loss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential};
 pub use optim::Sgd;
+pub use serialize::{load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
