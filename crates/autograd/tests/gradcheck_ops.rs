@@ -95,8 +95,8 @@ fn same_operand_twice() {
         let mut rng = TorchRng::manual_seed(2000 + seed);
         let s = shape(&mut rng, 1, 3);
         let x = away_from_zero(&mut rng, &s);
-        check("x*x", seed, |_, v| &v[0] * &v[0], std::slice::from_ref(&x));
-        check("x/x+x", seed, |_, v| &(&v[0] / &v[0]) + &v[0], std::slice::from_ref(&x));
+        check("x*x", seed, |_, v| v[0] * v[0], std::slice::from_ref(&x));
+        check("x/x+x", seed, |_, v| (v[0] / v[0]) + v[0], std::slice::from_ref(&x));
     }
 }
 
@@ -181,8 +181,8 @@ fn composed_network() {
             "mlp",
             seed,
             |_, v| {
-                let hdn = (&v[0].matmul_t(v[1]) + &v[2]).relu();
-                (&(&hdn.linear(v[3], v[4]) - &v[5]).abs()).mean()
+                let hdn = (v[0].matmul_t(v[1]) + v[2]).relu();
+                (hdn.linear(v[3], v[4]) - v[5]).abs().mean()
             },
             &[x, w1, b1, w2, b2, t],
         );
@@ -196,7 +196,7 @@ fn f32_matches_f64() {
         let tape = Tape::<T>::new();
         let xv = tape.leaf(x, true);
         let wv = tape.leaf(w, true);
-        let y = (&xv.matmul_t(&wv).tanh() * &xv.matmul_t(&wv).sigmoid()).mean_axis(0, false).sum();
+        let y = (xv.matmul_t(wv).tanh() * xv.matmul_t(wv).sigmoid()).mean_axis(0, false).sum();
         y.backward();
         let c = |t: Tensor<T>| t.data().iter().map(|v| v.to_f64()).collect::<Vec<_>>();
         (c(xv.grad().unwrap()), c(wv.grad().unwrap()))
@@ -216,7 +216,7 @@ fn gradcheck_catches_a_wrong_gradient() {
     // a function whose backward is deliberately inconsistent with its forward: detach one
     // path, so the analytic gradient misses a term
     let x = Tensor::new(vec![0.5, -1.5, 2.0], &[3]);
-    let err = gradcheck(|_, v| (&v[0] * &v[0].detach()).sum(), &[x]).unwrap_err();
+    let err = gradcheck(|_, v| (v[0] * v[0].detach()).sum(), &[x]).unwrap_err();
     assert_eq!(err.input, 0);
     assert!((err.numeric - 2.0 * err.analytic).abs() < 1e-4, "{err}");
     assert!(err.to_string().contains("gradcheck failed"));

@@ -13,7 +13,7 @@ fn two_backward_calls_double_a_leaf_grad_and_zeroing_resets() {
     let p = tape.parameter(t(&[1.0, 2.0, 3.0], &[3]));
     let x = tape.leaf(&t(&[0.5, -1.0, 2.0], &[3]), true);
     let w = tape.var(p);
-    let y = (&w * &x).sum();
+    let y = (w * x).sum();
     y.backward();
     assert_eq!(w.grad().unwrap().data(), &[0.5, -1.0, 2.0]);
     assert_eq!(x.grad().unwrap().data(), &[1.0, 2.0, 3.0]);
@@ -32,7 +32,7 @@ fn interior_grads_do_not_accumulate() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(&t(&[2.0], &[1]), true);
     let h = x.exp();
-    let y = (&h * &h).sum(); // dy/dh = 2h
+    let y = (h * h).sum(); // dy/dh = 2h
     y.backward();
     let first = h.grad().unwrap();
     y.backward();
@@ -44,7 +44,7 @@ fn interior_grads_do_not_accumulate() {
 fn a_plus_a_gives_two() {
     let tape = Tape::<f64>::new();
     let a = tape.leaf(&t(&[3.0], &[]), true);
-    (&a + &a).backward();
+    (a + a).backward();
     assert_eq!(a.grad().unwrap().item(), 2.0);
     let tape = Tape::<f32>::new();
     let a = tape.leaf(&Tensor::scalar(3.0), true);
@@ -70,7 +70,7 @@ fn leaves_without_requires_grad_get_none() {
     let x = tape.input(t(&[1.0, 2.0], &[2]));
     let c = tape.parameter_with(t(&[5.0, 5.0], &[2]), false);
     let w = tape.leaf(&t(&[3.0, 4.0], &[2]), true);
-    let y = (&(&x * &w) + &tape.var(c)).sum();
+    let y = ((x * w) + tape.var(c)).sum();
     y.backward();
     assert!(x.grad().is_none());
     assert!(tape.param_grad(c).is_none());
@@ -82,7 +82,7 @@ fn leaves_without_requires_grad_get_none() {
 fn detach_and_no_grad_record_nothing() {
     let tape = Tape::<f64>::new();
     let x = tape.leaf(&t(&[1.5], &[1]), true);
-    let y = (&x * &x.detach()).sum(); // d/dx = x (the detached factor is a constant)
+    let y = (x * x.detach()).sum(); // d/dx = x (the detached factor is a constant)
     y.backward();
     assert_eq!(x.grad().unwrap().data(), &[1.5]);
     let z = {
@@ -93,7 +93,7 @@ fn detach_and_no_grad_record_nothing() {
     assert!(!tape.is_no_grad());
     assert!(!z.requires_grad());
     assert!((z.value().data()[0] - 1.5 * 1.5f64.exp()).abs() < 1e-12);
-    let w = (&z * &x).sum(); // only the direct x path carries gradient
+    let w = (z * x).sum(); // only the direct x path carries gradient
     w.backward();
     assert!((x.grad().unwrap().data()[0] - (1.5 + 1.5 * 1.5f64.exp())).abs() < 1e-12);
 }
@@ -130,7 +130,7 @@ fn reset_reuses_the_tape_and_keeps_parameters() {
         tape.zero_grad();
         {
             let x = tape.input(Tensor::new(vec![2.0, 3.0], &[1, 2]));
-            let loss = (&x * &tape.var(p)).sum();
+            let loss = (x * tape.var(p)).sum();
             loss.backward();
             assert_eq!(tape.len(), 3, "step {step}: one input, one mul, one sum");
         }

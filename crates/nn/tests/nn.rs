@@ -66,7 +66,7 @@ fn sgd_momentum_dampening_weight_decay_nesterov() {
             opt.zero_grad(&tape);
             {
                 let w = tape.var(p);
-                (&w * &w).sum().mul_scalar(0.5 * (step + 1) as f64).backward(); // grad = (step+1) w
+                (w * w).sum().mul_scalar(0.5 * (step + 1) as f64).backward(); // grad = (step+1) w
             }
             opt.step(&mut tape);
             tape.reset();
@@ -159,7 +159,7 @@ fn accumulation_policies() {
         let (gw, _) = run(Reduction::Mean, k, LossScale::SizeOverBatch);
         assert!(close(&gw, &gm, 1.0), "size/batch is exact for any split, seed {seed}");
         let (gd, _) = run(Reduction::Mean, k, LossScale::DivideByK);
-        let even = batch % k == 0;
+        let even = batch.is_multiple_of(k);
         assert_eq!(
             close(&gd, &gm, 1.0),
             even || k == 1 || gm.iter().all(|v| *v == 0.0),

@@ -1336,8 +1336,8 @@ mod tests {
         (0..4).map(move |t| Layout {
             a_trans: t & 1 != 0,
             b_trans: t & 2 != 0,
-            pad: if (index + t) % 3 == 0 { 3 } else { 0 },
-            accumulate: (index + t) % 2 == 0,
+            pad: if (index + t).is_multiple_of(3) { 3 } else { 0 },
+            accumulate: (index + t).is_multiple_of(2),
         })
     }
 

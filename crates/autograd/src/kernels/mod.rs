@@ -257,7 +257,7 @@ mod tests {
         let mut out = vec![0.0; 24];
         permute(&a, &[2, 3, 4], &[2, 0, 1], &mut out); // out shape [4, 2, 3]
                                                        // out[i][j][k] = a[j][k][i]
-        assert_eq!(out[(1 * 2 + 1) * 3 + 2], a[(1 * 3 + 2) * 4 + 1]);
+        assert_eq!(out[(2 + 1) * 3 + 2], a[(3 + 2) * 4 + 1]); // out[1][1][2] = a[1][2][1]
         let mut t = vec![0.0; 24];
         permute(&a, &[4, 6], &[1, 0], &mut t);
         assert_eq!(t[5 * 4 + 3], a[3 * 6 + 5]);
