@@ -3,7 +3,9 @@
 //! [`gradcheck`] compares every entry of the Jacobian computed by the backward pass with
 //! central differences `(f(x + eps) - f(x - eps)) / 2 eps`, in `f64`, and fails when
 //! `|analytic - numeric| > atol + rtol * |numeric|` anywhere, reporting the worst entry.
-//! [`scalar_gradcheck`] does the same for the scalar engine.
+//! [`scalar_gradcheck`] does the same for the scalar engine, and [`gradgradcheck`] checks
+//! second derivatives: the gradient recorded on the tape ([`Tape::grad`]) differentiated
+//! again, against finite differences of the first gradient.
 
 use std::fmt;
 
@@ -188,5 +190,85 @@ where
     match worst {
         Some((_, fail)) => Err(fail),
         None => Ok(GradcheckReport { entries: inputs.len(), max_abs_err }),
+    }
+}
+
+/// Checks second derivatives of `f` at `inputs` (default tolerances).
+///
+/// With fixed random weights `u` (upstream gradient of the output) and `w_i` (one per
+/// input), let `s(x) = Σ_i <∂(u·f)/∂x_i, w_i>`. The analytic `∂s/∂x` comes from
+/// differentiating the recorded first gradient ([`Tape::grad`], create-graph); the numeric
+/// one from central differences of `s`, whose first gradients are computed by the plain
+/// backward pass. So this checks every op's rule as a differentiable function, and the two
+/// backward paths against each other.
+pub fn gradgradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport, GradcheckFailure>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    let opts = GradcheckOptions::default();
+    let mut rng = crate::rng::TorchRng::manual_seed(0x5eed);
+    let out_shape = {
+        let tape = Tape::<f64>::new();
+        let xs: Vec<_> = inputs.iter().map(|t| tape.leaf(t, true)).collect();
+        f(&tape, &xs).shape()
+    };
+    let u = Tensor::<f64>::uniform(&out_shape, -1.0, 1.0, &mut rng);
+    let ws: Vec<Tensor<f64>> = inputs.iter().map(|t| Tensor::uniform(t.shape(), -1.0, 1.0, &mut rng)).collect();
+    let dot = |a: &Tensor<f64>, b: &Tensor<f64>| a.data().iter().zip(b.data()).map(|(x, y)| x * y).sum::<f64>();
+
+    // analytic: differentiate the recorded first gradient
+    let analytic: Vec<Tensor<f64>> = {
+        let tape = Tape::<f64>::new();
+        let xs: Vec<_> = inputs.iter().map(|t| tape.leaf(t, true)).collect();
+        let y = f(&tape, &xs);
+        let grads = tape.grad_with(y, tape.input(u.clone()), &xs);
+        let mut s = tape.input(Tensor::scalar(0.0));
+        for (g, w) in grads.iter().zip(&ws) {
+            s = s + (*g * tape.input(w.clone())).sum();
+        }
+        if s.requires_grad() {
+            s.backward();
+        }
+        xs.iter().zip(inputs).map(|(x, t)| x.grad().unwrap_or_else(|| Tensor::zeros(t.shape()))).collect()
+    };
+    // numeric: central differences of s, with first gradients from the plain backward pass
+    let s_at = |point: &[Tensor<f64>]| -> f64 {
+        let tape = Tape::<f64>::new();
+        let xs: Vec<_> = point.iter().map(|t| tape.leaf(t, true)).collect();
+        let y = f(&tape, &xs);
+        if y.requires_grad() {
+            y.backward_with(&u);
+        }
+        xs.iter().zip(&ws).map(|(x, w)| x.grad().map_or(0.0, |g| dot(&g, w))).sum()
+    };
+    let mut worst: Option<(f64, GradcheckFailure)> = None;
+    let (mut entries, mut max_abs_err) = (0usize, 0.0f64);
+    let mut point = inputs.to_vec();
+    for (i, t) in inputs.iter().enumerate() {
+        for e in 0..t.numel() {
+            let x0 = t.data()[e];
+            point[i].data_mut()[e] = x0 + opts.eps;
+            let plus = s_at(&point);
+            point[i].data_mut()[e] = x0 - opts.eps;
+            let minus = s_at(&point);
+            point[i].data_mut()[e] = x0;
+            let numeric = (plus - minus) / (2.0 * opts.eps);
+            let a = analytic[i].data()[e];
+            let tolerance = opts.atol + opts.rtol * numeric.abs();
+            let err = (a - numeric).abs();
+            entries += 1;
+            max_abs_err = max_abs_err.max(err);
+            let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
+            if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+                worst = Some((
+                    excess,
+                    GradcheckFailure { input: i, element: e, output: 0, analytic: a, numeric, tolerance },
+                ));
+            }
+        }
+    }
+    match worst {
+        Some((_, fail)) => Err(fail),
+        None => Ok(GradcheckReport { entries, max_abs_err }),
     }
 }

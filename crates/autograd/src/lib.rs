@@ -40,7 +40,9 @@ pub mod tensor;
 pub mod var;
 
 pub use float::Float;
-pub use gradcheck::{gradcheck, gradcheck_with, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport};
+pub use gradcheck::{
+    gradcheck, gradcheck_with, gradgradcheck, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport,
+};
 pub use introspect::Listing;
 pub use kernels::gemm::{num_threads, set_num_threads};
 pub use profile::{OpStats, Profile};
