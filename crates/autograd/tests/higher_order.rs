@@ -69,8 +69,8 @@ fn second_derivatives_match_closed_forms_on_both_engines() {
     }
 }
 
-/// A small tanh MLP with an L1 + squared loss; `hvp` is H·v by double backward.
-fn mlp_loss<'t>(tape: &'t Tape<f64>, p: &[Var<'t, f64>], x: &Tensor<f64>, t: &Tensor<f64>) -> Var<'t, f64> {
+/// A small tanh MLP with a squared + L1 loss; `p[0]` is the input, `p[1..]` the parameters.
+fn mlp_loss<'t>(tape: &'t Tape<f64>, p: &[Var<'t, f64>], t: &Tensor<f64>) -> Var<'t, f64> {
     let h = p[0].linear(p[1], p[2]).tanh();
     let y = h.linear(p[3], p[4]);
     let d = y - tape.input(t.clone());
@@ -82,7 +82,7 @@ fn grads_at(params: &[Tensor<f64>], x: &Tensor<f64>, t: &Tensor<f64>) -> Vec<Ten
     let xv = tape.input(x.clone());
     let mut p: Vec<Var<'_, f64>> = vec![xv];
     p.extend(params.iter().map(|t| tape.leaf(t, true)));
-    mlp_loss(&tape, &p, x, t).backward();
+    mlp_loss(&tape, &p, t).backward();
     p[1..].iter().map(|v| v.grad().unwrap()).collect()
 }
 
@@ -99,7 +99,7 @@ fn hessian_vector_product_matches_finite_differences_of_gradients() {
     let tape = Tape::<f64>::new();
     let mut p: Vec<Var<'_, f64>> = vec![tape.input(x.clone())];
     p.extend(params.iter().map(|t| tape.leaf(t, true)));
-    let loss = mlp_loss(&tape, &p, &x, &t);
+    let loss = mlp_loss(&tape, &p, &t);
     let g = tape.grad(loss, &p[1..]);
     let gv =
         g.iter().zip(&v).fold(tape.input(Tensor::scalar(0.0)), |acc, (g, v)| acc + (*g * tape.input(v.clone())).sum());
