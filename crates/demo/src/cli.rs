@@ -1,9 +1,11 @@
 //! Command-line options. Every bad input becomes one clear line on stderr and a non-zero
 //! exit code, never a panic.
 
+use std::path::PathBuf;
+
 use clap::Parser;
 
-use crate::Config;
+use crate::{load_initial_params, Config};
 
 /// Reproduces the PyTorch forum experiments on gradient accumulation: accumulating over
 /// micro-batches equals one big batch when the loss is a sum; with a mean the gradients are
@@ -35,6 +37,13 @@ pub struct Cli {
     /// Print the results as JSON in the layout of the PyTorch reference files.
     #[arg(long)]
     pub json: bool,
+    /// Initial weights of every run from a safetensors file (PyTorch state-dict names
+    /// 0.weight, 0.bias, ...; float32) instead of the --model-seed init.
+    #[arg(long, value_name = "FILE")]
+    pub load: Option<PathBuf>,
+    /// Save the weights after the batched step of the sum experiment as a safetensors file.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
 }
 
 /// Parsed `--layers`.
@@ -58,7 +67,8 @@ fn parse_layers(s: &str) -> Result<Layers, String> {
     Ok(Layers(sizes))
 }
 
-/// Checks the options' combinations; the message names the option.
+/// Checks the options' combinations and reads the `--load` file; the message names the
+/// option.
 pub fn validate(cli: &Cli) -> Result<Config, String> {
     if cli.batch == 0 {
         return Err("--batch must be at least 1".into());
@@ -74,7 +84,7 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
             return Err(format!("{name} must be a finite, non-negative number, got {lr}"));
         }
     }
-    Ok(Config {
+    let mut config = Config {
         data_seed: cli.data_seed,
         model_seed: cli.model_seed,
         layers: cli.layers.0.clone(),
@@ -82,5 +92,10 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
         micro_batches: cli.micro_batches,
         lr_sum: cli.lr_sum,
         lr_mean: cli.lr_mean,
-    })
+        initial_params: None,
+    };
+    if let Some(path) = &cli.load {
+        config.initial_params = Some(load_initial_params(&config, path).map_err(|e| format!("--load: {e}"))?);
+    }
+    Ok(config)
 }

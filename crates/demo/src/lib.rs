@@ -14,8 +14,10 @@
 pub mod cli;
 pub mod json;
 
+use std::path::Path;
+
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd, StateDictError};
 
 /// What to run (validated command-line options).
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,9 @@ pub struct Config {
     pub lr_sum: f64,
     /// Learning rate of the batched mean runs (the accumulated mean run uses lr / k).
     pub lr_mean: f64,
+    /// Initial parameters of every run, flat in `parameters()` order, instead of the
+    /// `model_seed` init (`--load`, see [`load_initial_params`]).
+    pub initial_params: Option<Vec<f32>>,
 }
 
 impl Default for Config {
@@ -47,6 +52,7 @@ impl Default for Config {
             micro_batches: 2,
             lr_sum: 0.1,
             lr_mean: 1.0,
+            initial_params: None,
         }
     }
 }
@@ -140,12 +146,44 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| ((x as f64) - (y as f64)).abs()).fold(0.0, f64::max)
 }
 
-/// The model of `config` on a fresh tape (after `torch.manual_seed(model_seed)`).
+/// The model of `config` on a fresh tape (after `torch.manual_seed(model_seed)`), with
+/// `config.initial_params` instead of that init when given.
+///
+/// # Panics
+/// If `initial_params` does not hold exactly the model's number of parameters.
 pub fn build_model(config: &Config) -> (Tape<f32>, Sequential<f32>) {
-    let tape = Tape::new();
+    let mut tape = Tape::new();
     let mut rng = TorchRng::manual_seed(config.model_seed);
     let model = Sequential::mlp(&tape, &config.layers, &mut rng);
+    if let Some(values) = &config.initial_params {
+        unflatten(&mut tape, &model, values);
+    }
     (tape, model)
+}
+
+/// The parameters in a safetensors file (PyTorch state-dict names, float32), checked
+/// against the model of `config`, flat in `parameters()` order: the value of
+/// [`Config::initial_params`] for `--load`.
+///
+/// # Errors
+/// The file cannot be read, is not a valid safetensors file, or does not fit the model
+/// (names, shapes, dtype); the message names the file and the problem.
+pub fn load_initial_params(config: &Config, path: &Path) -> Result<Vec<f32>, StateDictError> {
+    let (mut tape, model) = build_model(&Config { initial_params: None, ..config.clone() });
+    tapegrad_nn::load(&mut tape, &model, path)?;
+    Ok(flatten(&tape, &model, false))
+}
+
+/// Saves the parameters after the batched step of the sum experiment (`--save`) as a
+/// safetensors file with PyTorch's state-dict names.
+///
+/// # Errors
+/// The file cannot be written; the message names it.
+pub fn save_sum_step(report: &Report, path: &Path) -> Result<(), StateDictError> {
+    let sum = report.experiments.iter().find(|e| e.name == "sum").expect("run() always runs the sum experiment");
+    let (tape, model) =
+        build_model(&Config { initial_params: Some(sum.batched.params.clone()), ..report.config.clone() });
+    tapegrad_nn::save(&tape, &model, path)
 }
 
 /// The data of `config`: `torch.rand(B, in)` then `torch.rand(B, out)` after
@@ -171,6 +209,24 @@ pub fn flatten(tape: &Tape<f32>, model: &dyn Module<f32>, grads: bool) -> Vec<f3
         });
     }
     out
+}
+
+/// Sets all parameters of a model from `values`, flat in `parameters()` order (the
+/// inverse of [`flatten`]).
+///
+/// # Panics
+/// If `values` does not hold exactly the model's number of parameters.
+pub fn unflatten(tape: &mut Tape<f32>, model: &dyn Module<f32>, values: &[f32]) {
+    let mut rest = values;
+    for p in model.parameters() {
+        let shape = tape.with_param(p, |shape, _, _| shape.to_vec());
+        let n: usize = shape.iter().product();
+        assert!(rest.len() >= n, "unflatten: {} values for a model with more parameters", values.len());
+        let (head, tail) = rest.split_at(n);
+        tape.set_param_value(p, &Tensor::from_slice(head, &shape));
+        rest = tail;
+    }
+    assert!(rest.is_empty(), "unflatten: {} values for a model with fewer parameters", values.len());
 }
 
 /// Builds the model, accumulates over `k` micro-batches with `scale`, records the
@@ -247,11 +303,11 @@ pub fn render_text(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Gradient accumulation vs one big batch (tapegrad, after the PyTorch forum post)");
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, model seed {}",
-        c.model_seed
-    );
+    let init = match c.initial_params {
+        Some(_) => "weights loaded (--load)".to_string(),
+        None => format!("model seed {}", c.model_seed),
+    };
+    let _ = writeln!(s, "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, {init}");
     let _ = writeln!(s, "data    batch of {} (data seed {}), L1 loss |model(x) - t|", c.batch, c.data_seed);
     let _ =
         writeln!(s, "split   {k} micro-batches of sizes {:?}; allclose = rtol 1e-5, atol 1e-8", r.micro_batch_sizes);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tapegrad_demo::cli::{validate, Cli};
-use tapegrad_demo::{json, render_text, run};
+use tapegrad_demo::{json, render_text, run, save_sum_step};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -30,6 +30,12 @@ fn main() -> ExitCode {
         }
     };
     let report = run(&config);
+    if let Some(path) = &cli.save {
+        if let Err(e) = save_sum_step(&report, path) {
+            eprintln!("tapegrad-demo: --save: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if cli.json {
         print!("{}", json::render_json(&report));
     } else {

@@ -22,6 +22,7 @@ fn config_of(r: &Value) -> Config {
         micro_batches: u("micro_batches") as usize,
         lr_sum: lr("sum", "lr_batched"),
         lr_mean: lr("mean", "lr_batched"),
+        initial_params: None,
     }
 }
 

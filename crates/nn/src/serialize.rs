@@ -1,0 +1,487 @@
+//! Saving and loading a module's parameters as a [safetensors] file, interchangeable with
+//! PyTorch's `safetensors.torch.save_file(model.state_dict())` / `load_file`.
+//!
+//! - Names are the module's [`Module::named_parameters`] (PyTorch's state-dict names:
+//!   `0.weight`, `0.bias`, `2.weight`, ... for a [`Sequential`](crate::Sequential)).
+//! - Element type `F32` for a `Tape<f32>`, `F64` for a `Tape<f64>`; shapes as on the tape
+//!   (a `Linear` weight is `[out, in]`, as in PyTorch); little-endian, row-major.
+//! - The bytes are written by the `safetensors` crate, the same code PyTorch's Python
+//!   package runs, so a file tapegrad writes is byte for byte the one PyTorch writes for the
+//!   same tensors (no `__metadata__`). Files with metadata are accepted on load.
+//!
+//! Loading is all or nothing: every name, shape and element type is checked, and the file's
+//! layout validated, before the first parameter changes. Saving writes a temporary file in
+//! the target's folder and renames it over the target, so the target is never half written.
+//!
+//! [safetensors]: https://github.com/huggingface/safetensors
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use safetensors::tensor::{Dtype, Metadata, View};
+use safetensors::SafeTensors;
+use tapegrad::{Float, Param, Tape, Tensor};
+
+use crate::module::Module;
+
+/// Bytes of the header-length prefix.
+const N_LEN: u64 = 8;
+/// The largest header the safetensors reader accepts.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Why saving or loading parameters failed: [`kind`](Self::kind) says what, and
+/// [`path`](Self::path) which file (for [`save`] and [`load`]).
+///
+/// Its `Display` is one line, e.g. `model.safetensors: tensor \`0.weight\` has shape [8, 4]
+/// in the file, the model expects [16, 4]`.
+#[derive(Debug)]
+pub struct StateDictError {
+    path: Option<PathBuf>,
+    kind: StateDictErrorKind,
+}
+
+/// What went wrong (see [`StateDictError`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StateDictErrorKind {
+    /// Reading or writing the file failed; `action` says which step.
+    Io {
+        /// The step that failed, e.g. `"cannot read the file"`.
+        action: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file ends before the end its header (or the 8-byte length prefix) announces.
+    Truncated {
+        /// Bytes in the file.
+        len: u64,
+        /// Bytes the header describes (length prefix + header + tensor data).
+        expected: u64,
+    },
+    /// Not a valid safetensors file (header not JSON, inconsistent offsets, trailing bytes,
+    /// ...); the text says why.
+    Invalid(String),
+    /// Parameters of the model that the file does not have, in the model's order.
+    MissingKeys(Vec<String>),
+    /// Tensors in the file that the model has no parameter for, sorted.
+    UnexpectedKeys(Vec<String>),
+    /// A tensor whose shape differs from its parameter's.
+    ShapeMismatch {
+        /// The tensor's name.
+        key: String,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor whose element type differs from the tape's (`F32` for `f32`, `F64` for
+    /// `f64`).
+    DtypeMismatch {
+        /// The tensor's name.
+        key: String,
+        /// The tape's element type as safetensors spells it.
+        expected: String,
+        /// The element type in the file.
+        found: String,
+    },
+    /// Two parameters of the model have the same name, so no file can describe it.
+    DuplicateName(String),
+    /// The tape's element type has no safetensors dtype (only `f32` and `f64` do).
+    UnsupportedElementType(&'static str),
+    /// The safetensors writer refused the tensors (e.g. a header over its 100 MB limit).
+    Serialize(String),
+}
+
+impl StateDictError {
+    /// What went wrong.
+    pub fn kind(&self) -> &StateDictErrorKind {
+        &self.kind
+    }
+
+    /// The file being read or written, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn at(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+}
+
+impl From<StateDictErrorKind> for StateDictError {
+    fn from(kind: StateDictErrorKind) -> Self {
+        StateDictError { path: None, kind }
+    }
+}
+
+/// `` `a`, `b` ``
+fn quoted(keys: &[String]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+impl fmt::Display for StateDictErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use StateDictErrorKind::*;
+        match self {
+            Io { action, source } => write!(f, "{action}: {source}"),
+            Truncated { len, expected } => {
+                write!(f, "truncated file: it has {len} bytes, its safetensors layout needs {expected}")
+            }
+            Invalid(why) => write!(f, "not a valid safetensors file: {why}"),
+            MissingKeys(keys) => write!(
+                f,
+                "missing tensor{} {} (the model has {}, the file does not)",
+                plural(keys.len()),
+                quoted(keys),
+                if keys.len() == 1 { "this parameter" } else { "these parameters" }
+            ),
+            UnexpectedKeys(keys) => write!(
+                f,
+                "unexpected tensor{} {} (the model has no parameter of {})",
+                plural(keys.len()),
+                quoted(keys),
+                if keys.len() == 1 { "this name" } else { "these names" }
+            ),
+            ShapeMismatch { key, expected, found } => {
+                write!(f, "tensor `{key}` has shape {found:?} in the file, the model expects {expected:?}")
+            }
+            DtypeMismatch { key, expected, found } => {
+                write!(f, "tensor `{key}` has dtype {found} in the file, the model expects {expected}")
+            }
+            DuplicateName(name) => write!(f, "the model has more than one parameter named `{name}`"),
+            UnsupportedElementType(name) => write!(f, "element type {name} has no safetensors dtype"),
+            Serialize(why) => write!(f, "cannot encode the tensors: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for StateDictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{}: {}", path.display(), self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for StateDictError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            StateDictErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The safetensors dtype of the tape's element type.
+fn dtype_of<T: Float>() -> Result<Dtype, StateDictErrorKind> {
+    match T::NAME {
+        "f32" => Ok(Dtype::F32),
+        "f64" => Ok(Dtype::F64),
+        other => Err(StateDictErrorKind::UnsupportedElementType(other)),
+    }
+}
+
+/// Little-endian bytes of `values` as `dtype` (F32 or F64; the conversion through `f64` is
+/// exact).
+fn encode<T: Float>(dtype: Dtype, values: &[T]) -> Vec<u8> {
+    if dtype == Dtype::F32 {
+        values.iter().flat_map(|v| (v.to_f64() as f32).to_le_bytes()).collect()
+    } else {
+        values.iter().flat_map(|v| v.to_f64().to_le_bytes()).collect()
+    }
+}
+
+/// The inverse of [`encode`]; `bytes` holds whole elements (checked by the reader).
+fn decode<T: Float>(dtype: Dtype, bytes: &[u8]) -> Vec<T> {
+    if dtype == Dtype::F32 {
+        bytes
+            .chunks_exact(4)
+            .map(|c| {
+                let mut a = [0u8; 4];
+                a.copy_from_slice(c);
+                T::from_f64(f32::from_le_bytes(a) as f64)
+            })
+            .collect()
+    } else {
+        bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                T::from_f64(f64::from_le_bytes(a))
+            })
+            .collect()
+    }
+}
+
+/// One tensor ready for the writer.
+struct Encoded {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Encoded {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// The model's named parameters; an error if a name repeats.
+fn unique_parameters<T: Float, M: Module<T> + ?Sized>(model: &M) -> Result<Vec<(String, Param)>, StateDictErrorKind> {
+    let params = model.named_parameters();
+    let mut seen = HashSet::new();
+    for (name, _) in &params {
+        if !seen.insert(name.as_str()) {
+            return Err(StateDictErrorKind::DuplicateName(name.clone()));
+        }
+    }
+    Ok(params)
+}
+
+/// The model's parameters as the bytes of a safetensors file (what [`save`] writes).
+///
+/// # Errors
+/// [`StateDictErrorKind::DuplicateName`] if two parameters share a name.
+///
+/// # Panics
+/// If the model's parameters belong to another tape.
+pub fn save_to_bytes<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M) -> Result<Vec<u8>, StateDictError> {
+    let dtype = dtype_of::<T>()?;
+    let tensors: Vec<(String, Encoded)> = unique_parameters(model)?
+        .into_iter()
+        .map(|(name, p)| {
+            let encoded = tape.with_param(p, |shape, value, _| Encoded {
+                dtype,
+                shape: shape.to_vec(),
+                data: encode(dtype, value),
+            });
+            (name, encoded)
+        })
+        .collect();
+    safetensors::serialize(tensors.iter().map(|(name, t)| (name.as_str(), t)), None)
+        .map_err(|e| StateDictErrorKind::Serialize(e.to_string()).into())
+}
+
+/// Checks the layout of a whole safetensors file, with precise messages for the common
+/// failures, then hands it to the safetensors reader.
+fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, StateDictErrorKind> {
+    use StateDictErrorKind::{Invalid, Truncated};
+    let len = bytes.len() as u64;
+    let Some(prefix) = bytes.get(..N_LEN as usize) else {
+        return Err(Truncated { len, expected: N_LEN });
+    };
+    let mut n = [0u8; N_LEN as usize];
+    n.copy_from_slice(prefix);
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER {
+        return Err(Invalid(format!(
+            "the first 8 bytes give a header length of {n} bytes, over the format's limit of {MAX_HEADER}"
+        )));
+    }
+    let header_end = N_LEN + n;
+    let Some(header) = bytes.get(N_LEN as usize..header_end as usize) else {
+        return Err(Truncated { len, expected: header_end });
+    };
+    let metadata: Metadata = serde_json::from_slice(header).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Invalid(format!("bad header: {e}")),
+        _ => Invalid(format!("the header is not valid JSON: {e}")),
+    })?;
+    let expected = header_end + metadata.data_len() as u64;
+    if len < expected {
+        return Err(Truncated { len, expected });
+    }
+    if len > expected {
+        return Err(Invalid(format!("{} bytes after the end of the last tensor", len - expected)));
+    }
+    SafeTensors::deserialize(bytes).map_err(|e| Invalid(e.to_string()))
+}
+
+/// Every parameter's new value, after checking names, element types and shapes.
+fn check<T: Float, M: Module<T> + ?Sized>(
+    tape: &Tape<T>,
+    model: &M,
+    bytes: &[u8],
+) -> Result<Vec<(Param, Tensor<T>)>, StateDictErrorKind> {
+    let dtype = dtype_of::<T>()?;
+    let file = parse(bytes)?;
+    let params = unique_parameters(model)?;
+
+    let in_file: HashSet<&str> = file.names().into_iter().collect();
+    let missing: Vec<String> =
+        params.iter().filter(|(n, _)| !in_file.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
+    if !missing.is_empty() {
+        return Err(StateDictErrorKind::MissingKeys(missing));
+    }
+    let in_model: HashSet<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let mut unexpected: Vec<String> =
+        in_file.iter().filter(|n| !in_model.contains(*n)).map(|n| n.to_string()).collect();
+    if !unexpected.is_empty() {
+        unexpected.sort();
+        return Err(StateDictErrorKind::UnexpectedKeys(unexpected));
+    }
+
+    let mut values = Vec::with_capacity(params.len());
+    for (key, p) in params {
+        let view = file.tensor(&key).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
+        if view.dtype() != dtype {
+            return Err(StateDictErrorKind::DtypeMismatch {
+                key,
+                expected: dtype.to_string(),
+                found: view.dtype().to_string(),
+            });
+        }
+        let expected = tape.with_param(p, |shape, _, _| shape.to_vec());
+        if view.shape() != expected.as_slice() {
+            return Err(StateDictErrorKind::ShapeMismatch { key, expected, found: view.shape().to_vec() });
+        }
+        values.push((p, Tensor::new(decode(dtype, view.data()), &expected)));
+    }
+    Ok(values)
+}
+
+/// Sets the model's parameters from the bytes of a safetensors file (what [`load`] reads).
+/// All or nothing: on error no parameter has changed. Gradients are left as they are.
+///
+/// # Errors
+/// A truncated or invalid file, a missing or unexpected tensor, a shape or element type that
+/// differs from the parameter's (see [`StateDictErrorKind`]).
+///
+/// # Panics
+/// If the model's parameters belong to another tape.
+pub fn load_from_bytes<T: Float, M: Module<T> + ?Sized>(
+    tape: &mut Tape<T>,
+    model: &M,
+    bytes: &[u8],
+) -> Result<(), StateDictError> {
+    let values = check(tape, model, bytes)?;
+    for (p, value) in &values {
+        tape.set_param_value(*p, value);
+    }
+    Ok(())
+}
+
+/// Saves the model's parameters to a safetensors file at `path`, replacing any file there.
+///
+/// The bytes go to a temporary file in the same folder, which is then renamed over `path`:
+/// readers see the old file or the new one, never a half-written one. On error the
+/// temporary file is removed.
+///
+/// ```no_run
+/// use tapegrad::{Tape, TorchRng};
+/// use tapegrad_nn::Sequential;
+///
+/// let tape = Tape::<f32>::new();
+/// let model = Sequential::mlp(&tape, &[4, 8, 2], &mut TorchRng::manual_seed(2));
+/// tapegrad_nn::save(&tape, &model, "model.safetensors")?;
+/// # Ok::<(), tapegrad_nn::StateDictError>(())
+/// ```
+///
+/// # Errors
+/// The file cannot be written, or [`save_to_bytes`] fails; the message names `path`.
+///
+/// # Panics
+/// If the model's parameters belong to another tape.
+pub fn save<T: Float, M: Module<T> + ?Sized>(
+    tape: &Tape<T>,
+    model: &M,
+    path: impl AsRef<Path>,
+) -> Result<(), StateDictError> {
+    let path = path.as_ref();
+    let bytes = save_to_bytes(tape, model).map_err(|e| e.at(path))?;
+    write_atomic(path, &bytes).map_err(|kind| StateDictError::from(kind).at(path))
+}
+
+/// Loads the model's parameters from the safetensors file at `path` (written by [`save`]
+/// or by PyTorch's `safetensors.torch.save_file(model.state_dict())`). All or nothing: on
+/// error no parameter has changed.
+///
+/// ```no_run
+/// use tapegrad::{Tape, TorchRng};
+/// use tapegrad_nn::Sequential;
+///
+/// let mut tape = Tape::<f32>::new();
+/// let model = Sequential::mlp(&tape, &[4, 8, 2], &mut TorchRng::manual_seed(0));
+/// tapegrad_nn::load(&mut tape, &model, "model.safetensors")?;
+/// # Ok::<(), tapegrad_nn::StateDictError>(())
+/// ```
+///
+/// # Errors
+/// The file cannot be read, or [`load_from_bytes`] fails; the message names `path`.
+///
+/// # Panics
+/// If the model's parameters belong to another tape.
+pub fn load<T: Float, M: Module<T> + ?Sized>(
+    tape: &mut Tape<T>,
+    model: &M,
+    path: impl AsRef<Path>,
+) -> Result<(), StateDictError> {
+    let path = path.as_ref();
+    let bytes = fs::read(path)
+        .map_err(|source| StateDictError::from(StateDictErrorKind::Io { action: "cannot read the file", source }))
+        .map_err(|e| e.at(path))?;
+    load_from_bytes(tape, model, &bytes).map_err(|e| e.at(path))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateDictErrorKind> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let io = |action, source| StateDictErrorKind::Io { action, source };
+    let names_a_folder = path.is_dir() || path.as_os_str().to_string_lossy().ends_with(std::path::is_separator);
+    let name = match path.file_name() {
+        Some(name) if !names_a_folder => name,
+        _ => return Err(io("cannot save", io::Error::new(io::ErrorKind::IsADirectory, "it is a folder, not a file"))),
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}-{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let tmp = dir.join(tmp_name);
+
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| io("cannot create a temporary file beside it", e))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let result = written
+        .map_err(|e| io("cannot write the temporary file", e))
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| io("cannot replace it with the temporary file", e)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    } else {
+        // make the rename itself durable (best effort; not possible on every platform)
+        #[cfg(unix)]
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    result
+}
