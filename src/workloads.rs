@@ -243,6 +243,12 @@ impl ScalarMlp {
         loss.index()
     }
 
+    /// Number of nodes one step records (forward and loss).
+    pub fn graph_nodes(&mut self) -> usize {
+        let loss = self.record();
+        loss + 1 - self.mark
+    }
+
     fn update(&mut self) {
         let lr = self.lr;
         let (v, g) = self.tape.values_and_grads_mut(1..1 + self.n_params);
