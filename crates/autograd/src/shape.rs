@@ -41,7 +41,8 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
 
 /// Whether `from` can be broadcast (expanded) to `to`.
 pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
-    from.len() <= to.len() && broadcast_shapes(from, to).is_some_and(|s| s.as_slice() == to)
+    // align trailing dimensions: each of `from` must be 1 or equal
+    from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == 1 || f == t)
 }
 
 /// Strides with which to read a tensor of shape `from` as if it had the (broadcast) shape

@@ -201,8 +201,11 @@ impl<T: Float> Inner<T> {
     /// Records `op` on `inputs`, computing its value.
     fn record(&mut self, op: Op<T>, inputs: &[Id], loc: &'static Location<'static>) -> Id {
         let shape = {
-            let shapes: SmallVec<[&[usize]; 3]> = inputs.iter().map(|&i| self.shape(i)).collect();
-            op.out_shape(&shapes).unwrap_or_else(|e| panic!("{e} (at {loc})"))
+            let mut shapes: [&[usize]; 3] = [&[]; 3];
+            for (s, &i) in shapes.iter_mut().zip(inputs) {
+                *s = self.shape(i);
+            }
+            op.out_shape(&shapes[..inputs.len()]).unwrap_or_else(|e| panic!("{e} (at {loc})"))
         };
         let requires_grad = self.no_grad == 0 && inputs.iter().any(|&i| self.requires_grad(i));
         let idx = self.push_node(loc);
@@ -210,8 +213,11 @@ impl<T: Float> Inner<T> {
         resize(&mut out, numel(&shape));
         let t0 = self.profile.is_some().then(Instant::now);
         {
-            let views: SmallVec<[View<'_, T>; 3]> = inputs.iter().map(|&i| self.view(i)).collect();
-            op.forward(&views, &shape, &mut out);
+            let mut views = [View { shape: &[], data: &[] }; 3];
+            for (v, &i) in views.iter_mut().zip(inputs) {
+                *v = self.view(i);
+            }
+            op.forward(&views[..inputs.len()], &shape, &mut out);
         }
         if let (Some(t0), Some(p)) = (t0, self.profile.as_mut()) {
             p.add_forward(op.name(), t0.elapsed());
@@ -305,6 +311,7 @@ impl<T: Float> Inner<T> {
         }
     }
 
+    #[inline(always)]
     fn resolve(&self, h: H) -> View<'_, T> {
         match h {
             H::Val(id) => self.view(id),
@@ -362,8 +369,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     fn apply(&mut self, op: Op<T>, inputs: &[H]) -> H {
         let inner = &mut *self.inner;
         let shape = {
-            let shapes: SmallVec<[&[usize]; 3]> = inputs.iter().map(|&h| inner.resolve(h).shape).collect();
-            op.out_shape(&shapes).unwrap_or_else(|e| panic!("backward rule: {e}"))
+            let mut shapes: [&[usize]; 3] = [&[]; 3];
+            for (s, &h) in shapes.iter_mut().zip(inputs) {
+                *s = inner.resolve(h).shape;
+            }
+            op.out_shape(&shapes[..inputs.len()]).unwrap_or_else(|e| panic!("backward rule: {e}"))
         };
         let k = inner.temps_used;
         inner.temps_used += 1;
@@ -373,8 +383,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
         let mut out = mem::take(&mut inner.temps[k].data);
         resize(&mut out, numel(&shape));
         {
-            let views: SmallVec<[View<'_, T>; 3]> = inputs.iter().map(|&h| inner.resolve(h)).collect();
-            op.forward(&views, &shape, &mut out);
+            let mut views = [View { shape: &[], data: &[] }; 3];
+            for (v, &h) in views.iter_mut().zip(inputs) {
+                *v = inner.resolve(h);
+            }
+            op.forward(&views[..inputs.len()], &shape, &mut out);
         }
         let t = &mut inner.temps[k];
         t.data = out;

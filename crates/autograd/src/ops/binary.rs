@@ -74,7 +74,6 @@ impl Binary {
         dy: G::V,
         need: [bool; 2],
     ) -> [Option<G::V>; 2] {
-        let (sa, sb) = (g.shape(a), g.shape(b));
         let (da, db) = match self {
             // d/da (a + b) = 1, d/db (a + b) = 1
             Binary::Add => (need[0].then_some(dy), need[1].then_some(dy)),
@@ -96,6 +95,15 @@ impl Binary {
             // d/da (a sign(b)) = sign(b); d/db = 0 almost everywhere
             Binary::SignMul => (need[0].then(|| g.binary(Binary::SignMul, dy, b)), None),
         };
-        [da.map(|d| g.sum_to(d, &sa)), db.map(|d| g.sum_to(d, &sb))]
+        // undo broadcasting: each gradient summed back to its input's shape
+        let da = da.map(|d| {
+            let s = g.shape(a);
+            g.sum_to(d, &s)
+        });
+        let db = db.map(|d| {
+            let s = g.shape(b);
+            g.sum_to(d, &s)
+        });
+        [da, db]
     }
 }
