@@ -55,10 +55,30 @@ fn check_trains(w: &mut dyn Workload) {
     assert!(last < first, "{}: loss did not decrease over 6 steps ({first} -> {last})", w.name());
 }
 
+/// `--profile`: per-op forward/backward times of 200 steps of each dense workload (the
+/// scalar engine has no per-op profiler: its ops are a few nanoseconds each).
+fn profile(only: Option<&str>) {
+    for (name, _) in all() {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let Some(mut w) = tapegrad_workspace::workloads::dense(name) else { continue };
+        w.tape.set_profiling(true);
+        for _ in 0..200 {
+            w.step();
+        }
+        println!("{name}: 200 steps\n{}\n", w.tape.profile());
+    }
+}
+
 fn main() {
     let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let quick = std::env::var("QUICK").is_ok_and(|v| v == "1");
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if std::env::args().any(|a| a == "--profile") {
+        profile(only.as_deref());
+        return;
+    }
     tapegrad::set_num_threads(threads);
     let settings = if quick {
         Settings { samples: 3, min_sample: Duration::from_micros(200) }

@@ -297,6 +297,18 @@ impl Workload for ScalarMlp {
     }
 }
 
+/// The dense workload of this name (`None` for scalar-mlp or an unknown name).
+pub fn dense(name: &str) -> Option<Dense> {
+    Some(match name {
+        "seed" => Dense::seed(),
+        "seed-accum2" => Dense::seed_accum2(),
+        "mlp-mnist" => Dense::mlp_mnist(),
+        "mlp-wide" => Dense::mlp_wide(),
+        "deep-narrow" => Dense::deep_narrow(),
+        _ => return None,
+    })
+}
+
 /// Constructor of a workload.
 pub type Make = fn() -> Box<dyn Workload>;
 

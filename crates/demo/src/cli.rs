@@ -44,6 +44,14 @@ pub struct Cli {
     /// Save the weights after the batched step of the sum experiment as a safetensors file.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Write the Graphviz DOT graph of one batched step of the sum experiment (forward,
+    /// loss, backward) to FILE (render with `dot -Tsvg FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub dot: Option<PathBuf>,
+    /// Also print per-op forward/backward times of all runs (1000 repetitions), sorted by
+    /// time (to stderr with --json, so the JSON stays clean).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Parsed `--layers`.

@@ -16,7 +16,7 @@ pub mod json;
 
 use std::path::Path;
 
-use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad::{Profile, Tape, Tensor, TorchRng};
 use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd, StateDictError};
 
 /// What to run (validated command-line options).
@@ -230,7 +230,8 @@ pub fn unflatten(tape: &mut Tape<f32>, model: &dyn Module<f32>, values: &[f32]) 
 }
 
 /// Builds the model, accumulates over `k` micro-batches with `scale`, records the
-/// gradients, steps with `lr`.
+/// gradients, steps with `lr`. With `profile`, the tape's profiler is on and its times are
+/// added to it.
 fn train_step(
     config: &Config,
     data: &(Tensor<f32>, Tensor<f32>),
@@ -238,13 +239,52 @@ fn train_step(
     k: usize,
     scale: LossScale,
     lr: f64,
+    profile: Option<&mut Profile>,
 ) -> RunResult {
     let (mut tape, model) = build_model(config);
+    tape.set_profiling(profile.is_some());
     let acc = Accumulation::new(k, scale);
     let losses = acc.run(&mut tape, &model, &L1Loss::new(reduction), &data.0, &data.1, None);
     let grads = flatten(&tape, &model, true);
     Sgd::new(lr).step(&mut tape);
+    if let Some(p) = profile {
+        p.merge(&tape.profile());
+    }
     RunResult { losses, grads, params: flatten(&tape, &model, false) }
+}
+
+/// The three experiments: name, reduction, lr batched, lr accumulated, loss scale.
+fn specs(config: &Config) -> [(&'static str, Reduction, f64, f64, LossScale); 3] {
+    let k = config.micro_batches as f64;
+    [
+        ("sum", Reduction::Sum, config.lr_sum, config.lr_sum, LossScale::None),
+        ("mean", Reduction::Mean, config.lr_mean, config.lr_mean / k, LossScale::None),
+        ("mean-weighted", Reduction::Mean, config.lr_mean, config.lr_mean, LossScale::SizeOverBatch),
+    ]
+}
+
+/// Per-op forward and backward times of every run of the three experiments, repeated
+/// `repeats` times (`--profile`).
+pub fn profile(config: &Config, repeats: usize) -> Profile {
+    let data = make_data(config);
+    let mut total = Profile::default();
+    for _ in 0..repeats {
+        for (_, reduction, lr_b, lr_a, scale) in specs(config) {
+            train_step(config, &data, reduction, 1, LossScale::None, lr_b, Some(&mut total));
+            train_step(config, &data, reduction, config.micro_batches, scale, lr_a, Some(&mut total));
+        }
+    }
+    total
+}
+
+/// The graph of one batched step of the sum experiment (forward, loss, backward) as
+/// Graphviz DOT, parameters named as in PyTorch (`--dot`).
+pub fn step_dot(config: &Config) -> String {
+    let (input, target) = make_data(config);
+    let (tape, model) = build_model(config);
+    let loss = L1Loss::new(Reduction::Sum).forward(model.forward(tape.input(input)), tape.input(target));
+    loss.backward();
+    tape.to_dot(&model.named_parameters())
 }
 
 /// Runs the three experiments.
@@ -258,12 +298,7 @@ pub fn run(config: &Config) -> Report {
         let (tape, model) = build_model(config);
         flatten(&tape, &model, false)
     };
-    let specs = [
-        ("sum", Reduction::Sum, config.lr_sum, config.lr_sum, LossScale::None),
-        ("mean", Reduction::Mean, config.lr_mean, config.lr_mean / k as f64, LossScale::None),
-        ("mean-weighted", Reduction::Mean, config.lr_mean, config.lr_mean, LossScale::SizeOverBatch),
-    ];
-    let experiments = specs
+    let experiments = specs(config)
         .into_iter()
         .map(|(name, reduction, lr_b, lr_a, scale)| Experiment {
             name,
@@ -271,8 +306,8 @@ pub fn run(config: &Config) -> Report {
             lr_batched: lr_b,
             lr_accumulated: lr_a,
             loss_scale: scale,
-            batched: train_step(config, &data, reduction, 1, LossScale::None, lr_b),
-            accumulated: train_step(config, &data, reduction, k, scale, lr_a),
+            batched: train_step(config, &data, reduction, 1, LossScale::None, lr_b, None),
+            accumulated: train_step(config, &data, reduction, k, scale, lr_a, None),
         })
         .collect();
     Report {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tapegrad_demo::cli::{validate, Cli};
-use tapegrad_demo::{json, render_text, run, save_sum_step};
+use tapegrad_demo::{json, profile, render_text, run, save_sum_step, step_dot};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -36,10 +36,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Some(path) = &cli.dot {
+        if let Err(e) = std::fs::write(path, step_dot(&config)) {
+            eprintln!("tapegrad-demo: --dot: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if cli.json {
         print!("{}", json::render_json(&report));
     } else {
         print!("{}", render_text(&report));
+    }
+    if cli.profile {
+        let table = format!(
+            "\nPer-op times of all runs, 1000 repetitions (forward = kernels, backward = rules):\n{}\n",
+            profile(&config, 1000)
+        );
+        if cli.json {
+            eprint!("{table}");
+        } else {
+            print!("{table}");
+        }
     }
     ExitCode::SUCCESS
 }

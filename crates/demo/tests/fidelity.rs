@@ -195,3 +195,31 @@ fn bad_inputs_get_one_line_and_a_nonzero_exit() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn dot_and_profile_options() {
+    let dir = std::env::temp_dir().join(format!("tapegrad-demo-dot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("seed.dot");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapegrad-demo"))
+        .args(["--dot", path.to_str().unwrap(), "--profile"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dot = std::fs::read_to_string(&path).unwrap();
+    assert!(dot.starts_with("digraph tape {"));
+    for needle in ["0.weight\\n[8, 4]", "2.bias\\n[2]", "linear %1", "relu %2", "linear %3", "abs %", "sum %"] {
+        assert!(dot.contains(needle), "{needle} missing from\n{dot}");
+    }
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let table = stdout.split("Per-op times").nth(1).expect("profile table");
+    for op in ["linear", "relu", "abs", "sub", "sum", "mean", "total"] {
+        assert!(table.lines().any(|l| l.starts_with(op)), "{op} missing from {table}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // with --json the profile goes to stderr and stdout stays JSON
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(["--json", "--profile"]).output().unwrap();
+    assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Per-op times"));
+}
