@@ -24,7 +24,23 @@
 //! runtime with cached feature detection, and a portable plain-Rust kernel of the same
 //! geometry used on other CPUs / architectures.
 //!
-//! Tiny problems (`m·k·n` below [`SMALL_WORK_UNIT`] / [`SMALL_WORK_STRIDED`]) use a plain loop: no packing, no pool.
+//! # Dispatch (`Strategy::Auto`)
+//!
+//! Small and medium `f32` problems on AVX2+FMA CPUs skip packing ("direct" paths, see
+//! [`direct`]); the rest goes to the plain loop or the blocked algorithm. In order:
+//!
+//! | shape / layout (`f32`, AVX2, one thread or `m·k·n` < [`PARALLEL_WORK`])                     | path |
+//! |---------------------------------------------------------------------------------------------|------|
+//! | `m == 1`, `n > 1`, `csb != 1`: swapped to `Cᵀ = Bᵀ·Aᵀ` (same C layout), then as below       | — |
+//! | `n == 1`, `m > 1`, `rsa == 1`, not (`csa == 1 && rsb == 1`): swapped likewise               | — |
+//! | `csb == 1` (rows of B contiguous; `n == 1` only without a dot product), `n` not in `2..8`, `m·k·n` ≤ [`DIRECT_MAX_WORK`], `k` ≤ [`DIRECT_MAX_K`], `csa == 1` or `m·k` ≤ [`DIRECT_MAX_A`] | direct broadcast kernel, B read in place: 6×16 tiles (2×32 if `m == 2`, 1×64 if `m == 1`) |
+//! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`]                                  | direct dot-product kernel: 2×4 tiles (8×1 if `n == 1`) |
+//! | `n == 1`, other layouts                                                                     | direct broadcast kernel (one masked lane) |
+//! | other layouts with `k·n` ≤ [`STAGE_MAX`] and `m·k·n` ≤ [`DIRECT_WORK`]                      | B copied row-major to a thread-local buffer, then the broadcast kernel |
+//! | otherwise, `m·k·n` ≤ [`SMALL_WORK_UNIT`] (`csb == 1`) / [`SMALL_WORK_STRIDED`]              | plain loop (`gemm_small`): no packing, no pool |
+//! | otherwise                                                                                   | blocked algorithm above, split over [`num_threads`] from [`PARALLEL_WORK`] |
+//!
+//! `f64`, and CPUs without AVX2+FMA, start at the plain-loop row.
 //!
 //! Packing buffers are thread-local, grow-only `Vec`s, so steady-state calls do not
 //! allocate. Multi-threading uses a persistent, lazily started pool of parked workers
@@ -43,6 +59,26 @@ const SMALL_WORK_STRIDED: usize = 8 * 16 * 16;
 /// Problems with `m·k·n` below this never use more than one thread (measured: two
 /// threads pay off from about 32·64·128 when the worker is awake; doubled for margin).
 const PARALLEL_WORK: usize = 64 * 64 * 128;
+/// `f32` problems with `m·k·n` at or below this use the direct dot-product or staged
+/// paths (measured: the dot kernel is 2× faster than the packed one at 64·256·10 and
+/// 14% slower at 64·256·256).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const DIRECT_WORK: usize = 64 * 256 * 64;
+/// Same for the in-place broadcast kernel (measured: 98% of peak at 64·256·784), which
+/// also needs a B column block of `k`×16 to fit L1 ([`DIRECT_MAX_K`]) and A either
+/// row-contiguous or small ([`DIRECT_MAX_A`] elements), as its broadcasts walk A by columns.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const DIRECT_MAX_WORK: usize = 64 * 256 * 1024;
+/// See [`DIRECT_MAX_WORK`].
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const DIRECT_MAX_K: usize = 512;
+/// See [`DIRECT_MAX_WORK`] (measured: 256×64 column-major A is faster packed).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const DIRECT_MAX_A: usize = 8 * 1024;
+/// Largest B (`k·n` elements) the direct path copies into a row-major buffer when
+/// neither direct kernel can read it in place (64 KB: stays in L2).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const STAGE_MAX: usize = 16 * 1024;
 /// Alignment (in bytes) of packed buffers.
 const ALIGN: usize = 64;
 /// Largest MR·NR over the element types (size of the edge-tile scratch buffer).
@@ -132,9 +168,26 @@ pub(crate) enum Strategy {
     /// The packed, blocked algorithm with the given kernel and thread count.
     #[cfg_attr(not(test), allow(dead_code))]
     Blocked(Kernel, usize),
+    /// One of the direct `f32` AVX2 paths (falls back to `Small` where there is none).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Direct(DirectPath),
+}
+
+/// Which direct (unpacked) path to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirectPath {
+    /// Choose by layout (see the module doc).
+    Auto,
+    /// The broadcast kernel, staging B into a row-major buffer if `csb != 1`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Broadcast,
+    /// The dot-product kernel where `csa == 1 && rsb == 1`, else as `Broadcast`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Dot,
 }
 
 /// The read-only inputs of one call.
+#[derive(Clone, Copy)]
 pub(crate) struct Problem<'a, T> {
     pub m: usize,
     pub k: usize,
@@ -234,8 +287,14 @@ pub(crate) fn gemm_dispatch<T: Element>(strategy: Strategy, p: &Problem<'_, T>, 
     }
     let work = m.saturating_mul(k).saturating_mul(n);
     let small_limit = if p.csb == 1 { SMALL_WORK_UNIT } else { SMALL_WORK_STRIDED };
+    // Rows of B narrower than a vector never take a direct path (cheap early exit for
+    // the tiny problems that the plain loop handles best).
+    let narrow = p.csb == 1 && (2..8).contains(&n);
+    let direct_ok = !narrow && (work < PARALLEL_WORK || num_threads() == 1);
     let (kernel, threads) = match strategy {
-        Strategy::Small => return gemm_small(p, c, accumulate),
+        Strategy::Auto if direct_ok && T::direct(DirectPath::Auto, p, c, accumulate) => return,
+        Strategy::Direct(path) if T::direct(path, p, c, accumulate) => return,
+        Strategy::Small | Strategy::Direct(_) => return gemm_small(p, c, accumulate),
         Strategy::Blocked(kernel, threads) => (kernel, threads.max(1)),
         Strategy::Auto if work <= small_limit => return gemm_small(p, c, accumulate),
         Strategy::Auto => {
@@ -338,6 +397,104 @@ fn small_tile<T: Element, const R: usize, const W: usize, const UNIT: bool>(
             *cj = if accumulate { *cj + v } else { v };
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Direct paths (f32, AVX2 + FMA): no packing
+// ---------------------------------------------------------------------------------------
+
+/// The same product with the roles of A and B swapped (`Cᵀ = Bᵀ·Aᵀ`). Only valid when
+/// `m == 1` or `n == 1`: then C and Cᵀ have the same memory layout.
+#[cfg(target_arch = "x86_64")]
+fn transposed<'a, T>(p: &Problem<'a, T>) -> Problem<'a, T> {
+    debug_assert!(p.m == 1 || p.n == 1);
+    Problem { m: p.n, k: p.k, n: p.m, a: p.b, rsa: p.csb, csa: p.rsb, b: p.a, rsb: p.csa, csb: p.rsa }
+}
+
+/// Picks and runs a direct kernel (see the module doc); returns false (nothing done) for
+/// a B that would need staging but is larger than [`STAGE_MAX`].
+///
+/// `p` is bounds-checked with `m, k, n >= 1` and the CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
+    let mut p = *p;
+    if path == DirectPath::Auto {
+        // A single row or column of C: choose the orientation whose layout suits a kernel
+        // (a row of C wants contiguous B rows, a column wants a dot product or an axpy
+        // over contiguous A columns).
+        if p.m == 1 && p.n > 1 && p.csb != 1 {
+            p = transposed(&p);
+        }
+        if p.n == 1 && p.m > 1 && p.rsa == 1 && !(p.csa == 1 && p.rsb == 1) {
+            p = transposed(&p);
+        }
+    }
+    let dot = p.csa == 1 && p.rsb == 1;
+    let work = p.m.saturating_mul(p.k).saturating_mul(p.n);
+    let kernel = match path {
+        // Contiguous B rows (a single column counts only if no dot product is possible).
+        DirectPath::Auto if p.csb == 1 && (p.n > 1 || !dot) => {
+            let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
+            // Rows narrower than a vector: the plain loop is faster (no masked tails).
+            if !fits || (2..8).contains(&p.n) {
+                return false;
+            }
+            DirectPath::Broadcast
+        }
+        DirectPath::Auto if dot && work <= DIRECT_WORK => DirectPath::Dot,
+        DirectPath::Auto if p.n == 1 && !dot => DirectPath::Broadcast,
+        DirectPath::Auto if p.k * p.n > STAGE_MAX || work > DIRECT_WORK => return false,
+        DirectPath::Dot if !dot => DirectPath::Broadcast,
+        _ => path,
+    };
+    let ops = |b: *const f32, rsb: usize, csb: usize, c: &mut [f32]| direct::Ops {
+        a: p.a.as_ptr(),
+        rsa: p.rsa,
+        csa: p.csa,
+        b,
+        rsb,
+        csb,
+        c: c.as_mut_ptr(),
+        ldc: p.n,
+    };
+    if kernel == DirectPath::Dot {
+        // SAFETY: AVX2+FMA were detected; bounds were checked, m, k, n >= 1 and rows
+        // of A and columns of B are contiguous.
+        unsafe { direct::dot(p.m, p.k, p.n, ops(p.b.as_ptr(), 1, p.csb, c), accumulate) };
+    } else if p.csb == 1 || p.n == 1 {
+        // SAFETY: as above, with rows of B contiguous (or B a single column).
+        unsafe { direct::direct(p.m, p.k, p.n, ops(p.b.as_ptr(), p.rsb, 1, c), accumulate) };
+    } else {
+        f32::with_buffers(|_, buf| {
+            let staged = stage_b(&p, buf);
+            // SAFETY: as above; `staged` is B copied row-major (row stride n).
+            unsafe { direct::direct(p.m, p.k, p.n, ops(staged, p.n, 1, c), accumulate) };
+        });
+    }
+    true
+}
+
+/// Copies B row-major (element (p, j) at `buf[p*n + j]`) into `buf`, growing it if
+/// needed, and returns a pointer to the copy.
+#[cfg(target_arch = "x86_64")]
+fn stage_b(p: &Problem<'_, f32>, buf: &mut Vec<f32>) -> *const f32 {
+    let (k, n) = (p.k, p.n);
+    if buf.len() < k * n {
+        buf.resize(k * n, 0.0);
+    }
+    let dst = &mut buf[..k * n];
+    if p.rsb == 1 && n.is_multiple_of(2) {
+        // SAFETY: AVX2 was detected by the caller; the source lines j < n hold k values
+        // each (bounds checked) and `dst` holds k·n values; n is even.
+        unsafe { x86::pack_transposed_f32(p.b.as_ptr(), p.csb, k, n, dst.as_mut_ptr()) };
+    } else {
+        for (q, row) in dst.chunks_exact_mut(n).enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = p.b[q * p.rsb + j * p.csb];
+            }
+        }
+    }
+    dst.as_ptr()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -701,6 +858,13 @@ pub(crate) trait Element:
 
     /// Runs `f` with this thread's (A, B) packing buffers.
     fn with_buffers<R>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> R) -> R;
+
+    /// Runs a direct (unpacked) path if this type and CPU have one suited to `p` and
+    /// `path`; returns whether it did. `p` is bounds-checked with `m, k, n >= 1`.
+    fn direct(path: DirectPath, p: &Problem<'_, Self>, c: &mut [Self], accumulate: bool) -> bool {
+        let _ = (path, p, c, accumulate);
+        false
+    }
 }
 
 thread_local! {
@@ -758,6 +922,15 @@ impl Element for f32 {
             let (a, b) = &mut *cell.borrow_mut();
             f(a, b)
         })
+    }
+
+    fn direct(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if detected_kernel() == Kernel::Avx2Fma {
+            return direct_f32(path, p, c, accumulate);
+        }
+        let _ = (path, p, c, accumulate);
+        false
     }
 }
 
@@ -1062,6 +1235,349 @@ mod x86 {
 }
 
 // ---------------------------------------------------------------------------------------
+// Direct (unpacked) AVX2 + FMA kernels for small and medium `f32` problems
+// ---------------------------------------------------------------------------------------
+
+/// Register-blocked `f32` kernels that read the operands in place (no packing).
+///
+/// * [`direct`](direct::direct): rows of B contiguous (`csb == 1`). Broadcasts `A(i,p)`
+///   (any strides) and multiplies whole 8-wide vectors of a B row; tiles of up to 6×16
+///   (2×32 when `m == 2`, 1×64 when `m == 1`), the last vector of a row masked.
+/// * [`dot`](direct::dot): rows of A and columns of B contiguous (`csa == 1`, `rsb == 1`,
+///   i.e. `x·Wᵀ`). Each `C(i,j)` is a dot product vectorised along `k` in tiles of 2×4
+///   (4×2, 4×1 at the right edge, 8×1 when `n == 1`); the 8 partial sums per output
+///   are reduced once at the end with a `hadd` tree.
+#[cfg(target_arch = "x86_64")]
+mod direct {
+    use core::arch::x86_64::*;
+
+    /// `MASKS[8 - r..][..8]` is a lane mask with the first `r` lanes set.
+    static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// Mask with the first `r` (1..=8) lanes set.
+    ///
+    /// # Safety
+    /// CPU supports AVX; `1 <= r <= 8`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn mask(r: usize) -> __m256i {
+        debug_assert!((1..=8).contains(&r));
+        // SAFETY: 8 - r <= 7, so the 8 loaded lanes lie inside `MASKS`.
+        unsafe { _mm256_loadu_si256(MASKS.as_ptr().add(8 - r).cast()) }
+    }
+
+    /// Operands of one call: element (i,p) of A at `a + i*rsa + p*csa`, (p,j) of B at
+    /// `b + p*rsb + j*csb`, (i,j) of C at `c + i*ldc + j`.
+    #[derive(Clone, Copy)]
+    pub(super) struct Ops {
+        pub a: *const f32,
+        pub rsa: usize,
+        pub csa: usize,
+        pub b: *const f32,
+        pub rsb: usize,
+        pub csb: usize,
+        pub c: *mut f32,
+        pub ldc: usize,
+    }
+
+    impl Ops {
+        /// The operands shifted to row `i` of A/C and column `j` of B/C.
+        ///
+        /// # Safety
+        /// `(i, j)` must lie inside the views.
+        #[inline(always)]
+        unsafe fn at(self, i: usize, j: usize) -> Self {
+            // SAFETY: the caller keeps (i, j) inside the views, so the offsets are in bounds.
+            unsafe {
+                Self {
+                    a: self.a.add(i * self.rsa),
+                    b: self.b.add(j * self.csb),
+                    c: self.c.add(i * self.ldc + j),
+                    ..self
+                }
+            }
+        }
+    }
+
+    /// `C (+)= A·B` with `csb == 1` (see the module doc).
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; `o` is valid for an `m×k` A, `k×n` B (with `csb == 1`) and
+    /// an `m×n` C; `m, k, n >= 1`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn direct(m: usize, k: usize, n: usize, o: Ops, accumulate: bool) {
+        debug_assert!(o.csb == 1 || n == 1);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match m {
+                1 => direct_cols::<1, 8>(m, k, n, o, accumulate),
+                2 => direct_cols::<2, 4>(m, k, n, o, accumulate),
+                _ => direct_cols::<6, 2>(m, k, n, o, accumulate),
+            }
+        }
+    }
+
+    /// Walks C in column blocks of `NV` vectors (B block stays in L1 while all row tiles
+    /// use it), then the tail columns with one or two vectors, the last one masked.
+    ///
+    /// # Safety
+    /// As for [`direct`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn direct_cols<const MR: usize, const NV: usize>(m: usize, k: usize, n: usize, o: Ops, acc: bool) {
+        // SAFETY: every column block starts at j < n and covers at most n - j columns
+        // (the rest masked off); the row walk stays inside m rows.
+        unsafe {
+            let full = (mask(8), 8);
+            let mut j = 0;
+            while j + NV * 8 <= n {
+                direct_rows::<MR, NV, false>(m, k, o.at(0, j), full, acc);
+                j += NV * 8;
+            }
+            while j + 16 <= n {
+                direct_rows::<MR, 2, false>(m, k, o.at(0, j), full, acc);
+                j += 16;
+            }
+            match n - j {
+                0 => {}
+                rest @ 1..=8 => direct_rows::<MR, 1, true>(m, k, o.at(0, j), (mask(rest), rest), acc),
+                rest => direct_rows::<MR, 2, true>(m, k, o.at(0, j), (mask(rest - 8), rest - 8), acc),
+            }
+        }
+    }
+
+    /// All row tiles of one column block: `MR`-row tiles, then one smaller tile.
+    ///
+    /// # Safety
+    /// As for [`direct`], for a column block of `NV` vectors (the last one `MASKED` by
+    /// `mk`: a lane mask and its lane count).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn direct_rows<const MR: usize, const NV: usize, const MASKED: bool>(
+        m: usize,
+        k: usize,
+        o: Ops,
+        mk: (__m256i, usize),
+        acc: bool,
+    ) {
+        // SAFETY: tiles cover rows i..i + rows with i + rows <= m.
+        unsafe {
+            let mut i = 0;
+            while i + MR <= m {
+                direct_tile::<MR, NV, MASKED>(k, o.at(i, 0), mk, acc);
+                i += MR;
+            }
+            let o = o.at(i.min(m - 1), 0);
+            match m - i {
+                0 => {}
+                1 => direct_tile::<1, NV, MASKED>(k, o, mk, acc),
+                2 => direct_tile::<2, NV, MASKED>(k, o, mk, acc),
+                3 => direct_tile::<3, NV, MASKED>(k, o, mk, acc),
+                4 => direct_tile::<4, NV, MASKED>(k, o, mk, acc),
+                _ => direct_tile::<5, NV, MASKED>(k, o, mk, acc),
+            }
+        }
+    }
+
+    /// One `MR × 8·NV` tile of C accumulated in registers over the whole depth.
+    ///
+    /// # Safety
+    /// As for [`direct`] for an `MR`-row, `NV`-vector tile whose last vector has the
+    /// first `lanes` lanes (set in `mk`) valid if `MASKED` (all lanes otherwise).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn direct_tile<const MR: usize, const NV: usize, const MASKED: bool>(
+        k: usize,
+        o: Ops,
+        (mk, lanes): (__m256i, usize),
+        accumulate: bool,
+    ) {
+        // SAFETY: every load reads A(r, p) or B(p, j) with r < MR, p < k and j inside the
+        // tile's valid columns (masked lanes are not accessed); stores likewise. The
+        // running pointers use `wrapping_add`, as they step one row past the end.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+            // Row pointers of A, indexed by a running offset `p·csa` (one add per step).
+            let rows: [*const f32; MR] = core::array::from_fn(|r| o.a.add(r * o.rsa));
+            let mut bp = o.b;
+            let mut off = 0;
+            for _ in 0..k {
+                let bv: [__m256; NV] = core::array::from_fn(|v| {
+                    if MASKED && v == NV - 1 {
+                        _mm256_maskload_ps(bp.add(8 * v), mk)
+                    } else {
+                        _mm256_loadu_ps(bp.add(8 * v))
+                    }
+                });
+                for (row, &ap) in acc.iter_mut().zip(&rows) {
+                    let ar = _mm256_broadcast_ss(&*ap.wrapping_add(off));
+                    for (x, &bx) in row.iter_mut().zip(&bv) {
+                        *x = _mm256_fmadd_ps(ar, bx, *x);
+                    }
+                }
+                off += o.csa;
+                bp = bp.wrapping_add(o.rsb);
+            }
+            for (r, row) in acc.iter().enumerate() {
+                for (v, &x) in row.iter().enumerate() {
+                    let cp = o.c.add(r * o.ldc + 8 * v);
+                    if MASKED && v == NV - 1 {
+                        // Partial vector: through a stack copy (masked stores are slow on
+                        // AMD and defeat store forwarding for the next reader of C).
+                        let mut tmp = [0.0f32; 8];
+                        _mm256_storeu_ps(tmp.as_mut_ptr(), x);
+                        for (l, &t) in tmp[..lanes].iter().enumerate() {
+                            let cl = cp.add(l);
+                            *cl = if accumulate { *cl + t } else { t };
+                        }
+                    } else {
+                        let x = if accumulate { _mm256_add_ps(_mm256_loadu_ps(cp), x) } else { x };
+                        _mm256_storeu_ps(cp, x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `C (+)= A·B` with `csa == 1` and `rsb == 1` (see the module doc).
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; `o` is valid for an `m×k` A with `csa == 1`, a `k×n` B with
+    /// `rsb == 1` and an `m×n` C; `m, k, n >= 1`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot(m: usize, k: usize, n: usize, o: Ops, accumulate: bool) {
+        debug_assert!(k == 1 || o.csa == 1 && o.rsb == 1);
+        // SAFETY: tiles cover rows i..i + R <= m and columns j..j + S <= n.
+        unsafe {
+            let mk = mask(if k.is_multiple_of(8) { 8 } else { k % 8 });
+            if n == 1 {
+                dot_rows::<8, 1>(m, k, o, mk, accumulate);
+                return;
+            }
+            let mut j = 0;
+            while j + 4 <= n {
+                dot_rows::<2, 4>(m, k, o.at(0, j), mk, accumulate);
+                j += 4;
+            }
+            if j + 2 <= n {
+                dot_rows::<4, 2>(m, k, o.at(0, j), mk, accumulate);
+                j += 2;
+            }
+            if j < n {
+                dot_rows::<4, 1>(m, k, o.at(0, j), mk, accumulate);
+            }
+        }
+    }
+
+    /// All row tiles of one `S`-column block: `R`-row tiles, then smaller ones.
+    ///
+    /// # Safety
+    /// As for [`dot`] for columns `0..S`; `mk` holds the `k % 8` tail lanes (or all 8).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot_rows<const R: usize, const S: usize>(m: usize, k: usize, o: Ops, mk: __m256i, acc: bool) {
+        // SAFETY: tiles cover rows i..i + rows with i + rows <= m.
+        unsafe {
+            let mut i = 0;
+            while i + R <= m {
+                dot_tile::<R, S>(k, o.at(i, 0), mk, acc);
+                i += R;
+            }
+            while i < m {
+                let o = o.at(i, 0);
+                match m - i {
+                    1 => dot_tile::<1, S>(k, o, mk, acc),
+                    2 | 3 => dot_tile::<2, S>(k, o, mk, acc),
+                    _ => dot_tile::<4, S>(k, o, mk, acc),
+                }
+                i += match m - i {
+                    1 => 1,
+                    2 | 3 => 2,
+                    _ => 4,
+                };
+            }
+        }
+    }
+
+    /// One `R×S` tile of C as dot products along `k` (8 lanes per step, the last step
+    /// masked by `mk`), reduced horizontally at the end.
+    ///
+    /// # Safety
+    /// As for [`dot`] for an `R×S` tile at the origin of `o`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot_tile<const R: usize, const S: usize>(k: usize, o: Ops, mk: __m256i, accumulate: bool) {
+        // SAFETY: loads read A(r, p) / B(p, s) with r < R, s < S and p < k (tail lanes
+        // past k are masked off); stores write C(r, s) inside the tile.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); S]; R];
+            macro_rules! step {
+                ($p:expr, $load:expr) => {{
+                    let bv: [__m256; S] = core::array::from_fn(|s| $load(o.b.add(s * o.csb + $p)));
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let av = $load(o.a.add(r * o.rsa + $p));
+                        for (x, &bx) in row.iter_mut().zip(&bv) {
+                            *x = _mm256_fmadd_ps(av, bx, *x);
+                        }
+                    }
+                }};
+            }
+            let k8 = k - k % 8;
+            let mut p = 0;
+            while p < k8 {
+                step!(p, |q| _mm256_loadu_ps(q));
+                p += 8;
+            }
+            if p < k {
+                step!(p, |q| _mm256_maskload_ps(q, mk));
+            }
+            for (r, row) in acc.iter().enumerate() {
+                let cp = o.c.add(r * o.ldc);
+                let sums = reduce::<S>(row);
+                if S == 4 {
+                    let x = if accumulate { _mm_add_ps(_mm_loadu_ps(cp), sums) } else { sums };
+                    _mm_storeu_ps(cp, x);
+                } else {
+                    let mut out = [0.0f32; 4];
+                    _mm_storeu_ps(out.as_mut_ptr(), sums);
+                    for (s, &v) in out[..S].iter().enumerate() {
+                        let cs = cp.add(s);
+                        *cs = if accumulate { *cs + v } else { v };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Horizontal sums of `S` (1, 2 or 4) vectors, in the first `S` lanes.
+    ///
+    /// # Safety
+    /// CPU supports AVX.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn reduce<const S: usize>(v: &[__m256; S]) -> __m128 {
+        let x = match S {
+            1 => v[0],
+            2 => _mm256_hadd_ps(v[0], v[1]),
+            // [a01 a23 b01 b23 | a45 a67 b45 b67] and the same for c, d, then
+            // [a0123 b0123 c0123 d0123 | a4567 b4567 c4567 d4567].
+            _ => _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3])),
+        };
+        let x = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+        match S {
+            // x = [a0+a4, a1+a5, a2+a6, a3+a7]
+            1 => {
+                let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+                _mm_add_ss(x, _mm_movehdup_ps(x))
+            }
+            // x = [a01+a45, a23+a67, b01+b45, b23+b67]
+            2 => _mm_hadd_ps(x, x),
+            _ => x,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Thread pool
 // ---------------------------------------------------------------------------------------
 
@@ -1290,10 +1806,14 @@ mod tests {
         accumulate: bool,
     }
 
-    /// Every dispatch path (AVX2 ones fall back to portable on CPUs without AVX2).
-    const STRATEGIES: [Strategy; 6] = [
+    /// Every dispatch path (AVX2 ones fall back to portable on CPUs without AVX2, direct
+    /// ones to `Small` for `f64` or without AVX2).
+    const STRATEGIES: [Strategy; 9] = [
         Strategy::Auto,
         Strategy::Small,
+        Strategy::Direct(DirectPath::Auto),
+        Strategy::Direct(DirectPath::Broadcast),
+        Strategy::Direct(DirectPath::Dot),
         Strategy::Blocked(Kernel::Portable, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 2),
@@ -1381,6 +1901,92 @@ mod tests {
             for layout in all_layouts(index) {
                 for strategy in strategies {
                     check::<T>(strategy, m, k, n, layout, &mut rng);
+                }
+            }
+        }
+    }
+
+    /// The direct `f32` paths around every tile edge (rows 1..=13 cover the 6-row tiles
+    /// and each remainder, the 2- and 1-row layouts and the 8/4/2/1-row dot tiles; columns
+    /// around 8, 16, 32 and 64 cover masked tails and the 4/2/1-column dot tiles; depths
+    /// around 8 cover the masked dot tail), every layout, padded strides, accumulate on/off.
+    #[test]
+    fn direct_edges_f32() {
+        let mut rng = Rng(4242);
+        let strategies = [
+            Strategy::Auto,
+            Strategy::Direct(DirectPath::Auto),
+            Strategy::Direct(DirectPath::Broadcast),
+            Strategy::Direct(DirectPath::Dot),
+        ];
+        let ms = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13];
+        let ns = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65];
+        let ks = [1, 2, 7, 8, 9, 17];
+        let mut index = 0;
+        for &m in &ms {
+            for &n in &ns {
+                let k = ks[index % ks.len()];
+                index += 1;
+                for layout in all_layouts(index) {
+                    for strategy in strategies {
+                        check::<f32>(strategy, m, k, n, layout, &mut rng);
+                    }
+                }
+            }
+        }
+        // Every depth with a few shapes (dot tails, broadcast depth loop).
+        for k in 1..=18 {
+            for (index, (m, n)) in [(3, 5), (9, 2), (1, 10), (10, 1)].into_iter().enumerate() {
+                for layout in all_layouts(index + k) {
+                    for strategy in strategies {
+                        check::<f32>(strategy, m, k, n, layout, &mut rng);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The workload shapes (deep-narrow, seed, mlp-mnist's small ones) and the Auto
+    /// thresholds around them, in every layout.
+    #[test]
+    fn direct_workload_shapes_f32() {
+        let mut rng = Rng(777);
+        let shapes = [
+            (16, 64, 64),
+            (64, 16, 64),
+            (16, 64, 1),
+            (16, 1, 64),
+            (1, 16, 64),
+            (64, 16, 1),
+            (2, 4, 8),
+            (2, 8, 2),
+            (2, 2, 8),
+            (8, 2, 4),
+            (1, 4, 8),
+            (8, 1, 4),
+            (64, 10, 40),
+            (10, 64, 40),
+            (33, 40, 10),
+            (7, 600, 3),
+            (5, 3, 1100),
+        ];
+        for (index, &(m, k, n)) in shapes.iter().enumerate() {
+            for layout in all_layouts(index) {
+                check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+                check::<f32>(Strategy::Direct(DirectPath::Auto), m, k, n, layout, &mut rng);
+            }
+        }
+    }
+
+    /// NaN in C must not leak through any direct path when `accumulate` is false.
+    #[test]
+    fn direct_ignores_nan_c() {
+        let mut rng = Rng(31337);
+        for (m, k, n) in [(1, 1, 1), (3, 9, 1), (1, 9, 3), (7, 9, 13), (16, 64, 64), (5, 17, 10)] {
+            for t in 0..4 {
+                let layout = Layout { a_trans: t & 1 != 0, b_trans: t & 2 != 0, pad: t % 2, accumulate: false };
+                for path in [DirectPath::Auto, DirectPath::Broadcast, DirectPath::Dot] {
+                    check::<f32>(Strategy::Direct(path), m, k, n, layout, &mut rng);
                 }
             }
         }
