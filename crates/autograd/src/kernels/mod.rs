@@ -94,6 +94,25 @@ fn is_trailing(small: &[usize], big: &[usize]) -> bool {
     s.len() <= big.len() && &big[big.len() - s.len()..] == s
 }
 
+/// Sum of a slice with 16 independent accumulators: vectorised, and not limited by the
+/// latency of one long chain of additions (also more accurate than a sequential sum).
+pub fn sum<T: Float>(x: &[T]) -> T {
+    const LANES: usize = 16;
+    let mut acc = [T::ZERO; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let mut total = T::ZERO;
+    for w in (0..LANES).step_by(2) {
+        total += acc[w] + acc[w + 1];
+    }
+    rest.iter().fold(total, |t, &v| t + v)
+}
+
 /// `out = src` broadcast from `src_shape` to `out_shape`.
 pub fn expand<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T]) {
     if src.len() == 1 {
@@ -115,7 +134,7 @@ pub fn sum_to<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out
         out.fill(T::ZERO);
     }
     if out.len() == 1 {
-        out[0] += src.iter().copied().sum::<T>();
+        out[0] += sum(src);
     } else if out.len() == src.len() {
         for (o, &s) in out.iter_mut().zip(src) {
             *o += s;

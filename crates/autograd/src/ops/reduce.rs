@@ -59,7 +59,7 @@ impl Reduce {
     pub fn forward<T: Float>(&self, x: View<'_, T>, out: &mut [T]) {
         match self.axis {
             None => {
-                let s: T = x.data.iter().copied().sum();
+                let s = crate::kernels::sum(x.data);
                 out[0] = if self.mean { s / T::from_usize(x.data.len()) } else { s };
             }
             Some(a) => reduce_axis(x.data, x.shape, a, self.mean, out),
