@@ -273,7 +273,17 @@ impl<'t, T: Float> Var<'t, T> {
         let (w, b) = (weight.borrow(), bias.borrow());
         self.check_same_tape(w, "linear");
         self.check_same_tape(b, "linear");
-        Var::new(self.tape, self.tape.record(Op::Linear, &[self.id, w.id, b.id], Location::caller()))
+        Var::new(self.tape, self.tape.record(Op::Linear { relu: false }, &[self.id, w.id, b.id], Location::caller()))
+    }
+
+    /// `relu(self · weightᵀ + bias)` in one node: the linear layer and its activation
+    /// fused (one pass and one buffer less forward, one node less backward).
+    #[track_caller]
+    pub fn linear_relu(&self, weight: impl Borrow<Var<'t, T>>, bias: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
+        let (w, b) = (weight.borrow(), bias.borrow());
+        self.check_same_tape(w, "linear_relu");
+        self.check_same_tape(b, "linear_relu");
+        Var::new(self.tape, self.tape.record(Op::Linear { relu: true }, &[self.id, w.id, b.id], Location::caller()))
     }
 
     /// Sum of all elements (a 0-d result).

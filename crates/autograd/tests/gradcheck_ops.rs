@@ -116,7 +116,20 @@ fn matmul_all_transposes_and_linear() {
         let x = rand_tensor(&mut rng, &[m, k], -1.0, 1.0);
         let w = rand_tensor(&mut rng, &[n, k], -1.0, 1.0);
         let b = rand_tensor(&mut rng, &[n], -1.0, 1.0);
-        check("linear", seed, |_, v| v[0].linear(v[1], v[2]), &[x, w, b]);
+        check("linear", seed, |_, v| v[0].linear(v[1], v[2]), &[x.clone(), w.clone(), b.clone()]);
+        // fused linear + relu: same values and gradients as the two ops (kinks avoided by
+        // gradcheck's tolerance only where no pre-activation is within eps of 0)
+        check("linear_relu", seed, |_, v| v[0].linear_relu(v[1], v[2]), &[x.clone(), w.clone(), b.clone()]);
+        let tape = Tape::<f64>::new();
+        let (xv, wv, bv) = (tape.leaf(&x, true), tape.leaf(&w, true), tape.leaf(&b, true));
+        let fused = xv.linear_relu(wv, bv);
+        let separate = xv.linear(wv, bv).relu();
+        assert_eq!(fused.value(), separate.value());
+        let g = tape.grad((fused * separate).sum(), &[xv, wv, bv]);
+        let h = tape.grad((separate * separate).sum(), &[xv, wv, bv]);
+        for (a, b) in g.iter().zip(&h) {
+            assert!(a.value().max_abs_diff(&b.value()) < 1e-12);
+        }
     }
 }
 

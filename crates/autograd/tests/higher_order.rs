@@ -168,7 +168,8 @@ fn gradgradcheck_every_op_with_a_nonzero_second_derivative() {
         let x = Tensor::uniform(&[3, 4], -1.0, 1.0, &mut rng);
         let w = Tensor::uniform(&[2, 4], -1.0, 1.0, &mut rng);
         let b = Tensor::uniform(&[2], -1.0, 1.0, &mut rng);
-        gradgradcheck(|_, v| v[0].linear(v[1], v[2]).sigmoid(), &[x, w, b]).unwrap();
+        gradgradcheck(|_, v| v[0].linear(v[1], v[2]).sigmoid(), &[x.clone(), w.clone(), b.clone()]).unwrap();
+        gradgradcheck(|_, v| v[0].linear_relu(v[1], v[2]).powf(2.0), &[x, w, b]).unwrap();
     }
 }
 

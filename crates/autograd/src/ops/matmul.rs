@@ -72,24 +72,37 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
     Ok(smallvec::smallvec![x[0], w[0]])
 }
 
-/// `out = x·Wᵀ + b`: every row starts as the bias, then the product is accumulated onto it.
-pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, out: &mut [T]) {
+/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): every row starts as the bias, then
+/// the product is accumulated onto it.
+pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
     let (batch, inp, outp) = (x.shape[0], x.shape[1], w.shape[0]);
     for row in out.chunks_exact_mut(outp) {
         row.copy_from_slice(b.data);
     }
     T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, true);
+    if relu {
+        for v in out.iter_mut() {
+            if *v < T::ZERO {
+                *v = T::ZERO;
+            }
+        }
+    }
 }
 
-/// Backward of `y = x·Wᵀ + b` given `dy`.
+/// Backward of `y = x·Wᵀ + b` (or `y = relu(x·Wᵀ + b)`) given `dy`.
+#[allow(clippy::too_many_arguments)]
 pub fn linear_vjp<T: Float, G: Graph<T>>(
     g: &mut G,
     x: G::V,
     w: G::V,
     b: G::V,
+    relu: bool,
+    y: G::V,
     dy: G::V,
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
+    // d/dz relu(z) = 1 where z > 0, i.e. where y > 0
+    let dy = if relu { g.binary(super::Binary::ReluMask, dy, y) } else { dy };
     // d/dx (x Wᵀ) : dx = dy·W
     let dx = need[0].then(|| g.matmul(dy, w, false, false));
     // d/dW (x Wᵀ) : dW = dyᵀ·x

@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | elementwise, one input | [`unary`] | neg, relu, abs, exp, log, tanh, sigmoid, sqrt, powf, scalar add/mul, sign |
 //! | elementwise, two inputs (broadcasting) | [`binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
-//! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`) |
+//! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | sum and mean over everything or along an axis |
 //! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //!
@@ -57,8 +57,12 @@ pub enum Op<T: Float> {
         /// Read B as transposed.
         tb: bool,
     },
-    /// `x·Wᵀ + b` in one node (x: `[batch, in]`, W: `[out, in]`, b: `[out]`).
-    Linear,
+    /// `x·Wᵀ + b` in one node (x: `[batch, in]`, W: `[out, in]`, b: `[out]`), with
+    /// `relu` followed by a fused ReLU.
+    Linear {
+        /// Apply `max(·, 0)` to the result.
+        relu: bool,
+    },
     /// Sum or mean, over all elements or along one axis.
     Reduce(Reduce),
     /// Same data, new shape.
@@ -90,7 +94,8 @@ impl<T: Float> Op<T> {
             Op::Unary(u) => u.name(),
             Op::Binary(b) => b.name(),
             Op::Matmul { .. } => "matmul",
-            Op::Linear => "linear",
+            Op::Linear { relu: false } => "linear",
+            Op::Linear { relu: true } => "linear_relu",
             Op::Reduce(r) => r.name(),
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
@@ -105,7 +110,7 @@ impl<T: Float> Op<T> {
         match self {
             Op::Leaf => 0,
             Op::Binary(_) | Op::Matmul { .. } => 2,
-            Op::Linear => 3,
+            Op::Linear { .. } => 3,
             Op::Custom(c) => c.arity(),
             _ => 1,
         }
@@ -120,7 +125,7 @@ impl<T: Float> Op<T> {
             Op::Unary(_) => Ok(Shape::from_slice(ins[0])),
             Op::Binary(b) => b.out_shape(ins[0], ins[1]),
             Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
-            Op::Linear => matmul::linear_shape(ins[0], ins[1], ins[2]),
+            Op::Linear { .. } => matmul::linear_shape(ins[0], ins[1], ins[2]),
             Op::Reduce(r) => r.out_shape(ins[0]),
             Op::Reshape(s) => shape::reshape_shape(ins[0], s),
             Op::Permute(p) => shape::permute_shape(ins[0], p),
@@ -138,7 +143,7 @@ impl<T: Float> Op<T> {
             Op::Unary(u) => u.forward(ins[0].data, out),
             Op::Binary(b) => b.forward(ins[0], ins[1], out_shape, out),
             Op::Matmul { ta, tb } => matmul::matmul_forward(ins[0], ins[1], *ta, *tb, out),
-            Op::Linear => matmul::linear_forward(ins[0], ins[1], ins[2], out),
+            Op::Linear { relu } => matmul::linear_forward(ins[0], ins[1], ins[2], *relu, out),
             Op::Reduce(r) => r.forward(ins[0], out),
             Op::Reshape(_) => out.copy_from_slice(ins[0].data),
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
@@ -163,7 +168,7 @@ impl<T: Float> Op<T> {
                 let [ga, gb] = matmul::matmul_vjp(g, x[0], x[1], *ta, *tb, gy, [need[0], need[1]]);
                 [ga, gb, None]
             }
-            Op::Linear => matmul::linear_vjp(g, x[0], x[1], x[2], gy, need),
+            Op::Linear { relu } => matmul::linear_vjp(g, x[0], x[1], x[2], *relu, y, gy, need),
             Op::Reduce(r) => [Some(r.vjp(g, x[0], gy)), None, None],
             Op::Reshape(_) => {
                 let s = g.shape(x[0]);

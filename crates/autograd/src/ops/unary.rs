@@ -60,10 +60,10 @@ impl<T: Float> Unary<T> {
         match *self {
             Unary::Neg => -x,
             Unary::Relu => {
-                if x > T::ZERO {
-                    x
-                } else {
+                if x < T::ZERO {
                     T::ZERO
+                } else {
+                    x
                 }
             }
             Unary::Abs => x.abs(),
@@ -91,7 +91,8 @@ impl<T: Float> Unary<T> {
         }
         match *self {
             Unary::Neg => map!(|x: T| -x),
-            Unary::Relu => map!(|x: T| if x > T::ZERO { x } else { T::ZERO }),
+            // NaN stays NaN, as in PyTorch
+            Unary::Relu => map!(|x: T| if x < T::ZERO { T::ZERO } else { x }),
             Unary::AddScalar(c) => map!(|x: T| x + c),
             Unary::MulScalar(c) => map!(|x: T| x * c),
             Unary::Abs => map!(|x: T| x.abs()),
