@@ -200,6 +200,12 @@ pub(crate) struct Problem<'a, T> {
     pub csb: usize,
 }
 
+/// Runs `f(0..parts)` on the persistent worker pool (the caller runs part 0) and waits:
+/// how the elementwise kernels use the second thread.
+pub(crate) fn run_parallel(parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    pool::run(parts, f);
+}
+
 /// Whether the CPU has AVX2 and FMA (detected once, then cached).
 pub(crate) fn has_avx2_fma() -> bool {
     detected_kernel() == Kernel::Avx2Fma

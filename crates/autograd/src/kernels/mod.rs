@@ -20,13 +20,15 @@ pub fn binary_broadcast<T: Float>(
     b_shape: &[usize],
     out_shape: &[usize],
     out: &mut [T],
-    f: impl Fn(T, T) -> T,
+    f: impl Fn(T, T) -> T + Sync,
 ) {
     let n = out.len();
     if a.len() == n && b.len() == n {
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            *o = f(x, y);
-        }
+        par_chunks_mut(out, |at, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                *o = f(x, y);
+            }
+        });
     } else if a.len() == n && b.len() == 1 {
         let y = b[0];
         for (o, &x) in out.iter_mut().zip(a) {
@@ -56,6 +58,45 @@ pub fn binary_broadcast<T: Float>(
     }
 }
 
+/// Below this many elements an elementwise kernel stays on one thread (handing work to
+/// the other thread costs a few microseconds).
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// A raw pointer that may cross threads; each thread derives a disjoint sub-slice from it.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used by `par_chunks_mut`, whose parts are disjoint ranges of one slice.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above; the pointer itself is only copied, never written through by two threads
+// at the same index.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+/// Calls `f(offset, part)` on disjoint consecutive parts of `out`: on one thread, or split
+/// across the configured threads ([`gemm::set_num_threads`]) when `out` is large.
+pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    let n = out.len();
+    let threads = gemm::num_threads();
+    if threads <= 1 || n < PARALLEL_MIN {
+        f(0, out);
+        return;
+    }
+    // parts of whole cache lines
+    let chunk = n.div_ceil(threads).next_multiple_of(16);
+    let ptr = SendPtr(out.as_mut_ptr());
+    gemm::run_parallel(threads, &|t| {
+        let start = (t * chunk).min(n);
+        let end = ((t + 1) * chunk).min(n);
+        if start < end {
+            let p = ptr;
+            // SAFETY: `start..end` lies inside `out` (both clamped to `n`), and the ranges of
+            // different `t` are disjoint, so each thread gets exclusive access to its part;
+            // `out` stays mutably borrowed until `run_parallel` returns after all parts.
+            let part = unsafe { std::slice::from_raw_parts_mut(p.0.add(start), end - start) };
+            f(start, part);
+        }
+    });
+}
+
 /// `y = alpha * x + y` elementwise, each element rounded once (a fused multiply-add): the
 /// SGD update `p + (-lr)·g` as PyTorch's CPU kernel computes it.
 ///
@@ -64,13 +105,16 @@ pub fn binary_broadcast<T: Float>(
 /// the feature is detected at run time.
 pub fn fma_axpy<T: Float>(alpha: T, x: &[T], y: &mut [T]) {
     assert_eq!(x.len(), y.len(), "fma_axpy: lengths {} and {} differ", x.len(), y.len());
-    #[cfg(target_arch = "x86_64")]
-    if gemm::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
-        unsafe { fma_axpy_avx2(alpha, x, y) };
-        return;
-    }
-    fma_axpy_body(alpha, x, y);
+    par_chunks_mut(y, |at, y| {
+        let x = &x[at..at + y.len()];
+        #[cfg(target_arch = "x86_64")]
+        if gemm::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+            unsafe { fma_axpy_avx2(alpha, x, y) };
+            return;
+        }
+        fma_axpy_body(alpha, x, y);
+    });
 }
 
 #[inline(always)]
@@ -259,6 +303,24 @@ mod tests {
         sum_to(&fast, &[2, 3, 4], &[3, 1], &mut back, false);
         let want: f64 = (0..2).flat_map(|o| (0..4).map(move |i| (o * 12 + 4 + i) as f64 * 2.0)).sum();
         assert_eq!(back[1], want);
+    }
+
+    #[test]
+    fn parallel_chunks_cover_every_element_once() {
+        gemm::set_num_threads(2);
+        let n = PARALLEL_MIN * 3 + 5;
+        let mut out = vec![0.0f64; n];
+        par_chunks_mut(&mut out, |at, part| {
+            for (i, v) in part.iter_mut().enumerate() {
+                *v += (at + i) as f64;
+            }
+        });
+        let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let mut y = vec![1.0f64; n];
+        fma_axpy(2.0, &x, &mut y);
+        gemm::set_num_threads(1);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i as f64));
+        assert!(y.iter().enumerate().all(|(i, &v)| v == 1.0 + 2.0 * i as f64));
     }
 
     #[test]

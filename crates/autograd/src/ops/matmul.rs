@@ -81,11 +81,13 @@ pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, 
     }
     T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, true);
     if relu {
-        for v in out.iter_mut() {
-            if *v < T::ZERO {
-                *v = T::ZERO;
+        crate::kernels::par_chunks_mut(out, |_, out| {
+            for v in out.iter_mut() {
+                if *v < T::ZERO {
+                    *v = T::ZERO;
+                }
             }
-        }
+        });
     }
 }
 

@@ -84,9 +84,11 @@ impl<T: Float> Unary<T> {
         // one match per call, a tight loop per op
         macro_rules! map {
             ($f:expr) => {
-                for (o, &x) in out.iter_mut().zip(a) {
-                    *o = $f(x);
-                }
+                crate::kernels::par_chunks_mut(out, |at, out| {
+                    for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                        *o = $f(x);
+                    }
+                })
             };
         }
         match *self {
