@@ -75,6 +75,36 @@ impl fmt::Display for GradcheckFailure {
 
 impl std::error::Error for GradcheckFailure {}
 
+/// Keeps the worst Jacobian entry of a check (largest error relative to its tolerance).
+#[derive(Default)]
+struct Tally {
+    worst: Option<(f64, GradcheckFailure)>,
+    entries: usize,
+    max_abs_err: f64,
+}
+
+impl Tally {
+    /// Compares one entry; `at` is (input, element, output).
+    fn compare(&mut self, at: (usize, usize, usize), analytic: f64, numeric: f64, opts: &GradcheckOptions) {
+        let tolerance = opts.atol + opts.rtol * numeric.abs();
+        let err = (analytic - numeric).abs();
+        self.entries += 1;
+        self.max_abs_err = self.max_abs_err.max(err);
+        let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
+        if excess > 1.0 && self.worst.as_ref().is_none_or(|(w, _)| excess > *w) {
+            let (input, element, output) = at;
+            self.worst = Some((excess, GradcheckFailure { input, element, output, analytic, numeric, tolerance }));
+        }
+    }
+
+    fn finish(self) -> Result<GradcheckReport, GradcheckFailure> {
+        match self.worst {
+            Some((_, fail)) => Err(fail),
+            None => Ok(GradcheckReport { entries: self.entries, max_abs_err: self.max_abs_err }),
+        }
+    }
+}
+
 /// Compares the Jacobian from the backward pass of `f` with central differences, at
 /// `inputs`, with default tolerances. `f` gets a tape and one leaf per input (requiring
 /// grad) and returns the output.
@@ -121,35 +151,35 @@ where
         let vs: Vec<_> = xs.iter().map(|t| tape.leaf(t, false)).collect();
         f(&tape, &vs).value().into_vec()
     };
-    let mut worst: Option<(f64, GradcheckFailure)> = None;
-    let (mut entries, mut max_abs_err) = (0usize, 0.0f64);
+    let mut tally = Tally::default();
+    central_differences(inputs, opts.eps, &mut eval, |i, e, plus, minus| {
+        for j in 0..n_out {
+            let numeric = (plus[j] - minus[j]) / (2.0 * opts.eps);
+            tally.compare((i, e, j), analytic[j][i].data()[e], numeric, &opts);
+        }
+    });
+    tally.finish()
+}
+
+/// Evaluates `eval` at `inputs` with each element moved by `+eps` and by `-eps` in turn,
+/// calling `visit(input, element, f(x + eps), f(x - eps))`.
+fn central_differences<R>(
+    inputs: &[Tensor<f64>],
+    eps: f64,
+    mut eval: impl FnMut(&[Tensor<f64>]) -> R,
+    mut visit: impl FnMut(usize, usize, R, R),
+) {
     let mut point: Vec<Tensor<f64>> = inputs.to_vec();
     for (i, t) in inputs.iter().enumerate() {
         for e in 0..t.numel() {
             let x0 = t.data()[e];
-            point[i].data_mut()[e] = x0 + opts.eps;
+            point[i].data_mut()[e] = x0 + eps;
             let plus = eval(&point);
-            point[i].data_mut()[e] = x0 - opts.eps;
+            point[i].data_mut()[e] = x0 - eps;
             let minus = eval(&point);
             point[i].data_mut()[e] = x0;
-            for j in 0..n_out {
-                let numeric = (plus[j] - minus[j]) / (2.0 * opts.eps);
-                let a = analytic[j][i].data()[e];
-                let tolerance = opts.atol + opts.rtol * numeric.abs();
-                let err = (a - numeric).abs();
-                entries += 1;
-                max_abs_err = max_abs_err.max(err);
-                let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
-                if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                    let fail = GradcheckFailure { input: i, element: e, output: j, analytic: a, numeric, tolerance };
-                    worst = Some((excess, fail));
-                }
-            }
+            visit(i, e, plus, minus);
         }
-    }
-    match worst {
-        Some((_, fail)) => Err(fail),
-        None => Ok(GradcheckReport { entries, max_abs_err }),
     }
 }
 
@@ -168,8 +198,7 @@ where
         let xs: Vec<_> = point.iter().map(|&v| t.leaf(v)).collect();
         f(&t, &xs).value()
     };
-    let mut worst: Option<(f64, GradcheckFailure)> = None;
-    let mut max_abs_err = 0.0f64;
+    let mut tally = Tally::default();
     let mut point = inputs.to_vec();
     for i in 0..inputs.len() {
         point[i] = inputs[i] + opts.eps;
@@ -177,20 +206,9 @@ where
         point[i] = inputs[i] - opts.eps;
         let minus = eval(&point);
         point[i] = inputs[i];
-        let numeric = (plus - minus) / (2.0 * opts.eps);
-        let tolerance = opts.atol + opts.rtol * numeric.abs();
-        let err = (analytic[i] - numeric).abs();
-        max_abs_err = max_abs_err.max(err);
-        let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
-        if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-            let fail = GradcheckFailure { input: i, element: 0, output: 0, analytic: analytic[i], numeric, tolerance };
-            worst = Some((excess, fail));
-        }
+        tally.compare((i, 0, 0), analytic[i], (plus - minus) / (2.0 * opts.eps), &opts);
     }
-    match worst {
-        Some((_, fail)) => Err(fail),
-        None => Ok(GradcheckReport { entries: inputs.len(), max_abs_err }),
-    }
+    tally.finish()
 }
 
 /// Checks second derivatives of `f` at `inputs` (default tolerances).
@@ -241,34 +259,9 @@ where
         }
         xs.iter().zip(&ws).map(|(x, w)| x.grad().map_or(0.0, |g| dot(&g, w))).sum()
     };
-    let mut worst: Option<(f64, GradcheckFailure)> = None;
-    let (mut entries, mut max_abs_err) = (0usize, 0.0f64);
-    let mut point = inputs.to_vec();
-    for (i, t) in inputs.iter().enumerate() {
-        for e in 0..t.numel() {
-            let x0 = t.data()[e];
-            point[i].data_mut()[e] = x0 + opts.eps;
-            let plus = s_at(&point);
-            point[i].data_mut()[e] = x0 - opts.eps;
-            let minus = s_at(&point);
-            point[i].data_mut()[e] = x0;
-            let numeric = (plus - minus) / (2.0 * opts.eps);
-            let a = analytic[i].data()[e];
-            let tolerance = opts.atol + opts.rtol * numeric.abs();
-            let err = (a - numeric).abs();
-            entries += 1;
-            max_abs_err = max_abs_err.max(err);
-            let excess = if err.is_nan() { f64::INFINITY } else { err / tolerance };
-            if excess > 1.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                worst = Some((
-                    excess,
-                    GradcheckFailure { input: i, element: e, output: 0, analytic: a, numeric, tolerance },
-                ));
-            }
-        }
-    }
-    match worst {
-        Some((_, fail)) => Err(fail),
-        None => Ok(GradcheckReport { entries, max_abs_err }),
-    }
+    let mut tally = Tally::default();
+    central_differences(inputs, opts.eps, s_at, |i, e, plus, minus| {
+        tally.compare((i, e, 0), analytic[i].data()[e], (plus - minus) / (2.0 * opts.eps), &opts);
+    });
+    tally.finish()
 }

@@ -59,46 +59,6 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
     s
 }
 
-/// Calls `f(out_index, in_index)` for every element of `shape`, where `in_index` walks a
-/// tensor with the given `in_strides` (an odometer over the dimensions).
-pub fn for_each_strided(shape: &[usize], in_strides: &[usize], mut f: impl FnMut(usize, usize)) {
-    let n = numel(shape);
-    if n == 0 {
-        return;
-    }
-    let nd = shape.len();
-    if nd == 0 {
-        f(0, 0);
-        return;
-    }
-    let mut idx: Shape = smallvec::smallvec![0; nd];
-    let mut pos = 0usize;
-    let inner = shape[nd - 1];
-    let inner_stride = in_strides[nd - 1];
-    let mut out = 0usize;
-    while out < n {
-        for j in 0..inner {
-            f(out + j, pos + j * inner_stride);
-        }
-        out += inner;
-        // advance the odometer over the outer dimensions
-        let mut d = nd - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            pos += in_strides[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            pos -= in_strides[d] * shape[d];
-            idx[d] = 0;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +78,7 @@ mod tests {
         let shape = [2, 3, 4];
         let st = broadcast_strides(&[3, 1], &shape);
         let mut seen = vec![];
-        for_each_strided(&shape, &st, |o, i| seen.push((o, i)));
+        crate::kernels::for_each_strided2(&shape, &st, &st, |o, i, _| seen.push((o, i)));
         assert_eq!(seen.len(), 24);
         for (o, i) in seen {
             let j = (o / 4) % 3; // the middle index
