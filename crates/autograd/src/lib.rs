@@ -8,7 +8,8 @@
 //!   as in PyTorch.
 //! - [`ScalarTape`] is a specialised engine for `f64` scalars, one node per op
 //!   (micrograd's `Value` API), built for speed.
-//! - [`gradcheck`] compares gradients with finite differences.
+//! - [`gradcheck()`] and [`gradgradcheck()`] compare first and second derivatives with finite
+//!   differences.
 //! - [`rng::TorchRng`] reproduces PyTorch's CPU random numbers bit for bit.
 //!
 //! Each op's forward kernel and backward rule sit side by side in [`ops`]; the rules are

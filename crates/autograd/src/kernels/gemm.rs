@@ -47,6 +47,9 @@
 //! (see [`pool`]); the problem is split along `n` (or `m`) into whole micro-panels and each
 //! thread runs the serial algorithm on its own part of `C`.
 
+// The module doc names private constants and helpers for readers of the source.
+#![allow(rustdoc::private_intra_doc_links)]
+
 use std::cell::RefCell;
 use std::ops::{Add, AddAssign, Mul};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
