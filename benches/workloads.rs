@@ -75,11 +75,11 @@ fn main() {
     let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let quick = std::env::var("QUICK").is_ok_and(|v| v == "1");
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    tapegrad::set_num_threads(threads);
     if std::env::args().any(|a| a == "--profile") {
         profile(only.as_deref());
         return;
     }
-    tapegrad::set_num_threads(threads);
     let settings = if quick {
         Settings { samples: 3, min_sample: Duration::from_micros(200) }
     } else {
