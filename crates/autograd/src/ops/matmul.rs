@@ -83,9 +83,8 @@ pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, 
     if relu {
         crate::kernels::par_chunks_mut(out, |_, out| {
             for v in out.iter_mut() {
-                if *v < T::ZERO {
-                    *v = T::ZERO;
-                }
+                // a select, not a conditional store, so the loop vectorises
+                *v = if *v < T::ZERO { T::ZERO } else { *v };
             }
         });
     }
