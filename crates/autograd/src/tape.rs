@@ -293,6 +293,28 @@ impl<T: Float> Inner<T> {
         *self.grad_slot(target).0 = buf;
     }
 
+    /// The next scratch buffer of this backward pass, sized to `n` (contents stale). Scratch
+    /// buffers are numbered in the order a pass takes them, so a repeated pass reuses each
+    /// one at the same size and allocates nothing.
+    fn take_temp(&mut self, n: usize) -> (usize, Vec<T>) {
+        let k = self.temps_used;
+        self.temps_used += 1;
+        if k == self.temps.len() {
+            self.temps.push(Temp::default());
+        }
+        let mut data = mem::take(&mut self.temps[k].data);
+        resize(&mut data, n);
+        (k, data)
+    }
+
+    /// Returns a scratch buffer taken with [`Inner::take_temp`], now holding a value.
+    fn put_temp(&mut self, k: usize, shape: Shape, data: Vec<T>) -> H {
+        let t = &mut self.temps[k];
+        t.data = data;
+        t.shape = shape;
+        H::Tmp(k as u32)
+    }
+
     /// Anomaly mode: panics if a backward rule produced a non-finite gradient.
     fn check_backward(&self, i: usize, op: &Op<T>, grads: &[Option<H>]) {
         for (j, h) in grads.iter().enumerate() {
@@ -375,13 +397,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
             }
             op.out_shape(&shapes[..inputs.len()]).unwrap_or_else(|e| panic!("backward rule: {e}"))
         };
-        let k = inner.temps_used;
-        inner.temps_used += 1;
-        if k == inner.temps.len() {
-            inner.temps.push(Temp::default());
-        }
-        let mut out = mem::take(&mut inner.temps[k].data);
-        resize(&mut out, numel(&shape));
+        let (k, mut out) = inner.take_temp(numel(&shape));
         {
             let mut views = [View { shape: &[], data: &[] }; 3];
             for (v, &h) in views.iter_mut().zip(inputs) {
@@ -389,10 +405,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
             }
             op.forward(&views[..inputs.len()], &shape, &mut out);
         }
-        let t = &mut inner.temps[k];
-        t.data = out;
-        t.shape = shape;
-        H::Tmp(k as u32)
+        inner.put_temp(k, shape, out)
     }
 
     fn shape(&self, v: H) -> Shape {
@@ -835,19 +848,16 @@ impl<T: Float> Tape<T> {
     }
 }
 
-/// Puts the seed of a backward pass from a leaf into a scratch buffer.
+/// Puts the seed of a backward pass (ones, or the given upstream gradient) into a scratch
+/// buffer.
 fn seed_temp<T: Float>(inner: &mut Inner<T>, root: Id, seed: Option<&[T]>) -> H {
     let shape = Shape::from_slice(inner.shape(root));
-    let mut eager = Eager { inner };
-    let ones = eager.apply(Op::Unary(crate::ops::Unary::MulScalar(T::ZERO)), &[H::Val(root)]);
-    let H::Tmp(k) = ones else { unreachable!() };
-    let t = &mut eager.inner.temps[k as usize];
-    t.shape = shape;
+    let (k, mut data) = inner.take_temp(numel(&shape));
     match seed {
-        Some(s) => t.data.copy_from_slice(s),
-        None => t.data.fill(T::ONE),
+        Some(s) => data.copy_from_slice(s),
+        None => data.fill(T::ONE),
     }
-    ones
+    inner.put_temp(k, shape, data)
 }
 
 /// Guard of a no-grad scope; the scope ends when it is dropped.
