@@ -136,13 +136,14 @@ fn anomaly_mode_catches_nan_in_forward_and_is_silent_when_off() {
     assert!(msg.contains("produced nan values"), "{msg}");
 }
 
-/// softplus(x) = ln(1 + e^x), with d/dx = sigmoid(x), as a user-defined op.
+/// cube(x) = x³ with d/dx = 3x², as a user-defined op (`examples/custom_op.rs` shows
+/// softplus the same way).
 #[derive(Debug)]
-struct Softplus;
+struct Cube;
 
-impl CustomOp<f64> for Softplus {
+impl CustomOp<f64> for Cube {
     fn name(&self) -> &'static str {
-        "softplus"
+        "cube"
     }
     fn arity(&self) -> usize {
         1
@@ -152,7 +153,7 @@ impl CustomOp<f64> for Softplus {
     }
     fn forward(&self, inputs: &[View<'_, f64>], out: &mut [f64]) {
         for (o, &x) in out.iter_mut().zip(inputs[0].data) {
-            *o = x.exp().ln_1p();
+            *o = x * x * x;
         }
     }
     fn vjp(
@@ -163,25 +164,28 @@ impl CustomOp<f64> for Softplus {
         dy: Value,
         _need: [bool; 3],
     ) -> [Option<Value>; 3] {
-        // d/dx softplus(x) = sigmoid(x)
-        let s = g.unary(Unary::Sigmoid, x[0]);
-        [Some(g.mul(dy, s)), None, None]
+        // d/dx x³ = 3x²
+        let x2 = g.mul(x[0], x[0]);
+        let d = g.mul_scalar(x2, 3.0);
+        [Some(g.mul(dy, d)), None, None]
     }
 }
 
 #[test]
 fn custom_op_passes_gradcheck_first_and_second_order() {
     let x = Tensor::new(vec![-1.5, 0.2, 2.0], &[3]);
-    let op: Arc<dyn CustomOp<f64>> = Arc::new(Softplus);
-    gradcheck(|t, v| t.custom(op.clone(), &[v[0]]).mul(v[0]).sum(), std::slice::from_ref(&x)).unwrap();
-    // second order through the custom rule: d²/dx² softplus = σ(x)(1 - σ(x))
+    let op: Arc<dyn CustomOp<f64>> = Arc::new(Cube);
+    gradcheck(|t, v| t.custom(op.clone(), &[v[0]]).mul(v[0].tanh()).sum(), std::slice::from_ref(&x)).unwrap();
+    // second order through the custom rule: d²/dx² x³ = 6x
     let tape = Tape::<f64>::new();
     let xv = tape.leaf(&x, true);
     let y = tape.custom(op.clone(), &[xv]).sum();
     let g = tape.grad(y, &[xv])[0];
+    assert_eq!(g.value().data(), &[6.75, 0.12000000000000002, 12.0]);
     g.sum().backward();
     for (h, &x) in xv.grad().unwrap().data().iter().zip(x.data()) {
-        let s = 1.0 / (1.0 + (-x).exp());
-        assert!((h - s * (1.0 - s)).abs() < 1e-12);
+        assert!((h - 6.0 * x).abs() < 1e-12);
     }
+    // listed under its own name
+    assert!(tape.to_string().contains("cube(%0)"));
 }
