@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use tapegrad::ops::{CustomOp, Graph, Unary, Value, View};
+use tapegrad::ops::{CustomOp, Graph, Value, View};
 use tapegrad::{gradcheck, ScalarTape, Shape, Tape, Tensor};
 
 fn small_graph(tape: &Tape<f64>) -> tapegrad::Var<'_, f64> {
