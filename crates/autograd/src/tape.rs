@@ -411,6 +411,10 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     fn shape(&self, v: H) -> Shape {
         Shape::from_slice(self.inner.resolve(v).shape)
     }
+
+    fn has_shape(&self, v: H, shape: &[usize]) -> bool {
+        self.inner.resolve(v).shape == shape
+    }
 }
 
 /// The tape itself as a [`Graph`]: rules record ops, so gradients become variables.

@@ -203,6 +203,11 @@ pub trait Graph<T: Float> {
     /// The shape of a value.
     fn shape(&self, v: Self::V) -> Shape;
 
+    /// Whether a value has this shape (without copying the shape).
+    fn has_shape(&self, v: Self::V, shape: &[usize]) -> bool {
+        self.shape(v).as_slice() == shape
+    }
+
     /// `op(a)` elementwise.
     fn unary(&mut self, op: Unary<T>, a: Self::V) -> Self::V {
         self.apply(Op::Unary(op), &[a])
@@ -241,7 +246,7 @@ pub trait Graph<T: Float> {
     }
     /// `a` summed down to `shape` (identity when the shapes agree).
     fn sum_to(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
-        if self.shape(a).as_slice() == shape {
+        if self.has_shape(a, shape) {
             a
         } else {
             self.apply(Op::SumTo(Shape::from_slice(shape)), &[a])
@@ -249,7 +254,7 @@ pub trait Graph<T: Float> {
     }
     /// `a` broadcast to `shape` (identity when the shapes agree).
     fn expand(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
-        if self.shape(a).as_slice() == shape {
+        if self.has_shape(a, shape) {
             a
         } else {
             self.apply(Op::Expand(Shape::from_slice(shape)), &[a])
@@ -257,7 +262,7 @@ pub trait Graph<T: Float> {
     }
     /// `a` with a new shape (identity when the shapes agree).
     fn reshape(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
-        if self.shape(a).as_slice() == shape {
+        if self.has_shape(a, shape) {
             a
         } else {
             self.apply(Op::Reshape(Shape::from_slice(shape)), &[a])
