@@ -34,6 +34,7 @@
 //! | `m == 1`, `n > 1`, `csb != 1`: swapped to `Cᵀ = Bᵀ·Aᵀ` (same C layout), then as below       | — |
 //! | `n == 1`, `m > 1`, `rsa == 1`, not (`csa == 1 && rsb == 1`): swapped likewise               | — |
 //! | `csb == 1` (rows of B contiguous; `n == 1` only without a dot product), `n` not in `2..8`, `m·k·n` ≤ [`DIRECT_MAX_WORK`], `k` ≤ [`DIRECT_MAX_K`], `csa == 1` or `m·k` ≤ [`DIRECT_MAX_A`] | direct broadcast kernel, B read in place: 6×16 tiles (2×32 if `m == 2`, 1×64 if `m == 1`) |
+//! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`], `m % 8 == 0`, `n >= 16` and either `k <= 128 && 4·n >= k` or `k <= 256 && k·n >= 65536` ([`swap_pays`]) | swapped to `Cᵀ = W·xᵀ`: x transposed into a thread-local buffer, direct broadcast kernel into a thread-local Cᵀ (6×16 tiles, 12×8 for a last 8 columns), Cᵀ transposed (added if `accumulate`) into C; 8×8 register transposes |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`]                                  | direct dot-product kernel: 2×4 tiles (8×1 if `n == 1`) |
 //! | `n == 1`, other layouts                                                                     | direct broadcast kernel (one masked lane) |
 //! | other layouts with `k·n` ≤ [`STAGE_MAX`] and `m·k·n` ≤ [`DIRECT_WORK`]                      | B copied row-major to a thread-local buffer, then the broadcast kernel |
@@ -187,6 +188,10 @@ pub(crate) enum DirectPath {
     /// The dot-product kernel where `csa == 1 && rsb == 1`, else as `Broadcast`.
     #[cfg_attr(not(test), allow(dead_code))]
     Dot,
+    /// Where `csa == 1 && rsb == 1`: `Cᵀ = Bᵀ·Aᵀ` with the broadcast kernel through
+    /// transposed thread-local copies of A and C; else as `Broadcast`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Swap,
 }
 
 /// The read-only inputs of one call.
@@ -450,10 +455,11 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
             }
             DirectPath::Broadcast
         }
+        DirectPath::Auto if dot && work <= DIRECT_WORK && swap_pays(p.m, p.k, p.n) => DirectPath::Swap,
         DirectPath::Auto if dot && work <= DIRECT_WORK => DirectPath::Dot,
         DirectPath::Auto if p.n == 1 && !dot => DirectPath::Broadcast,
         DirectPath::Auto if p.k * p.n > STAGE_MAX || work > DIRECT_WORK => return false,
-        DirectPath::Dot if !dot => DirectPath::Broadcast,
+        DirectPath::Dot | DirectPath::Swap if !dot => DirectPath::Broadcast,
         _ => path,
     };
     let ops = |b: *const f32, rsb: usize, csb: usize, c: &mut [f32]| direct::Ops {
@@ -466,7 +472,32 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
         c: c.as_mut_ptr(),
         ldc: p.n,
     };
-    if kernel == DirectPath::Dot {
+    if kernel == DirectPath::Swap {
+        let (m, k, n) = (p.m, p.k, p.n);
+        f32::with_buffers(|xt, ct| {
+            let (xt, ct) = (grown(xt, k * m), grown(ct, n * m));
+            // SAFETY: AVX2+FMA were detected; bounds were checked and m, k, n >= 1. The
+            // first transpose reads the m×k A (rows at stride rsa, contiguous) and writes
+            // the k×m buffer `xt`; the kernel computes the n×m product Cᵀ = Bᵀ·Aᵀ into
+            // `ct`, reading Bᵀ (n×k, row stride csb, contiguous rows as rsb == 1) in place
+            // and `xt` as a row-major k×m B; the last transpose writes the m×n C.
+            unsafe {
+                direct::transpose(m, k, p.a.as_ptr(), p.rsa, xt.as_mut_ptr(), m, false);
+                let o = direct::Ops {
+                    a: p.b.as_ptr(),
+                    rsa: p.csb,
+                    csa: 1,
+                    b: xt.as_ptr(),
+                    rsb: m,
+                    csb: 1,
+                    c: ct.as_mut_ptr(),
+                    ldc: m,
+                };
+                direct::direct_swap(n, k, m, o, false);
+                direct::transpose(n, m, ct.as_ptr(), m, c.as_mut_ptr(), n, accumulate);
+            }
+        });
+    } else if kernel == DirectPath::Dot {
         // SAFETY: AVX2+FMA were detected; bounds were checked, m, k, n >= 1 and rows
         // of A and columns of B are contiguous.
         unsafe { direct::dot(p.m, p.k, p.n, ops(p.b.as_ptr(), 1, p.csb, c), accumulate) };
@@ -481,6 +512,27 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
         });
     }
     true
+}
+
+/// Whether `x·Wᵀ` (`csa == 1 && rsb == 1`, `m·k·n` ≤ [`DIRECT_WORK`]) is faster as
+/// `Cᵀ = W·xᵀ` through the broadcast kernel ([`DirectPath::Swap`]) than with the dot
+/// kernel. Measured: the swap needs whole vectors of C rows (`m % 8 == 0`; `m = 4, 12, 20`
+/// lose 20–140%) and `n >= 16` (n = 8, 10 lose 13–70%: the two transposes dominate); it
+/// wins 10–60% at `k <= 64` and 6–20% at `k = 128` with `n >= 32`, while from
+/// `k = 256` the dot kernel's reduction is amortised and it wins by 5–40%, unless W
+/// (`k·n` ≥ 64 Ki elements) overflows L2 (16·256·256: swap 25% faster).
+#[cfg(target_arch = "x86_64")]
+fn swap_pays(m: usize, k: usize, n: usize) -> bool {
+    m.is_multiple_of(8) && n >= 16 && ((k <= 128 && 4 * n >= k) || (k <= 256 && k * n >= 64 * 1024))
+}
+
+/// The first `len` elements of `buf`, growing it (never shrinking) if it is shorter.
+#[cfg(target_arch = "x86_64")]
+fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
 }
 
 /// Copies B row-major (element (p, j) at `buf[p*n + j]`) into `buf`, growing it if
@@ -1355,6 +1407,33 @@ mod direct {
         }
     }
 
+    /// [`direct`] for the transposed product of [`DirectPath::Swap`](super::DirectPath::Swap)
+    /// (few columns, many rows): 6×16 tiles, then 12×8 tiles for a last single vector, so
+    /// that 12 accumulators hide the FMA latency in both.
+    ///
+    /// # Safety
+    /// As for [`direct`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn direct_swap(m: usize, k: usize, n: usize, o: Ops, acc: bool) {
+        debug_assert!(o.csb == 1);
+        // SAFETY: as in `direct_cols`: every column block starts at j < n and covers at
+        // most n - j columns (the rest masked off).
+        unsafe {
+            let full = (mask(8), 8);
+            let mut j = 0;
+            while j + 16 <= n {
+                direct_rows::<6, 2, false>(m, k, o.at(0, j), full, acc);
+                j += 16;
+            }
+            match n - j {
+                0 => {}
+                8 => direct_rows::<12, 1, false>(m, k, o.at(0, j), full, acc),
+                rest @ 1..=7 => direct_rows::<12, 1, true>(m, k, o.at(0, j), (mask(rest), rest), acc),
+                rest => direct_rows::<6, 2, true>(m, k, o.at(0, j), (mask(rest - 8), rest - 8), acc),
+            }
+        }
+    }
+
     /// All row tiles of one column block: `MR`-row tiles, then one smaller tile.
     ///
     /// # Safety
@@ -1375,6 +1454,10 @@ mod direct {
             while i + MR <= m {
                 direct_tile::<MR, NV, MASKED>(k, o.at(i, 0), mk, acc);
                 i += MR;
+            }
+            while MR > 6 && i + 6 <= m {
+                direct_tile::<6, NV, MASKED>(k, o.at(i, 0), mk, acc);
+                i += 6;
             }
             let o = o.at(i.min(m - 1), 0);
             match m - i {
@@ -1446,6 +1529,93 @@ mod direct {
                 }
             }
         }
+    }
+
+    /// Writes the transpose of the `rows×cols` matrix at `src` (row stride `lds`,
+    /// contiguous rows) to `dst` (row stride `ldd`): `dst[j*ldd + i] = src[i*lds + j]`,
+    /// or `+=` if `accumulate`. Full 8×8 blocks are transposed in registers, the edges
+    /// with scalar code.
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; `src` is valid for reads of the `rows×cols` view, `dst` for
+    /// reads and writes of the `cols×rows` view, and the two do not overlap.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn transpose(
+        rows: usize,
+        cols: usize,
+        src: *const f32,
+        lds: usize,
+        dst: *mut f32,
+        ldd: usize,
+        accumulate: bool,
+    ) {
+        let (rows8, cols8) = (rows - rows % 8, cols - cols % 8);
+        // SAFETY: every block reads src rows i0..i0 + 8 <= rows at columns j0..j0 + 8 <=
+        // cols and writes dst rows j0..j0 + 8 at columns i0..i0 + 8; the scalar edges
+        // stay inside the views likewise.
+        unsafe {
+            for i0 in (0..rows8).step_by(8) {
+                for j0 in (0..cols8).step_by(8) {
+                    let r: [__m256; 8] = core::array::from_fn(|q| _mm256_loadu_ps(src.add((i0 + q) * lds + j0)));
+                    let t = transpose8(r);
+                    for (j, &v) in t.iter().enumerate() {
+                        let d = dst.add((j0 + j) * ldd + i0);
+                        let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(d), v) } else { v };
+                        _mm256_storeu_ps(d, v);
+                    }
+                }
+            }
+            let edge = |i: usize, j: usize| {
+                let d = dst.add(j * ldd + i);
+                let v = *src.add(i * lds + j);
+                *d = if accumulate { *d + v } else { v };
+            };
+            for j in cols8..cols {
+                for i in 0..rows8 {
+                    edge(i, j);
+                }
+            }
+            for i in rows8..rows {
+                for j in 0..cols {
+                    edge(i, j);
+                }
+            }
+        }
+    }
+
+    /// Transposes the 8×8 matrix whose rows are `r` (returns its columns).
+    ///
+    /// # Safety
+    /// CPU supports AVX.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ]
     }
 
     /// `C (+)= A·B` with `csa == 1` and `rsb == 1` (see the module doc).
@@ -1817,12 +1987,13 @@ mod tests {
 
     /// Every dispatch path (AVX2 ones fall back to portable on CPUs without AVX2, direct
     /// ones to `Small` for `f64` or without AVX2).
-    const STRATEGIES: [Strategy; 9] = [
+    const STRATEGIES: [Strategy; 10] = [
         Strategy::Auto,
         Strategy::Small,
         Strategy::Direct(DirectPath::Auto),
         Strategy::Direct(DirectPath::Broadcast),
         Strategy::Direct(DirectPath::Dot),
+        Strategy::Direct(DirectPath::Swap),
         Strategy::Blocked(Kernel::Portable, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 2),
@@ -1927,6 +2098,7 @@ mod tests {
             Strategy::Direct(DirectPath::Auto),
             Strategy::Direct(DirectPath::Broadcast),
             Strategy::Direct(DirectPath::Dot),
+            Strategy::Direct(DirectPath::Swap),
         ];
         let ms = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13];
         let ns = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65];
@@ -1987,6 +2159,42 @@ mod tests {
         }
     }
 
+    /// The transposed `x·Wᵀ` path (`DirectPath::Swap`) and the `Auto` choice around its
+    /// thresholds (`m % 8`, `n >= 16`, `k <= 128`, `4·n >= k`, `k·n >= 64 Ki`): row counts
+    /// around the 8×8 transpose blocks and the 16/8/masked column tiles of Cᵀ, row counts
+    /// of Cᵀ around the 6- and 12-row tiles, padded strides (`rsa > k`, `csb > k`),
+    /// accumulate on/off (C NaN-filled when off).
+    #[test]
+    fn swap_path_f32() {
+        let mut rng = Rng(2718);
+        let ms = [1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 32, 40];
+        let ns = [1, 5, 8, 11, 12, 15, 16, 17, 18, 31, 32, 33, 37];
+        let ks = [1, 2, 7, 8, 9, 16, 63, 64, 65, 127, 128, 129];
+        let mut index = 0;
+        for &m in &ms {
+            for &n in &ns {
+                let k = ks[index % ks.len()];
+                index += 1;
+                for t in 0..4 {
+                    let layout = Layout { a_trans: false, b_trans: true, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
+                    check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+                    check::<f32>(Strategy::Direct(DirectPath::Swap), m, k, n, layout, &mut rng);
+                }
+            }
+        }
+        // Around the depth limits of the rule (k = 128 / 129 with n = 32, k = 256 / 257
+        // with k·n around 64 Ki) and the workload shapes.
+        for (index, &(m, k, n)) in
+            [(8, 128, 32), (8, 129, 32), (8, 128, 31), (8, 256, 256), (16, 257, 256), (16, 64, 64), (32, 64, 64)]
+                .iter()
+                .enumerate()
+        {
+            let layout = Layout { a_trans: false, b_trans: true, pad: index % 2, accumulate: index % 3 == 0 };
+            check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+            check::<f32>(Strategy::Direct(DirectPath::Swap), m, k, n, layout, &mut rng);
+        }
+    }
+
     /// NaN in C must not leak through any direct path when `accumulate` is false.
     #[test]
     fn direct_ignores_nan_c() {
@@ -1994,7 +2202,7 @@ mod tests {
         for (m, k, n) in [(1, 1, 1), (3, 9, 1), (1, 9, 3), (7, 9, 13), (16, 64, 64), (5, 17, 10)] {
             for t in 0..4 {
                 let layout = Layout { a_trans: t & 1 != 0, b_trans: t & 2 != 0, pad: t % 2, accumulate: false };
-                for path in [DirectPath::Auto, DirectPath::Broadcast, DirectPath::Dot] {
+                for path in [DirectPath::Auto, DirectPath::Broadcast, DirectPath::Dot, DirectPath::Swap] {
                     check::<f32>(Strategy::Direct(path), m, k, n, layout, &mut rng);
                 }
             }
