@@ -223,3 +223,20 @@ fn dot_and_profile_options() {
     assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Per-op times"));
 }
+
+/// With many uneven micro-batches the sum experiment's gradients can miss allclose by
+/// float32 rounding alone; the text says so exactly when that is the case.
+#[test]
+fn rounding_only_differences_are_explained() {
+    for (layers, batch, k) in [(vec![50, 300, 10], 64, 7), (vec![4, 8, 2], 2, 2), (vec![3, 16, 16, 2], 10, 4)] {
+        let config = Config { layers, batch, micro_batches: k, ..Config::default() };
+        let report = run(&config);
+        let text = tapegrad_demo::render_text(&report);
+        let blocks: Vec<&str> = text.split("\n[").skip(1).collect();
+        assert_eq!(blocks.len(), 3);
+        for (e, block) in report.experiments.iter().zip(blocks) {
+            let rounding = !e.grads_equal() && (e.grad_ratio() - 1.0).abs() < 1e-4;
+            assert_eq!(block.contains("float32 rounding only"), rounding, "{}: {block}", e.name);
+        }
+    }
+}
