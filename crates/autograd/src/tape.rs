@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 use std::time::Instant;
 
 use crate::float::Float;
-use crate::ops::{Graph, Op, View};
+use crate::ops::{Binary, Graph, Op, Unary, View};
 use crate::profile::Profile;
 use crate::shape::{numel, Shape};
 use crate::tensor::Tensor;
@@ -414,6 +414,63 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
     fn has_shape(&self, v: H, shape: &[usize]) -> bool {
         self.inner.resolve(v).shape == shape
+    }
+
+    // The primitives below run the same kernels as `apply`, without building an `Op` and
+    // re-validating shapes: backward rules only make well-shaped calls (the general path
+    // checks them in the gradcheck tests), and these are the hot ones of a backward pass.
+
+    fn unary(&mut self, op: Unary<T>, a: H) -> H {
+        let shape = Shape::from_slice(self.inner.resolve(a).shape);
+        self.compute(shape, &[a], |v, out| op.forward(v[0].data, out))
+    }
+
+    fn binary(&mut self, op: Binary, a: H, b: H) -> H {
+        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let shape = if sa == sb { Shape::from_slice(sa) } else { return self.apply(Op::Binary(op), &[a, b]) };
+        self.compute(shape.clone(), &[a, b], |v, out| op.forward(v[0], v[1], &shape, out))
+    }
+
+    fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
+        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let m = if ta { sa[1] } else { sa[0] };
+        let n = if tb { sb[0] } else { sb[1] };
+        self.compute(smallvec::smallvec![m, n], &[a, b], |v, out| {
+            crate::ops::matmul::matmul_forward(v[0], v[1], ta, tb, out)
+        })
+    }
+
+    fn expand(&mut self, a: H, shape: &[usize]) -> H {
+        if self.has_shape(a, shape) {
+            return a;
+        }
+        self.compute(Shape::from_slice(shape), &[a], |v, out| crate::kernels::expand(v[0].data, v[0].shape, shape, out))
+    }
+
+    fn sum_to(&mut self, a: H, shape: &[usize]) -> H {
+        if self.has_shape(a, shape) {
+            return a;
+        }
+        self.compute(Shape::from_slice(shape), &[a], |v, out| {
+            crate::kernels::sum_to(v[0].data, v[0].shape, shape, out, false)
+        })
+    }
+}
+
+impl<T: Float> Eager<'_, T> {
+    /// A scratch value of `shape` computed by `f` from `inputs`.
+    #[inline]
+    fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &mut [T])) -> H {
+        let inner = &mut *self.inner;
+        let (k, mut out) = inner.take_temp(numel(&shape));
+        {
+            let mut views = [View { shape: &[], data: &[] }; 3];
+            for (v, &h) in views.iter_mut().zip(inputs) {
+                *v = inner.resolve(h);
+            }
+            f(&views[..inputs.len()], &mut out);
+        }
+        inner.put_temp(k, shape, out)
     }
 }
 
