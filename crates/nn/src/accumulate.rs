@@ -84,8 +84,8 @@ impl Accumulation {
         let mut start = 0;
         for size in split_sizes(batch, self.micro_batches) {
             tape.reset();
-            let x = tape.input(input.rows(start, size));
-            let t = tape.input(target.rows(start, size));
+            let x = micro_batch(tape, input, start, size);
+            let t = micro_batch(tape, target, start, size);
             let loss = loss_fn.forward(model.forward(x), t);
             losses.push(loss.item());
             let factor = self.factor::<T>(size, batch);
@@ -102,4 +102,13 @@ impl Accumulation {
         }
         losses
     }
+}
+
+/// Rows `start..start + size` of `data` as an input leaf, copied straight into the tape's
+/// reused node buffer (no intermediate tensor).
+fn micro_batch<'t, T: Float>(tape: &'t Tape<T>, data: &Tensor<T>, start: usize, size: usize) -> tapegrad::Var<'t, T> {
+    let row: usize = data.shape()[1..].iter().product();
+    let mut shape = data.shape().to_vec();
+    shape[0] = size;
+    tape.leaf_from_slice(&data.data()[start * row..(start + size) * row], &shape, false)
 }
