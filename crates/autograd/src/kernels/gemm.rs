@@ -346,11 +346,13 @@ unsafe fn gemm_small_avx2<T: Element>(p: &Problem<'_, T>, c: &mut [T], accumulat
 }
 
 /// Plain loops over register tiles of C (no packing): 4×8 tiles when rows of B are
-/// contiguous, 4×4 otherwise, with 1-row / 1-column tiles at the edges.
+/// contiguous and at least 8 wide, 4×4 otherwise, with 1-row / 1-column tiles at the edges.
 #[inline(always)]
 fn gemm_small_body<T: Element>(p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
-    if p.csb == 1 {
+    if p.csb == 1 && p.n >= 8 {
         small_tiles::<T, 8, true>(p, c, accumulate);
+    } else if p.csb == 1 {
+        small_tiles::<T, 4, true>(p, c, accumulate);
     } else {
         small_tiles::<T, 4, false>(p, c, accumulate);
     }
@@ -1401,7 +1403,8 @@ mod direct {
             }
             match n - j {
                 0 => {}
-                rest @ 1..=8 => direct_rows::<MR, 1, true>(m, k, o.at(0, j), (mask(rest), rest), acc),
+                8 => direct_rows::<MR, 1, false>(m, k, o.at(0, j), full, acc),
+                rest @ 1..=7 => direct_rows::<MR, 1, true>(m, k, o.at(0, j), (mask(rest), rest), acc),
                 rest => direct_rows::<MR, 2, true>(m, k, o.at(0, j), (mask(rest - 8), rest - 8), acc),
             }
         }
