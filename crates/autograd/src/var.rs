@@ -64,6 +64,12 @@ impl<'t, T: Float> Var<'t, T> {
         Shape::from_slice(self.tape.inner.borrow().shape(self.id))
     }
 
+    /// Whether `other` has the same shape (without copying either shape).
+    pub fn same_shape(&self, other: &Var<'t, T>) -> bool {
+        let inner = self.tape.inner.borrow();
+        inner.shape(self.id) == inner.shape(other.id)
+    }
+
     /// A copy of the value.
     pub fn value(&self) -> Tensor<T> {
         let inner = self.tape.inner.borrow();
@@ -115,10 +121,11 @@ impl<'t, T: Float> Var<'t, T> {
     /// require grad.
     #[track_caller]
     pub fn backward(&self) {
-        let shape = self.shape();
+        let single = self.with_value(|v| v.len() == 1);
         assert!(
-            shape.iter().product::<usize>() == 1,
-            "backward: output of shape {shape:?} is not a single value; use backward_with(upstream gradient)"
+            single,
+            "backward: output of shape {:?} is not a single value; use backward_with(upstream gradient)",
+            self.shape()
         );
         self.tape.backward_from(self.id, None);
     }
@@ -284,6 +291,32 @@ impl<'t, T: Float> Var<'t, T> {
         self.check_same_tape(w, "linear_relu");
         self.check_same_tape(b, "linear_relu");
         Var::new(self.tape, self.tape.record(Op::Linear { relu: true }, &[self.id, w.id, b.id], Location::caller()))
+    }
+
+    /// `Σ |self - target|` in one node (a 0-d result): the value of
+    /// `(self - target).abs().sum()`, bit for bit, recorded and differentiated as one op.
+    ///
+    /// # Panics
+    /// If the shapes differ (the composition broadcasts; this does not).
+    #[track_caller]
+    pub fn l1_loss_sum(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
+        self.l1(target.borrow(), false)
+    }
+
+    /// `mean |self - target|` in one node (a 0-d result): the value of
+    /// `(self - target).abs().mean()`, bit for bit, as `torch.nn.functional.l1_loss`.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    #[track_caller]
+    pub fn l1_loss_mean(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
+        self.l1(target.borrow(), true)
+    }
+
+    #[track_caller]
+    fn l1(&self, target: &Var<'t, T>, mean: bool) -> Var<'t, T> {
+        self.check_same_tape(target, "l1_loss");
+        Var::new(self.tape, self.tape.record(Op::L1Loss { mean }, &[self.id, target.id], Location::caller()))
     }
 
     /// Sum of all elements (a 0-d result).

@@ -150,6 +150,43 @@ fn reductions() {
 }
 
 #[test]
+fn fused_l1_loss_matches_its_composition_bit_for_bit() {
+    for seed in 0..CASES {
+        let mut rng = TorchRng::manual_seed(4500 + seed);
+        let s = shape(&mut rng, 0, 4);
+        let a = away_from_zero(&mut rng, &s);
+        let b = rand_tensor(&mut rng, &s, -0.1, 0.1); // |a - b| >= 0.1: no kink within eps
+        check("l1_loss_sum", seed, |_, v| v[0].l1_loss_sum(v[1]), &[a.clone(), b.clone()]);
+        check("l1_loss_mean", seed, |_, v| v[0].l1_loss_mean(v[1]), &[a.clone(), b.clone()]);
+        // the fused node and `(a - b).abs().mean()` agree exactly, value and gradients
+        for mean in [false, true] {
+            let run = |fused: bool| {
+                let tape = Tape::<f64>::new();
+                let (x, t) = (tape.leaf(&a, true), tape.leaf(&b, true));
+                let y = match (fused, mean) {
+                    (true, true) => x.l1_loss_mean(t),
+                    (true, false) => x.l1_loss_sum(t),
+                    (false, true) => (x - t).abs().mean(),
+                    (false, false) => (x - t).abs().sum(),
+                };
+                y.mul_scalar(1.7).backward();
+                (y.item(), x.grad().unwrap(), t.grad().unwrap())
+            };
+            assert_eq!(run(true), run(false), "seed {seed}, shape {s:?}, mean {mean}");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "l1_loss: prediction [2, 2] and target [2, 3] differ in shape")]
+fn fused_l1_loss_names_the_shapes() {
+    let tape = Tape::<f64>::new();
+    let a = tape.input(Tensor::zeros(&[2, 2]));
+    let b = tape.input(Tensor::zeros(&[2, 3]));
+    a.l1_loss_mean(b);
+}
+
+#[test]
 fn shape_ops() {
     for seed in 0..CASES {
         let mut rng = TorchRng::manual_seed(5000 + seed);

@@ -30,6 +30,13 @@ impl L1Loss {
     /// If the shapes do not broadcast.
     #[track_caller]
     pub fn forward<'t, T: Float>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        if prediction.same_shape(&target) {
+            // one fused node, the same value as the composition below
+            return match self.reduction {
+                Reduction::Sum => prediction.l1_loss_sum(target),
+                Reduction::Mean => prediction.l1_loss_mean(target),
+            };
+        }
         let d = (prediction - target).abs();
         match self.reduction {
             Reduction::Sum => d.sum(),

@@ -141,20 +141,33 @@ fn is_trailing(small: &[usize], big: &[usize]) -> bool {
 /// Sum of a slice with 16 independent accumulators: vectorised, and not limited by the
 /// latency of one long chain of additions (also more accurate than a sequential sum).
 pub fn sum<T: Float>(x: &[T]) -> T {
+    sum_zip(x, x, |v, _| v)
+}
+
+/// `Σ |a[i] - b[i]|`, in the same order as [`sum`] of the differences (`a`, `b` of one length).
+pub fn sum_abs_diff<T: Float>(a: &[T], b: &[T]) -> T {
+    assert_eq!(a.len(), b.len(), "sum_abs_diff: lengths {} and {} differ", a.len(), b.len());
+    sum_zip(a, b, |x, y| (x - y).abs())
+}
+
+/// `Σ f(a[i], b[i])` over 16 interleaved accumulators (so the loop vectorises), then the
+/// remainder in order.
+#[inline(always)]
+fn sum_zip<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
     const LANES: usize = 16;
     let mut acc = [T::ZERO; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v;
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += f(x, y);
         }
     }
     let mut total = T::ZERO;
     for w in (0..LANES).step_by(2) {
         total += acc[w] + acc[w + 1];
     }
-    rest.iter().fold(total, |t, &v| t + v)
+    ra.iter().zip(rb).fold(total, |t, (&x, &y)| t + f(x, y))
 }
 
 /// `out = src` broadcast from `src_shape` to `out_shape`.

@@ -7,6 +7,7 @@
 //! | elementwise, two inputs (broadcasting) | [`binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
 //! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | sum and mean over everything or along an axis |
+//! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node |
 //! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //!
 //! # One rule serves every order
@@ -26,6 +27,7 @@ macro_rules! ensure {
 
 pub mod binary;
 pub mod custom;
+pub mod loss;
 pub mod matmul;
 pub mod reduce;
 pub mod shape;
@@ -65,6 +67,11 @@ pub enum Op<T: Float> {
     },
     /// Sum or mean, over all elements or along one axis.
     Reduce(Reduce),
+    /// `Σ |a - b|` (divided by the element count with `mean`) of two same-shape inputs.
+    L1Loss {
+        /// Mean instead of sum.
+        mean: bool,
+    },
     /// Same data, new shape.
     Reshape(Shape),
     /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
@@ -97,6 +104,8 @@ impl<T: Float> Op<T> {
             Op::Linear { relu: false } => "linear",
             Op::Linear { relu: true } => "linear_relu",
             Op::Reduce(r) => r.name(),
+            Op::L1Loss { mean: false } => "l1_loss_sum",
+            Op::L1Loss { mean: true } => "l1_loss_mean",
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
             Op::Expand(_) => "expand",
@@ -109,7 +118,7 @@ impl<T: Float> Op<T> {
     pub fn arity(&self) -> usize {
         match self {
             Op::Leaf => 0,
-            Op::Binary(_) | Op::Matmul { .. } => 2,
+            Op::Binary(_) | Op::Matmul { .. } | Op::L1Loss { .. } => 2,
             Op::Linear { .. } => 3,
             Op::Custom(c) => c.arity(),
             _ => 1,
@@ -127,6 +136,7 @@ impl<T: Float> Op<T> {
             Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
             Op::Linear { .. } => matmul::linear_shape(ins[0], ins[1], ins[2]),
             Op::Reduce(r) => r.out_shape(ins[0]),
+            Op::L1Loss { .. } => loss::l1_shape(ins[0], ins[1]),
             Op::Reshape(s) => shape::reshape_shape(ins[0], s),
             Op::Permute(p) => shape::permute_shape(ins[0], p),
             Op::Expand(s) => shape::expand_shape(ins[0], s),
@@ -145,6 +155,7 @@ impl<T: Float> Op<T> {
             Op::Matmul { ta, tb } => matmul::matmul_forward(ins[0], ins[1], *ta, *tb, out),
             Op::Linear { relu } => matmul::linear_forward(ins[0], ins[1], ins[2], *relu, out),
             Op::Reduce(r) => r.forward(ins[0], out),
+            Op::L1Loss { mean } => loss::l1_forward(ins[0], ins[1], *mean, out),
             Op::Reshape(_) => out.copy_from_slice(ins[0].data),
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
             Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
@@ -170,6 +181,10 @@ impl<T: Float> Op<T> {
             }
             Op::Linear { relu } => matmul::linear_vjp(g, x[0], x[1], x[2], *relu, y, gy, need),
             Op::Reduce(r) => [Some(r.vjp(g, x[0], gy)), None, None],
+            Op::L1Loss { mean } => {
+                let [ga, gb] = loss::l1_vjp(g, x[0], x[1], *mean, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
             Op::Reshape(_) => {
                 let s = g.shape(x[0]);
                 [Some(g.reshape(gy, &s)), None, None]
