@@ -12,6 +12,29 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// A shape with these dimensions. The same as `Shape::from_slice`, without its `memcpy`
+/// call for the usual one to four dimensions (a shape is made on every op).
+#[inline]
+pub fn from_dims(dims: &[usize]) -> Shape {
+    let (buf, len) = match *dims {
+        [] => ([0; 4], 0),
+        [a] => ([a, 0, 0, 0], 1),
+        [a, b] => ([a, b, 0, 0], 2),
+        [a, b, c] => ([a, b, c, 0], 3),
+        [a, b, c, d] => ([a, b, c, d], 4),
+        _ => return Shape::from_slice(dims),
+    };
+    Shape::from_buf_and_len(buf, len)
+}
+
+/// Whether two shapes are equal. The same as `a == b`, written as a loop: shapes have a
+/// handful of dimensions, and slice equality calls `memcmp`, which costs more than the
+/// comparison on the per-op hot path.
+#[inline]
+pub fn same(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Row-major strides of a contiguous tensor of this shape.
 pub fn strides(shape: &[usize]) -> Shape {
     let mut s: Shape = smallvec::smallvec![1; shape.len()];
@@ -62,6 +85,21 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_dims_and_same_agree_with_smallvec() {
+        let dims = [3, 1, 4, 1, 5, 9];
+        for len in 0..=dims.len() {
+            let d = &dims[..len];
+            let s = from_dims(d);
+            assert_eq!(s.as_slice(), d);
+            assert_eq!(s, Shape::from_slice(d));
+            for other in 0..=dims.len() {
+                assert_eq!(same(d, &dims[..other]), d == &dims[..other]);
+            }
+            assert!(!same(d, &[7; 6][..len]) || len == 0);
+        }
+    }
 
     #[test]
     fn broadcasting_rules() {

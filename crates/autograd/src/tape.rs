@@ -251,7 +251,7 @@ impl<T: Float> Inner<T> {
         let idx = self.push_node(loc);
         let node = &mut self.nodes[idx];
         node.op = Op::Leaf;
-        node.shape = Shape::from_slice(shape);
+        node.shape = crate::shape::from_dims(shape);
         node.value.clear();
         node.value.extend_from_slice(data);
         node.requires_grad = requires_grad && self.no_grad == 0;
@@ -409,11 +409,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     }
 
     fn shape(&self, v: H) -> Shape {
-        Shape::from_slice(self.inner.resolve(v).shape)
+        crate::shape::from_dims(self.inner.resolve(v).shape)
     }
 
     fn has_shape(&self, v: H, shape: &[usize]) -> bool {
-        self.inner.resolve(v).shape == shape
+        crate::shape::same(self.inner.resolve(v).shape, shape)
     }
 
     // The primitives below run the same kernels as `apply`, without building an `Op` and
@@ -421,21 +421,29 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     // checks them in the gradcheck tests), and these are the hot ones of a backward pass.
 
     fn unary(&mut self, op: Unary<T>, a: H) -> H {
-        let shape = Shape::from_slice(self.inner.resolve(a).shape);
-        self.compute(shape, &[a], |v, out| op.forward(v[0].data, out))
+        let shape = crate::shape::from_dims(self.inner.resolve(a).shape);
+        self.compute(shape, &[a], |v, _, out| op.forward(v[0].data, out))
     }
 
     fn binary(&mut self, op: Binary, a: H, b: H) -> H {
         let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
-        let shape = if sa == sb { Shape::from_slice(sa) } else { return self.apply(Op::Binary(op), &[a, b]) };
-        self.compute(shape.clone(), &[a, b], |v, out| op.forward(v[0], v[1], &shape, out))
+        // equal shapes, or a one-element operand of no more dimensions than the other
+        // (a scalar broadcast): the result has the other's shape
+        let shape = if crate::shape::same(sa, sb) || (numel(sa) == 1 && sa.len() <= sb.len()) {
+            crate::shape::from_dims(sb)
+        } else if numel(sb) == 1 && sb.len() <= sa.len() {
+            crate::shape::from_dims(sa)
+        } else {
+            return self.apply(Op::Binary(op), &[a, b]);
+        };
+        self.compute(shape, &[a, b], |v, shape, out| op.forward(v[0], v[1], shape, out))
     }
 
     fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
         let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
         let m = if ta { sa[1] } else { sa[0] };
         let n = if tb { sb[0] } else { sb[1] };
-        self.compute(smallvec::smallvec![m, n], &[a, b], |v, out| {
+        self.compute(smallvec::smallvec![m, n], &[a, b], |v, _, out| {
             crate::ops::matmul::matmul_forward(v[0], v[1], ta, tb, out)
         })
     }
@@ -444,23 +452,25 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
         if self.has_shape(a, shape) {
             return a;
         }
-        self.compute(Shape::from_slice(shape), &[a], |v, out| crate::kernels::expand(v[0].data, v[0].shape, shape, out))
+        self.compute(crate::shape::from_dims(shape), &[a], |v, _, out| {
+            crate::kernels::expand(v[0].data, v[0].shape, shape, out)
+        })
     }
 
     fn sum_to(&mut self, a: H, shape: &[usize]) -> H {
         if self.has_shape(a, shape) {
             return a;
         }
-        self.compute(Shape::from_slice(shape), &[a], |v, out| {
+        self.compute(crate::shape::from_dims(shape), &[a], |v, _, out| {
             crate::kernels::sum_to(v[0].data, v[0].shape, shape, out, false)
         })
     }
 }
 
 impl<T: Float> Eager<'_, T> {
-    /// A scratch value of `shape` computed by `f` from `inputs`.
+    /// A scratch value of `shape` computed by `f(input views, shape, output buffer)`.
     #[inline]
-    fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &mut [T])) -> H {
+    fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &[usize], &mut [T])) -> H {
         let inner = &mut *self.inner;
         let (k, mut out) = inner.take_temp(numel(&shape));
         {
@@ -468,7 +478,7 @@ impl<T: Float> Eager<'_, T> {
             for (v, &h) in views.iter_mut().zip(inputs) {
                 *v = inner.resolve(h);
             }
-            f(&views[..inputs.len()], &mut out);
+            f(&views[..inputs.len()], &shape, &mut out);
         }
         inner.put_temp(k, shape, out)
     }
@@ -488,7 +498,7 @@ impl<T: Float> Graph<T> for Recorder<'_, T> {
     }
 
     fn shape(&self, v: Id) -> Shape {
-        Shape::from_slice(self.tape.inner.borrow().shape(v))
+        crate::shape::from_dims(self.tape.inner.borrow().shape(v))
     }
 }
 
@@ -589,7 +599,7 @@ impl<T: Float> Tape<T> {
         let mut inner = self.inner.borrow_mut();
         let index = inner.params.len() as u32;
         assert!(index < Id::PARAM, "too many parameters");
-        let shape = Shape::from_slice(value.shape());
+        let shape = crate::shape::from_dims(value.shape());
         inner.params.push(ParamSlot {
             shape,
             value: value.into_vec(),
@@ -912,7 +922,7 @@ impl<T: Float> Tape<T> {
 /// Puts the seed of a backward pass (ones, or the given upstream gradient) into a scratch
 /// buffer.
 fn seed_temp<T: Float>(inner: &mut Inner<T>, root: Id, seed: Option<&[T]>) -> H {
-    let shape = Shape::from_slice(inner.shape(root));
+    let shape = crate::shape::from_dims(inner.shape(root));
     let (k, mut data) = inner.take_temp(numel(&shape));
     match seed {
         Some(s) => data.copy_from_slice(s),

@@ -61,13 +61,13 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// The shape.
     pub fn shape(&self) -> Shape {
-        Shape::from_slice(self.tape.inner.borrow().shape(self.id))
+        crate::shape::from_dims(self.tape.inner.borrow().shape(self.id))
     }
 
     /// Whether `other` has the same shape (without copying either shape).
     pub fn same_shape(&self, other: &Var<'t, T>) -> bool {
         let inner = self.tape.inner.borrow();
-        inner.shape(self.id) == inner.shape(other.id)
+        crate::shape::same(inner.shape(self.id), inner.shape(other.id))
     }
 
     /// A copy of the value.
@@ -342,12 +342,12 @@ impl<'t, T: Float> Var<'t, T> {
     /// The same data with a new shape.
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var<'t, T> {
-        self.op1(Op::Reshape(Shape::from_slice(shape)))
+        self.op1(Op::Reshape(crate::shape::from_dims(shape)))
     }
     /// Dimensions reordered: result dimension `d` is dimension `perm[d]` of `self`.
     #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Var<'t, T> {
-        self.op1(Op::Permute(Shape::from_slice(perm)))
+        self.op1(Op::Permute(crate::shape::from_dims(perm)))
     }
     /// Swaps two dimensions.
     ///
@@ -370,12 +370,12 @@ impl<'t, T: Float> Var<'t, T> {
     /// Broadcast to a larger shape.
     #[track_caller]
     pub fn expand(&self, shape: &[usize]) -> Var<'t, T> {
-        self.op1(Op::Expand(Shape::from_slice(shape)))
+        self.op1(Op::Expand(crate::shape::from_dims(shape)))
     }
     /// Sum over broadcast dimensions down to `shape` (the adjoint of [`Var::expand`]).
     #[track_caller]
     pub fn sum_to(&self, shape: &[usize]) -> Var<'t, T> {
-        self.op1(Op::SumTo(Shape::from_slice(shape)))
+        self.op1(Op::SumTo(crate::shape::from_dims(shape)))
     }
 }
 

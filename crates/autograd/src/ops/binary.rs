@@ -43,8 +43,8 @@ impl Binary {
     /// # Panics
     /// `add: shapes [2, 3] and [2] do not broadcast` when they do not.
     pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Result<Shape, String> {
-        if a == b {
-            return Ok(Shape::from_slice(a));
+        if crate::shape::same(a, b) {
+            return Ok(crate::shape::from_dims(a));
         }
         broadcast_shapes(a, b).ok_or_else(|| format!("{}: shapes {:?} and {:?} do not broadcast", self.name(), a, b))
     }

@@ -14,7 +14,7 @@ use crate::shape::Shape;
 /// # Panics
 /// `l1_loss: prediction [2, 2] and target [2, 3] differ in shape`.
 pub fn l1_shape(a: &[usize], b: &[usize]) -> Result<Shape, String> {
-    ensure!(a == b, "l1_loss: prediction {a:?} and target {b:?} differ in shape");
+    ensure!(crate::shape::same(a, b), "l1_loss: prediction {a:?} and target {b:?} differ in shape");
     Ok(Shape::new())
 }
 
@@ -34,12 +34,10 @@ pub fn l1_vjp<T: Float, G: Graph<T>>(
     need: [bool; 2],
 ) -> [Option<G::V>; 2] {
     // d/da Σ|a - b| = sign(a - b), d/db = -sign(a - b); a mean divides both by n
-    let shape = g.shape(a);
-    let n = shape.iter().product::<usize>();
+    let n = g.shape(a).iter().product::<usize>();
     let dy = if mean { g.mul_scalar(dy, T::ONE / T::from_usize(n)) } else { dy };
-    let dy = g.expand(dy, &shape);
     let d = g.binary(Binary::Sub, a, b);
-    let da = g.binary(Binary::SignMul, dy, d);
+    let da = g.binary(Binary::SignMul, dy, d); // the 0-d dy broadcast over every element
     let db = need[1].then(|| g.neg(da));
     [need[0].then_some(da), db]
 }

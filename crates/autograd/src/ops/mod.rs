@@ -131,7 +131,7 @@ impl<T: Float> Op<T> {
     pub fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
         match self {
             Op::Leaf => unreachable!("leaves are not computed"),
-            Op::Unary(_) => Ok(Shape::from_slice(ins[0])),
+            Op::Unary(_) => Ok(crate::shape::from_dims(ins[0])),
             Op::Binary(b) => b.out_shape(ins[0], ins[1]),
             Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
             Op::Linear { .. } => matmul::linear_shape(ins[0], ins[1], ins[2]),
@@ -264,7 +264,7 @@ pub trait Graph<T: Float> {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::SumTo(Shape::from_slice(shape)), &[a])
+            self.apply(Op::SumTo(crate::shape::from_dims(shape)), &[a])
         }
     }
     /// `a` broadcast to `shape` (identity when the shapes agree).
@@ -272,7 +272,7 @@ pub trait Graph<T: Float> {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::Expand(Shape::from_slice(shape)), &[a])
+            self.apply(Op::Expand(crate::shape::from_dims(shape)), &[a])
         }
     }
     /// `a` with a new shape (identity when the shapes agree).
@@ -280,11 +280,11 @@ pub trait Graph<T: Float> {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::Reshape(Shape::from_slice(shape)), &[a])
+            self.apply(Op::Reshape(crate::shape::from_dims(shape)), &[a])
         }
     }
     /// `a` with its dimensions permuted.
     fn permute(&mut self, a: Self::V, perm: &[usize]) -> Self::V {
-        self.apply(Op::Permute(Shape::from_slice(perm)), &[a])
+        self.apply(Op::Permute(crate::shape::from_dims(perm)), &[a])
     }
 }

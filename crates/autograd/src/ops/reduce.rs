@@ -36,7 +36,7 @@ impl Reduce {
             None => Shape::new(),
             Some(a) => {
                 ensure!(a < x.len(), "{}: axis {a} out of range for shape {x:?}", self.name());
-                let mut s = Shape::from_slice(x);
+                let mut s = crate::shape::from_dims(x);
                 if self.keepdim {
                     s[a] = 1;
                 } else {

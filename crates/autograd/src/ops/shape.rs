@@ -10,7 +10,7 @@ use crate::shape::{broadcasts_to, numel, Shape};
 /// `reshape: [2, 3] (6 elements) into [4, 2] (8 elements)`.
 pub fn reshape_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(numel(x) == numel(to), "reshape: {x:?} ({} elements) into {to:?} ({} elements)", numel(x), numel(to));
-    Ok(Shape::from_slice(to))
+    Ok(crate::shape::from_dims(to))
 }
 
 /// Result shape of a permutation.
@@ -45,7 +45,7 @@ pub fn inverse_perm(perm: &[usize]) -> Shape {
 /// `expand: [3, 2] cannot be broadcast to [3, 4]`.
 pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(broadcasts_to(x, to), "expand: {x:?} cannot be broadcast to {to:?}");
-    Ok(Shape::from_slice(to))
+    Ok(crate::shape::from_dims(to))
 }
 
 /// Result shape of a sum_to.
@@ -54,5 +54,5 @@ pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
 /// `sum_to: [3, 4] cannot be summed to [2]` unless `to` broadcasts to `x`.
 pub fn sum_to_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(broadcasts_to(to, x), "sum_to: {x:?} cannot be summed to {to:?}");
-    Ok(Shape::from_slice(to))
+    Ok(crate::shape::from_dims(to))
 }
