@@ -71,13 +71,47 @@ unsafe impl<T: Send> Send for SendPtr<T> {}
 // at the same index.
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
+/// Runs `f` compiled with AVX2 and FMA enabled when the CPU has them, so the elementwise
+/// loops inlined into it use 8-lane vectors instead of the baseline's 4 (measured with
+/// callgrind: 0.8 instead of 1.6 instructions per element of a bias gradient). Floating-point
+/// results are unchanged: Rust never fuses a separate multiply and add.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if gemm::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (run-time detection, cached).
+        return unsafe { run_avx2(f) };
+    }
+    f()
+}
+
+/// `f()` compiled with AVX2 and FMA (see [`vectorized`]).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Arrays shorter than this skip [`vectorized`]: for a handful of elements the 8-lane loop's
+/// set-up and longer scalar tail cost more than they save (measured with callgrind on the
+/// seed network: +290 instructions per step without this cut-off).
+const VECTOR_MIN: usize = 64;
+
 /// Calls `f(offset, part)` on disjoint consecutive parts of `out`: on one thread, or split
-/// across the configured threads ([`gemm::set_num_threads`]) when `out` is large.
+/// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Parts of
+/// at least [`VECTOR_MIN`] elements run [`vectorized`].
 pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     let threads = gemm::num_threads();
-    if threads <= 1 || n < PARALLEL_MIN {
+    if n < VECTOR_MIN {
         f(0, out);
+        return;
+    }
+    if threads <= 1 || n < PARALLEL_MIN {
+        vectorized(|| f(0, out));
         return;
     }
     // parts of whole cache lines
@@ -92,7 +126,7 @@ pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Syn
             // different `t` are disjoint, so each thread gets exclusive access to its part;
             // `out` stays mutably borrowed until `run_parallel` returns after all parts.
             let part = unsafe { std::slice::from_raw_parts_mut(p.0.add(start), end - start) };
-            f(start, part);
+            vectorized(|| f(start, part));
         }
     });
 }
@@ -187,6 +221,26 @@ pub fn expand<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out
 /// `out = src` summed over the dimensions along which `out_shape` was broadcast to
 /// `src_shape` (the reduction that undoes broadcasting). With `accumulate`, adds into `out`.
 pub fn sum_to<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T], accumulate: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if src.len() >= VECTOR_MIN && gemm::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (run-time detection, cached).
+        return unsafe { sum_to_avx2(src, src_shape, out_shape, out, accumulate) };
+    }
+    sum_to_body(src, src_shape, out_shape, out, accumulate);
+}
+
+/// [`sum_to`] compiled with AVX2 and FMA (8-lane adds).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_to_avx2<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T], accumulate: bool) {
+    sum_to_body(src, src_shape, out_shape, out, accumulate);
+}
+
+#[inline(always)]
+fn sum_to_body<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T], accumulate: bool) {
     if !accumulate {
         out.fill(T::ZERO);
     }
@@ -334,6 +388,34 @@ mod tests {
         gemm::set_num_threads(1);
         assert!(out.iter().enumerate().all(|(i, &v)| v == i as f64));
         assert!(y.iter().enumerate().all(|(i, &v)| v == 1.0 + 2.0 * i as f64));
+    }
+
+    /// The 8-lane (AVX2) builds of the elementwise loops give the plain loops' results bit
+    /// for bit, on both sides of the [`VECTOR_MIN`] cut-off.
+    #[test]
+    fn vectorized_loops_match_plain_loops() {
+        for rows in [1, 3, 16] {
+            for cols in [1, 7, 63, 64, 65, 300] {
+                let src: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.0).collect();
+                let mut want = vec![0.0f32; cols];
+                for row in src.chunks_exact(cols) {
+                    for (w, &v) in want.iter_mut().zip(row) {
+                        *w += v;
+                    }
+                }
+                let mut got = vec![f32::NAN; cols];
+                sum_to(&src, &[rows, cols], &[cols], &mut got, false);
+                assert_eq!(got, want, "sum_to {rows}x{cols}");
+                let mut out = vec![0.0f32; src.len()];
+                par_chunks_mut(&mut out, |at, out| {
+                    for (o, &x) in out.iter_mut().zip(&src[at..]) {
+                        *o = if x < 0.0 { 0.0 } else { x * 1.5 + 0.25 };
+                    }
+                });
+                let plain: Vec<f32> = src.iter().map(|&x| if x < 0.0 { 0.0 } else { x * 1.5 + 0.25 }).collect();
+                assert_eq!(out, plain, "elementwise {rows}x{cols}");
+            }
+        }
     }
 
     #[test]
