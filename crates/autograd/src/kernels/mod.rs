@@ -11,8 +11,9 @@ use crate::shape::{broadcast_strides, numel, strides, Shape};
 
 /// `out = f(a, b)` elementwise, with `a` and `b` broadcast to `out_shape`.
 ///
-/// Fast paths for equal shapes, a scalar operand, and a trailing-dimension operand (a bias
-/// row added to every row of a batch); an odometer over strides for the general case.
+/// Fast paths for equal shapes and a scalar operand (both vectorised and split over threads
+/// by [`par_chunks_mut`]), and a trailing-dimension operand (a bias row added to every row
+/// of a batch); an odometer over strides for the general case.
 pub fn binary_broadcast<T: Float>(
     a: &[T],
     a_shape: &[usize],
@@ -31,14 +32,18 @@ pub fn binary_broadcast<T: Float>(
         });
     } else if a.len() == n && b.len() == 1 {
         let y = b[0];
-        for (o, &x) in out.iter_mut().zip(a) {
-            *o = f(x, y);
-        }
+        par_chunks_mut(out, |at, out| {
+            for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                *o = f(x, y);
+            }
+        });
     } else if b.len() == n && a.len() == 1 {
         let x = a[0];
-        for (o, &y) in out.iter_mut().zip(b) {
-            *o = f(x, y);
-        }
+        par_chunks_mut(out, |at, out| {
+            for (o, &y) in out.iter_mut().zip(&b[at..]) {
+                *o = f(x, y);
+            }
+        });
     } else if a.len() == n && is_trailing(b_shape, out_shape) {
         for (orow, arow) in out.chunks_exact_mut(b.len()).zip(a.chunks_exact(b.len())) {
             for ((o, &x), &y) in orow.iter_mut().zip(arow).zip(b) {
