@@ -106,8 +106,8 @@ unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
 const VECTOR_MIN: usize = 64;
 
 /// Calls `f(offset, part)` on disjoint consecutive parts of `out`: on one thread, or split
-/// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Parts of
-/// at least [`VECTOR_MIN`] elements run [`vectorized`].
+/// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Arrays of
+/// 64 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
 pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     let threads = gemm::num_threads();
