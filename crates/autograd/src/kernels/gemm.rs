@@ -34,8 +34,8 @@
 //! |---------------------------------------------------------------------------------------------|------|
 //! | `m == 1`, `n > 1`, `csb != 1`: swapped to `Cᵀ = Bᵀ·Aᵀ` (same C layout), then as below       | — |
 //! | `n == 1`, `m > 1`, `rsa == 1`, not (`csa == 1 && rsb == 1`): swapped likewise               | — |
+//! | `n >= 16` and either `csa == 1 && rsb == 1` (`x·Wᵀ`), `csb != 1`, `m >= 6`, `m·k` ≤ [`PANEL_MAX_A`], `m > 32` or `m·k·n` > [`DIRECT_WORK`]; or `rsa == 1 && csb == 1` (`Gᵀ·X`), `m >= 128`, `csa <= 256`, `m·k` ≤ 64 Ki ([`panel_pays`]) | B packed one k×16 panel at a time (8×8 register transposes for `x·Wᵀ`, row copies for `Gᵀ·X`) into a thread-local buffer, then the direct broadcast kernel reads A in place: 6×16 tiles over the whole depth |
 //! | `csb == 1` (rows of B contiguous; `n == 1` only without a dot product), `n` not in `2..8`, `m·k·n` ≤ [`DIRECT_MAX_WORK`], `k` ≤ [`DIRECT_MAX_K`], `csa == 1` or `m·k` ≤ [`DIRECT_MAX_A`] | direct broadcast kernel, B read in place: 6×16 tiles (2×32 if `m == 2`, 1×64 if `m == 1`) |
-//! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `csb != 1`, `m >= 6`, `n >= 16`, `m·k` ≤ [`PANEL_MAX_A`], and `m > 32` or `m·k·n` > [`DIRECT_WORK`] ([`panel_pays`]) | W packed one k×16 panel at a time (8×8 register transposes) into a thread-local buffer, then the direct broadcast kernel reads x in place: 6×16 tiles over the whole depth |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`], `m % 8 == 0`, `n >= 16` and either `k <= 128 && 4·n >= k` or `k <= 256 && k·n >= 65536` ([`swap_pays`]) | swapped to `Cᵀ = W·xᵀ`: x transposed into a thread-local buffer, direct broadcast kernel into a thread-local Cᵀ (6×16 tiles, 12×8 for a last 8 columns), Cᵀ transposed (added if `accumulate`) into C; 8×8 register transposes |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`]                                  | direct dot-product kernel: 2×4 tiles (8×1 if `n == 1`) |
 //! | `n == 1`, other layouts                                                                     | direct broadcast kernel (one masked lane) |
@@ -199,7 +199,7 @@ pub(crate) enum DirectPath {
     #[cfg_attr(not(test), allow(dead_code))]
     Swap,
     /// The broadcast kernel with B packed into `k`×16 panels, one at a time, and A read
-    /// in place; as `Broadcast` if `csb == 1`.
+    /// in place.
     #[cfg_attr(not(test), allow(dead_code))]
     Panel,
 }
@@ -458,6 +458,7 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
     let dot = p.csa == 1 && p.rsb == 1;
     let work = p.m.saturating_mul(p.k).saturating_mul(p.n);
     let kernel = match path {
+        DirectPath::Auto if panel_pays(&p, work) => DirectPath::Panel,
         // Contiguous B rows (a single column counts only if no dot product is possible).
         DirectPath::Auto if p.csb == 1 && (p.n > 1 || !dot) => {
             let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
@@ -467,13 +468,11 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
             }
             DirectPath::Broadcast
         }
-        DirectPath::Auto if dot && panel_pays(&p, work) => DirectPath::Panel,
         DirectPath::Auto if dot && work <= DIRECT_WORK && swap_pays(p.m, p.k, p.n) => DirectPath::Swap,
         DirectPath::Auto if dot && work <= DIRECT_WORK => DirectPath::Dot,
         DirectPath::Auto if p.n == 1 && !dot => DirectPath::Broadcast,
         DirectPath::Auto if p.k * p.n > STAGE_MAX || work > DIRECT_WORK => return false,
         DirectPath::Dot | DirectPath::Swap if !dot => DirectPath::Broadcast,
-        DirectPath::Panel if p.csb == 1 => DirectPath::Broadcast,
         _ => path,
     };
     let ops = |b: *const f32, rsb: usize, csb: usize, c: &mut [f32]| direct::Ops {
@@ -557,17 +556,34 @@ fn swap_pays(m: usize, k: usize, n: usize) -> bool {
     m.is_multiple_of(8) && n >= 16 && ((k <= 128 && 4 * n >= k) || (k <= 256 && k * n >= 64 * 1024))
 }
 
-/// Whether `x·Wᵀ` (`csa == 1 && rsb == 1`; also needs `csb != 1`) is fastest through
-/// [`DirectPath::Panel`]: W packed one k×16 panel at a time, x read in place. Measured
-/// against the packed path (which also packs x): 64·784·256 89% of peak vs 80%,
-/// 64·256·256 92% vs 85%, 256·1024·1024 92% vs 84%, 8·512·512 48% vs 38%, 512·512·512
-/// equal; against the dot kernel 64·256·16 95% vs 85% (but n = 10: 50% vs 87%); against
-/// the swap path it wins from m = 48 (64·64·64 83% vs 73%, 128·32·128 77% vs 63%) and
-/// loses at m <= 32 (16·64·64 75% vs 88%, 16·256·256 62% vs 85%, 32·128·128 73% vs 78%).
-/// x must stay in L2 ([`PANEL_MAX_A`]), as every panel reads all of it.
+/// Whether [`DirectPath::Panel`] (B packed one k×16 panel at a time, A read in place) is
+/// the fastest path for `p` (`work` = `m·k·n`). Two layouts:
+///
+/// * `x·Wᵀ` (`csa == 1`, `rsb == 1`, `csb != 1`), `m >= 6`, `n >= 16`, `m·k` ≤
+///   [`PANEL_MAX_A`] (every panel reads all of x), and `m > 32` or `m·k·n` >
+///   [`DIRECT_WORK`]. Measured against the packed path (which also packs x): 64·784·256
+///   89% of peak vs 80%, 64·256·256 92% vs 85%, 256·1024·1024 92% vs 84%, 8·512·512 48%
+///   vs 38%, 512·512·512 equal; against the dot kernel 64·256·16 95% vs 85% (but n = 10:
+///   50% vs 87%); against the swap path it wins from m = 48 (64·64·64 83% vs 73%,
+///   128·32·128 77% vs 63%) and loses at m <= 32 (16·64·64 75% vs 88%, 16·256·256 62% vs
+///   85%, 32·128·128 73% vs 78%).
+/// * `Gᵀ·X` (`rsa == 1`, `csb == 1`: B rows copied, no transpose), `128 <= m`, `csa <= 256`
+///   (A's columns at most 1 KB apart: at 2 and 4 KB the 6-row broadcasts alias in L1,
+///   512·256·512 82% vs 93%, 1024·64·1024 68% vs 88%), `m·k <= 64 Ki`, `n >= 16`.
+///   Measured: 256·64·784 91% vs 88% (packed), 256·64·256 92% vs 88% (packed),
+///   128·512·128 87% vs 81% (packed), 128·64·256 93% vs 85% (broadcast kernel, B in
+///   place), 256·32·256 90% vs 81% (same), 256·256·256 equal; at m = 64 the copy does not
+///   pay (64·64·784 90% vs 96%).
 #[cfg(target_arch = "x86_64")]
 fn panel_pays(p: &Problem<'_, f32>, work: usize) -> bool {
-    p.csb != 1 && p.m >= 6 && p.n >= 16 && p.m.saturating_mul(p.k) <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
+    let mk = p.m.saturating_mul(p.k);
+    if p.n < 16 {
+        false
+    } else if p.csb == 1 {
+        p.rsa == 1 && p.m >= 128 && p.csa <= 256 && mk <= 64 * 1024
+    } else {
+        p.csa == 1 && p.rsb == 1 && p.m >= 6 && mk <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
+    }
 }
 
 /// The first `len` elements of `buf`, growing it (never shrinking) if it is shorter.
@@ -2242,12 +2258,13 @@ mod tests {
         }
     }
 
-    /// The packed-W `x·Wᵀ` path (`DirectPath::Panel`) and the `Auto` choice around its
-    /// thresholds (`m >= 6`, `n >= 16`, `m > 32` or `m·k·n` > `DIRECT_WORK`): row counts
+    /// The packed-B path (`DirectPath::Panel`) and the `Auto` choice around its thresholds:
+    /// for `x·Wᵀ` (`m >= 6`, `n >= 16`, `m > 32` or `m·k·n` > `DIRECT_WORK`) row counts
     /// around the 6-row tiles, column counts around the 16-wide panels (masked last
     /// panels of 1..=15 columns, odd ones packed by the scalar routine), depths around the
     /// 8×8 transposes, padded strides (`rsa > k`, `csb > k`), accumulate on/off (C
-    /// NaN-filled when off); then every layout (A read in place with any strides).
+    /// NaN-filled when off); then every layout (A read in place with any strides); then
+    /// `Gᵀ·X` (`m >= 128`, `csa <= 256`, `m·k <= 64 Ki`) around those limits.
     #[test]
     fn panel_path_f32() {
         let mut rng = Rng(1618);
@@ -2273,6 +2290,23 @@ mod tests {
                 check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
             }
             for layout in all_layouts(index) {
+                check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
+            }
+        }
+        let shapes = [
+            (256, 64, 784),
+            (128, 64, 256),
+            (127, 64, 64),
+            (131, 37, 45),
+            (250, 29, 16),
+            (128, 512, 17),
+            (130, 505, 15),
+            (129, 508, 33),
+        ];
+        for &(m, k, n) in &shapes {
+            for t in 0..4 {
+                let layout = Layout { a_trans: true, b_trans: false, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
+                check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
                 check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
             }
         }
