@@ -2277,10 +2277,10 @@ mod tests {
     fn panel_path_f32() {
         let mut rng = Rng(1618);
         let shapes = [
-            (64, 784, 256),
-            (7, 1001, 301),
-            (6, 300, 600),
-            (5, 400, 600),
+            (33, 785, 40),
+            (7, 1001, 150),
+            (6, 700, 250),
+            (5, 500, 420),
             (33, 40, 17),
             (32, 64, 64),
             (40, 9, 16),
@@ -2297,19 +2297,20 @@ mod tests {
                 check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
                 check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
             }
-            for layout in all_layouts(index) {
+            // (Only the small ones: this test also runs under valgrind.)
+            for layout in all_layouts(index).filter(|_| m * k * n <= 300_000) {
                 check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
             }
         }
         let shapes = [
-            (256, 64, 784),
-            (128, 64, 256),
+            (256, 20, 70),
+            (128, 64, 48),
             (127, 64, 64),
             (131, 37, 45),
             (250, 29, 16),
             (128, 512, 17),
             (130, 505, 15),
-            (129, 508, 33),
+            (129, 508, 16),
         ];
         for &(m, k, n) in &shapes {
             for t in 0..4 {
@@ -2318,8 +2319,7 @@ mod tests {
                 check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
             }
         }
-        let shapes =
-            [(64, 64, 256), (64, 256, 256), (65, 70, 33), (63, 64, 40), (100, 640, 17), (64, 1025, 20), (70, 63, 18)];
+        let shapes = [(64, 64, 256), (65, 70, 33), (63, 64, 40), (100, 640, 17), (64, 1025, 16), (70, 63, 18)];
         for &(m, k, n) in &shapes {
             for t in 0..4 {
                 let layout = Layout { a_trans: false, b_trans: false, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
