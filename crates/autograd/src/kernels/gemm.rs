@@ -34,7 +34,7 @@
 //! |---------------------------------------------------------------------------------------------|------|
 //! | `m == 1`, `n > 1`, `csb != 1`: swapped to `Cᵀ = Bᵀ·Aᵀ` (same C layout), then as below       | — |
 //! | `n == 1`, `m > 1`, `rsa == 1`, not (`csa == 1 && rsb == 1`): swapped likewise               | — |
-//! | `n >= 16` and either `csa == 1 && rsb == 1` (`x·Wᵀ`), `csb != 1`, `m >= 6`, `m·k` ≤ [`PANEL_MAX_A`], `m > 32` or `m·k·n` > [`DIRECT_WORK`]; or `csb == 1`, `m·k` ≤ 64 Ki and either `rsa == 1` (`Gᵀ·X`), `m >= 128`, `csa <= 256` or `csa == 1` (`G·W`), `m >= 64`, `k >= 64` ([`panel_pays`]) | B packed one k×16 panel at a time (8×8 register transposes for `x·Wᵀ`, row copies otherwise) into a thread-local buffer, then the direct broadcast kernel reads A in place: 6×16 tiles over the whole depth |
+//! | `n >= 16` and either `csa == 1 && rsb == 1` (`x·Wᵀ`), `csb != 1`, `m >= 6`, `m·k` ≤ [`PANEL_MAX_A`], `m > 32` or `m·k·n` > [`DIRECT_WORK`]; or `csa == 1 && csb == 1` (`G·W`), `m >= 64`, `k >= 64`, `m·k` ≤ 64 Ki ([`panel_pays`]) | B packed one k×16 panel at a time (8×8 register transposes for `x·Wᵀ`, row copies otherwise) into a thread-local buffer, then the direct broadcast kernel reads A in place: 6×16 tiles over the whole depth |
 //! | `csb == 1` (rows of B contiguous; `n == 1` only without a dot product), `n` not in `2..8`, `m·k·n` ≤ [`DIRECT_MAX_WORK`], `k` ≤ [`DIRECT_MAX_K`], `csa == 1` or `m·k` ≤ [`DIRECT_MAX_A`] | direct broadcast kernel, B read in place: 6×16 tiles (2×32 if `m == 2`, 1×64 if `m == 1`) |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`], `m % 8 == 0`, `n >= 16` and either `k <= 128 && 4·n >= k` or `k <= 256 && k·n >= 65536` ([`swap_pays`]) | swapped to `Cᵀ = W·xᵀ`: x transposed into a thread-local buffer, direct broadcast kernel into a thread-local Cᵀ (6×16 tiles, 12×8 for a last 8 columns), Cᵀ transposed (added if `accumulate`) into C; 8×8 register transposes |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`]                                  | direct dot-product kernel: 2×4 tiles (8×1 if `n == 1`) |
@@ -567,13 +567,6 @@ fn swap_pays(m: usize, k: usize, n: usize) -> bool {
 ///   50% vs 87%); against the swap path it wins from m = 48 (64·64·64 83% vs 73%,
 ///   128·32·128 77% vs 63%) and loses at m <= 32 (16·64·64 75% vs 88%, 16·256·256 62% vs
 ///   85%, 32·128·128 73% vs 78%).
-/// * `Gᵀ·X` (`rsa == 1`, `csb == 1`: B rows copied, no transpose), `128 <= m`, `csa <= 256`
-///   (A's columns at most 1 KB apart: at 2 and 4 KB the 6-row broadcasts alias in L1,
-///   512·256·512 82% vs 93%, 1024·64·1024 68% vs 88%), `m·k <= 64 Ki`, `n >= 16`.
-///   Measured: 256·64·784 91% vs 88% (packed), 256·64·256 92% vs 88% (packed),
-///   128·512·128 87% vs 81% (packed), 128·64·256 93% vs 85% (broadcast kernel, B in
-///   place), 256·32·256 90% vs 81% (same), 256·256·256 equal; at m = 64 the copy does not
-///   pay (64·64·784 90% vs 96%).
 /// * `G·W` (`csa == 1`, `csb == 1`: B rows copied), `m >= 64`, `k >= 64`, `m·k <= 64 Ki`,
 ///   `n >= 16`: the copied panel avoids the L1 misses of a k×16 block of B read in
 ///   place (rows 1 KB apart alias). Measured against the broadcast kernel with B in
@@ -581,13 +574,18 @@ fn swap_pays(m: usize, k: usize, n: usize) -> bool {
 ///   64·300·300 92% vs 87%, 64·64·256 and 64·512·64 equal; against the packed path
 ///   64·784·256 89% vs 85%. It loses at m <= 32 (16·64·64 78% vs 98%, 32·128·128 85% vs
 ///   89%), at k = 10 (64·10·256 72% vs 75%) and at 256·1024·1024 (83% vs 88%).
+///
+/// Not `Gᵀ·X` (`rsa == 1`, `csb == 1`): there the 6-row broadcasts read A by columns, and
+/// although 256·64·256 and 256·64·784 gained 5% on a quiet machine (95% vs 90%), they
+/// lost 5–10% against the packed path whenever the host was busy (A's partly used lines
+/// are re-read from L2 for every panel; the packed path keeps a packed block of A in L1).
 #[cfg(target_arch = "x86_64")]
 fn panel_pays(p: &Problem<'_, f32>, work: usize) -> bool {
     let mk = p.m.saturating_mul(p.k);
     if p.n < 16 {
         false
     } else if p.csb == 1 {
-        mk <= 64 * 1024 && ((p.rsa == 1 && p.m >= 128 && p.csa <= 256) || (p.csa == 1 && p.m >= 64 && p.k >= 64))
+        p.csa == 1 && p.m >= 64 && p.k >= 64 && mk <= 64 * 1024
     } else {
         p.csa == 1 && p.rsb == 1 && p.m >= 6 && mk <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
     }
@@ -2271,7 +2269,7 @@ mod tests {
     /// panels of 1..=15 columns, odd ones packed by the scalar routine), depths around the
     /// 8×8 transposes, padded strides (`rsa > k`, `csb > k`), accumulate on/off (C
     /// NaN-filled when off); then every layout (A read in place with any strides); then
-    /// `Gᵀ·X` (`m >= 128`, `csa <= 256`, `m·k <= 64 Ki`) and `G·W` (`m >= 64`, `k >= 64`)
+    /// `Gᵀ·X` shapes (not taken by `Auto`) and `G·W` (`m >= 64`, `k >= 64`, `m·k <= 64 Ki`)
     /// around those limits.
     #[test]
     fn panel_path_f32() {
