@@ -458,16 +458,20 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
     let dot = p.csa == 1 && p.rsb == 1;
     let work = p.m.saturating_mul(p.k).saturating_mul(p.n);
     let kernel = match path {
-        DirectPath::Auto if panel_pays(&p, work) => DirectPath::Panel,
         // Contiguous B rows (a single column counts only if no dot product is possible).
         DirectPath::Auto if p.csb == 1 && (p.n > 1 || !dot) => {
-            let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
-            // Rows narrower than a vector: the plain loop is faster (no masked tails).
-            if !fits || (2..8).contains(&p.n) {
-                return false;
+            if p.n >= 16 && panel_pays(&p, work) {
+                DirectPath::Panel
+            } else {
+                let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
+                // Rows narrower than a vector: the plain loop is faster (no masked tails).
+                if !fits || (2..8).contains(&p.n) {
+                    return false;
+                }
+                DirectPath::Broadcast
             }
-            DirectPath::Broadcast
         }
+        DirectPath::Auto if dot && p.n >= 16 && panel_pays(&p, work) => DirectPath::Panel,
         DirectPath::Auto if dot && work <= DIRECT_WORK && swap_pays(p.m, p.k, p.n) => DirectPath::Swap,
         DirectPath::Auto if dot && work <= DIRECT_WORK => DirectPath::Dot,
         DirectPath::Auto if p.n == 1 && !dot => DirectPath::Broadcast,
