@@ -26,14 +26,16 @@
 //!
 //! # Dispatch (`Strategy::Auto`)
 //!
-//! Small and medium `f32` problems on AVX2+FMA CPUs skip packing ("direct" paths, see
-//! [`direct`]); the rest goes to the plain loop or the blocked algorithm. In order:
+//! Small and medium `f32` problems on AVX2+FMA CPUs skip packing, or pack only one operand
+//! ("direct" paths, see [`direct`]); the rest goes to the plain loop or the blocked
+//! algorithm. In order:
 //!
 //! | shape / layout (`f32`, AVX2, one thread or `m·k·n` < [`PARALLEL_WORK`])                     | path |
 //! |---------------------------------------------------------------------------------------------|------|
 //! | `m·k·n` ≤ [`TINY_WORK`] ([`tiny_f32`]): `csb == 1` and `n >= 8` / `csa == 1 && rsb == 1` / otherwise | direct broadcast kernel / direct dot-product kernel / plain loop |
 //! | `m == 1`, `n > 1`, `csb != 1`: swapped to `Cᵀ = Bᵀ·Aᵀ` (same C layout), then as below       | — |
 //! | `n == 1`, `m > 1`, `rsa == 1`, not (`csa == 1 && rsb == 1`): swapped likewise               | — |
+//! | `n >= 16` and either `csa == 1 && rsb == 1` (`x·Wᵀ`), `csb != 1`, `m >= 6`, `m·k` ≤ [`PANEL_MAX_A`], `m > 32` or `m·k·n` > [`DIRECT_WORK`]; or `csa == 1 && csb == 1` (`G·W`), `m >= 64`, `k >= 64`, `m·k` ≤ 64 Ki ([`panel_pays`]) | B packed one k×16 panel at a time (8×8 register transposes for `x·Wᵀ`, row copies otherwise) into a thread-local buffer, then the direct broadcast kernel reads A in place: 6×16 tiles over the whole depth |
 //! | `csb == 1` (rows of B contiguous; `n == 1` only without a dot product), `n` not in `2..8`, `m·k·n` ≤ [`DIRECT_MAX_WORK`], `k` ≤ [`DIRECT_MAX_K`], `csa == 1` or `m·k` ≤ [`DIRECT_MAX_A`] | direct broadcast kernel, B read in place: 6×16 tiles (2×32 if `m == 2`, 1×64 if `m == 1`) |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`], `m % 8 == 0`, `n >= 16` and either `k <= 128 && 4·n >= k` or `k <= 256 && k·n >= 65536` ([`swap_pays`]) | swapped to `Cᵀ = W·xᵀ`: x transposed into a thread-local buffer, direct broadcast kernel into a thread-local Cᵀ (6×16 tiles, 12×8 for a last 8 columns), Cᵀ transposed (added if `accumulate`) into C; 8×8 register transposes |
 //! | `csa == 1 && rsb == 1` (`x·Wᵀ`), `m·k·n` ≤ [`DIRECT_WORK`]                                  | direct dot-product kernel: 2×4 tiles (8×1 if `n == 1`) |
@@ -89,6 +91,10 @@ const STAGE_MAX: usize = 16 * 1024;
 /// the seed network's five products: 360-540 instructions per call before).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const TINY_WORK: usize = 512;
+/// Largest A (`m·k` elements) that [`DirectPath::Panel`] reads in place for every panel
+/// of B (measured: 256·1024, 1 MB, is still 9% faster than packing; 512·512 is even).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const PANEL_MAX_A: usize = 256 * 1024;
 /// Alignment (in bytes) of packed buffers.
 const ALIGN: usize = 64;
 /// Largest MR·NR over the element types (size of the edge-tile scratch buffer).
@@ -198,6 +204,10 @@ pub(crate) enum DirectPath {
     /// transposed thread-local copies of A and C; else as `Broadcast`.
     #[cfg_attr(not(test), allow(dead_code))]
     Swap,
+    /// The broadcast kernel with B packed into `k`×16 panels, one at a time, and A read
+    /// in place.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Panel,
 }
 
 /// The read-only inputs of one call.
@@ -505,13 +515,18 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
     let kernel = match path {
         // Contiguous B rows (a single column counts only if no dot product is possible).
         DirectPath::Auto if p.csb == 1 && (p.n > 1 || !dot) => {
-            let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
-            // Rows narrower than a vector: the plain loop is faster (no masked tails).
-            if !fits || (2..8).contains(&p.n) {
-                return false;
+            if p.n >= 16 && panel_pays(&p, work) {
+                DirectPath::Panel
+            } else {
+                let fits = work <= DIRECT_MAX_WORK && p.k <= DIRECT_MAX_K && (p.csa == 1 || p.m * p.k <= DIRECT_MAX_A);
+                // Rows narrower than a vector: the plain loop is faster (no masked tails).
+                if !fits || (2..8).contains(&p.n) {
+                    return false;
+                }
+                DirectPath::Broadcast
             }
-            DirectPath::Broadcast
         }
+        DirectPath::Auto if dot && p.n >= 16 && panel_pays(&p, work) => DirectPath::Panel,
         DirectPath::Auto if dot && work <= DIRECT_WORK && swap_pays(p.m, p.k, p.n) => DirectPath::Swap,
         DirectPath::Auto if dot && work <= DIRECT_WORK => DirectPath::Dot,
         DirectPath::Auto if p.n == 1 && !dot => DirectPath::Broadcast,
@@ -529,7 +544,24 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
         c: c.as_mut_ptr(),
         ldc: p.n,
     };
-    if kernel == DirectPath::Swap {
+    if kernel == DirectPath::Panel {
+        let (m, k, n) = (p.m, p.k, p.n);
+        f32::with_buffers(|_, buf| {
+            let panel = aligned_buffer(buf, 16 * k);
+            for j0 in (0..n).step_by(16) {
+                let w = 16.min(n - j0);
+                // SAFETY: AVX2+FMA were detected; bounds were checked and m, k, n >= 1.
+                // Columns j0..j0 + w <= n of B are packed into the k×16 `panel` (row
+                // stride 16, zero columns past w); the kernel reads A in place (any
+                // strides), the first w columns of `panel`, and writes columns
+                // j0..j0 + w of C.
+                unsafe {
+                    pack_block(Kernel::Avx2Fma, p.b.as_ptr().add(j0 * p.csb), p.rsb, p.csb, k, w, 16, panel);
+                    direct::direct(m, k, w, ops(panel, 16, 1, &mut c[j0..]), accumulate);
+                }
+            }
+        });
+    } else if kernel == DirectPath::Swap {
         let (m, k, n) = (p.m, p.k, p.n);
         f32::with_buffers(|xt, ct| {
             let (xt, ct) = (grown(xt, k * m), grown(ct, n * m));
@@ -581,6 +613,41 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
 #[cfg(target_arch = "x86_64")]
 fn swap_pays(m: usize, k: usize, n: usize) -> bool {
     m.is_multiple_of(8) && n >= 16 && ((k <= 128 && 4 * n >= k) || (k <= 256 && k * n >= 64 * 1024))
+}
+
+/// Whether [`DirectPath::Panel`] (B packed one k×16 panel at a time, A read in place) is
+/// the fastest path for `p` (`work` = `m·k·n`). Two layouts:
+///
+/// * `x·Wᵀ` (`csa == 1`, `rsb == 1`, `csb != 1`), `m >= 6`, `n >= 16`, `m·k` ≤
+///   [`PANEL_MAX_A`] (every panel reads all of x), and `m > 32` or `m·k·n` >
+///   [`DIRECT_WORK`]. Measured against the packed path (which also packs x): 64·784·256
+///   89% of peak vs 80%, 64·256·256 92% vs 85%, 256·1024·1024 92% vs 84%, 8·512·512 48%
+///   vs 38%, 512·512·512 equal; against the dot kernel 64·256·16 95% vs 85% (but n = 10:
+///   50% vs 87%); against the swap path it wins from m = 48 (64·64·64 83% vs 73%,
+///   128·32·128 77% vs 63%) and loses at m <= 32 (16·64·64 75% vs 88%, 16·256·256 62% vs
+///   85%, 32·128·128 73% vs 78%).
+/// * `G·W` (`csa == 1`, `csb == 1`: B rows copied), `m >= 64`, `k >= 64`, `m·k <= 64 Ki`,
+///   `n >= 16`: the copied panel avoids the L1 misses of a k×16 block of B read in
+///   place (rows 1 KB apart alias). Measured against the broadcast kernel with B in
+///   place: 64·256·256 93% vs 84%, 128·256·256 96% vs 83%, 256·128·512 95% vs 74%,
+///   64·300·300 92% vs 87%, 64·64·256 and 64·512·64 equal; against the packed path
+///   64·784·256 89% vs 85%. It loses at m <= 32 (16·64·64 78% vs 98%, 32·128·128 85% vs
+///   89%), at k = 10 (64·10·256 72% vs 75%) and at 256·1024·1024 (83% vs 88%).
+///
+/// Not `Gᵀ·X` (`rsa == 1`, `csb == 1`): there the 6-row broadcasts read A by columns, and
+/// although 256·64·256 and 256·64·784 gained 5% on a quiet machine (95% vs 90%), they
+/// lost 5–10% against the packed path whenever the host was busy (A's partly used lines
+/// are re-read from L2 for every panel; the packed path keeps a packed block of A in L1).
+#[cfg(target_arch = "x86_64")]
+fn panel_pays(p: &Problem<'_, f32>, work: usize) -> bool {
+    let mk = p.m.saturating_mul(p.k);
+    if p.n < 16 {
+        false
+    } else if p.csb == 1 {
+        p.csa == 1 && p.m >= 64 && p.k >= 64 && mk <= 64 * 1024
+    } else {
+        p.csa == 1 && p.rsb == 1 && p.m >= 6 && mk <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
+    }
 }
 
 /// The first `len` elements of `buf`, growing it (never shrinking) if it is shorter.
@@ -2062,13 +2129,14 @@ mod tests {
 
     /// Every dispatch path (AVX2 ones fall back to portable on CPUs without AVX2, direct
     /// ones to `Small` for `f64` or without AVX2).
-    const STRATEGIES: [Strategy; 10] = [
+    const STRATEGIES: [Strategy; 11] = [
         Strategy::Auto,
         Strategy::Small,
         Strategy::Direct(DirectPath::Auto),
         Strategy::Direct(DirectPath::Broadcast),
         Strategy::Direct(DirectPath::Dot),
         Strategy::Direct(DirectPath::Swap),
+        Strategy::Direct(DirectPath::Panel),
         Strategy::Blocked(Kernel::Portable, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 1),
         Strategy::Blocked(Kernel::Avx2Fma, 2),
@@ -2174,6 +2242,7 @@ mod tests {
             Strategy::Direct(DirectPath::Broadcast),
             Strategy::Direct(DirectPath::Dot),
             Strategy::Direct(DirectPath::Swap),
+            Strategy::Direct(DirectPath::Panel),
         ];
         let ms = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13];
         let ns = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65];
@@ -2296,6 +2365,70 @@ mod tests {
         assert!(msg.starts_with("gemm: A slice too short for m=2, k=2"), "{msg}");
     }
 
+    /// The packed-B path (`DirectPath::Panel`) and the `Auto` choice around its thresholds:
+    /// for `x·Wᵀ` (`m >= 6`, `n >= 16`, `m > 32` or `m·k·n` > `DIRECT_WORK`) row counts
+    /// around the 6-row tiles, column counts around the 16-wide panels (masked last
+    /// panels of 1..=15 columns, odd ones packed by the scalar routine), depths around the
+    /// 8×8 transposes, padded strides (`rsa > k`, `csb > k`), accumulate on/off (C
+    /// NaN-filled when off); then every layout (A read in place with any strides); then
+    /// `Gᵀ·X` shapes (not taken by `Auto`) and `G·W` (`m >= 64`, `k >= 64`, `m·k <= 64 Ki`)
+    /// around those limits.
+    #[test]
+    fn panel_path_f32() {
+        let mut rng = Rng(1618);
+        let shapes = [
+            (33, 785, 40),
+            (7, 1001, 150),
+            (6, 700, 250),
+            (5, 500, 420),
+            (33, 40, 17),
+            (32, 64, 64),
+            (40, 9, 16),
+            (37, 17, 31),
+            (49, 8, 15),
+            (13, 129, 33),
+            (1, 50, 40),
+            (2, 50, 40),
+            (3, 7, 20),
+        ];
+        for (index, &(m, k, n)) in shapes.iter().enumerate() {
+            for t in 0..4 {
+                let layout = Layout { a_trans: false, b_trans: true, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
+                check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+                check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
+            }
+            // (Only the small ones: this test also runs under valgrind.)
+            for layout in all_layouts(index).filter(|_| m * k * n <= 300_000) {
+                check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
+            }
+        }
+        let shapes = [
+            (256, 20, 70),
+            (128, 64, 48),
+            (127, 64, 64),
+            (131, 37, 45),
+            (250, 29, 16),
+            (128, 512, 17),
+            (130, 505, 15),
+            (129, 508, 16),
+        ];
+        for &(m, k, n) in &shapes {
+            for t in 0..4 {
+                let layout = Layout { a_trans: true, b_trans: false, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
+                check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+                check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
+            }
+        }
+        let shapes = [(64, 64, 256), (65, 70, 33), (63, 64, 40), (100, 640, 17), (64, 1025, 16), (70, 63, 18)];
+        for &(m, k, n) in &shapes {
+            for t in 0..4 {
+                let layout = Layout { a_trans: false, b_trans: false, pad: 3 * (t & 1), accumulate: t & 2 != 0 };
+                check::<f32>(Strategy::Auto, m, k, n, layout, &mut rng);
+                check::<f32>(Strategy::Direct(DirectPath::Panel), m, k, n, layout, &mut rng);
+            }
+        }
+    }
+
     /// NaN in C must not leak through any direct path when `accumulate` is false.
     #[test]
     fn direct_ignores_nan_c() {
@@ -2303,7 +2436,9 @@ mod tests {
         for (m, k, n) in [(1, 1, 1), (3, 9, 1), (1, 9, 3), (7, 9, 13), (16, 64, 64), (5, 17, 10)] {
             for t in 0..4 {
                 let layout = Layout { a_trans: t & 1 != 0, b_trans: t & 2 != 0, pad: t % 2, accumulate: false };
-                for path in [DirectPath::Auto, DirectPath::Broadcast, DirectPath::Dot, DirectPath::Swap] {
+                for path in
+                    [DirectPath::Auto, DirectPath::Broadcast, DirectPath::Dot, DirectPath::Swap, DirectPath::Panel]
+                {
                     check::<f32>(Strategy::Direct(path), m, k, n, layout, &mut rng);
                 }
             }
