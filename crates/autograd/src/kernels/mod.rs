@@ -100,14 +100,16 @@ unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Arrays shorter than this skip [`vectorized`]: for a handful of elements the 8-lane loop's
-/// set-up and longer scalar tail cost more than they save (measured with callgrind on the
-/// seed network: +290 instructions per step without this cut-off).
-const VECTOR_MIN: usize = 64;
+/// Arrays shorter than this skip [`vectorized`]. For a handful of elements the 8-lane loop's
+/// set-up and longer scalar tail cost more than they save (callgrind, seed network: +290
+/// instructions per step with the wide build from 1 element), and at deep-narrow's 1,024
+/// the wide build ran its forward pass slower on this machine (65 -> 80 µs, interleaved
+/// runs), though it executes fewer instructions; from mlp-mnist's 16,384 it is kept.
+const VECTOR_MIN: usize = 2048;
 
 /// Calls `f(offset, part)` on disjoint consecutive parts of `out`: on one thread, or split
 /// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Arrays of
-/// 64 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
+/// 2,048 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
 pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     let threads = gemm::num_threads();
@@ -400,7 +402,7 @@ mod tests {
     #[test]
     fn vectorized_loops_match_plain_loops() {
         for rows in [1, 3, 16] {
-            for cols in [1, 7, 63, 64, 65, 300] {
+            for cols in [1, 7, 63, 64, 65, 300, 2047, 2048, 2049] {
                 let src: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.0).collect();
                 let mut want = vec![0.0f32; cols];
                 for row in src.chunks_exact(cols) {
