@@ -264,29 +264,41 @@ impl<T: Float> Inner<T> {
     /// The first contribution is moved in (a buffer swap) when `h` is a scratch value no
     /// one else reads; later contributions are added.
     fn accumulate(&mut self, target: Id, h: H, movable: bool) {
-        if !self.requires_grad(target) {
+        // the common case first, with one lookup: a scratch value moved into an empty slot
+        let Inner { nodes, params, temps, .. } = self;
+        let (requires_grad, shape, grad, has) = if target.is_param() {
+            let p = &mut params[target.index()];
+            (p.requires_grad, &p.shape, &mut p.grad, &mut p.has_grad)
+        } else {
+            let n = &mut nodes[target.index()];
+            (n.requires_grad, &n.shape, &mut n.grad, &mut n.has_grad)
+        };
+        if !requires_grad {
             return;
         }
+        if let (false, H::Tmp(k), true) = (*has, h, movable) {
+            *has = true;
+            let n = numel(shape);
+            if grad.capacity() < n {
+                grad.reserve_exact(n - grad.len());
+            }
+            mem::swap(grad, &mut temps[k as usize].data);
+            debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
+            return;
+        }
+        // otherwise the value is copied in (first contribution) or added; the buffer is
+        // taken out of its slot meanwhile, as `h` may be read from the same arena
         let n = numel(self.shape(target));
         let (buf, has) = self.grad_slot(target);
-        let first = !*has;
-        *has = true;
+        let first = !mem::replace(has, true);
         let mut buf = mem::take(buf);
-        match (first, h) {
-            (true, H::Tmp(k)) if movable => {
-                if buf.capacity() < n {
-                    buf.reserve_exact(n - buf.len());
-                }
-                mem::swap(&mut buf, &mut self.temps[k as usize].data);
-            }
-            (true, _) => {
-                buf.clear();
-                buf.extend_from_slice(self.resolve(h).data);
-            }
-            (false, _) => {
-                for (g, &d) in buf.iter_mut().zip(self.resolve(h).data) {
-                    *g += d;
-                }
+        let src = self.resolve(h).data;
+        if first {
+            buf.clear();
+            buf.extend_from_slice(src);
+        } else {
+            for (g, &d) in buf.iter_mut().zip(src) {
+                *g += d;
             }
         }
         debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
