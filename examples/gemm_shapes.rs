@@ -1,0 +1,64 @@
+//! Times the GEMM kernel on every matrix product of the dense workloads' training steps,
+//! reporting the best of 15 timing loops per shape (a loop runs at least 20 MFLOP): on a
+//! shared machine a neighbour can slow a loop, never speed it up, so the best loop is the
+//! closest to the kernel's own speed. Complements `cargo bench --bench gemm` (criterion
+//! medians), which reports what a typical call costs.
+//!
+//! `cargo run --release --example gemm_shapes [-- FILTER]`, `THREADS=2` for two threads.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tapegrad::kernels::gemm::sgemm;
+
+/// (name, m, k, n, A read transposed, B read transposed).
+const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
+    ("wide fwd x·Wᵀ", 256, 1024, 1024, false, true),
+    ("wide dX G·W", 256, 1024, 1024, false, false),
+    ("wide dW Gᵀ·X", 1024, 256, 1024, true, false),
+    ("mnist fwd1 x·Wᵀ", 64, 784, 256, false, true),
+    ("mnist fwd2 x·Wᵀ", 64, 256, 256, false, true),
+    ("mnist fwd3 x·Wᵀ", 64, 256, 10, false, true),
+    ("mnist dX3 G·W", 64, 10, 256, false, false),
+    ("mnist dW3 Gᵀ·X", 10, 64, 256, true, false),
+    ("mnist dX2 G·W", 64, 256, 256, false, false),
+    ("mnist dW2 Gᵀ·X", 256, 64, 256, true, false),
+    ("mnist dW1 Gᵀ·X", 256, 64, 784, true, false),
+    ("narrow fwd x·Wᵀ", 16, 64, 64, false, true),
+    ("narrow dX G·W", 16, 64, 64, false, false),
+    ("narrow dW Gᵀ·X", 64, 16, 64, true, false),
+    ("seed fwd x·Wᵀ", 2, 4, 8, false, true),
+];
+
+/// Peak f32 FMA throughput of one core of the reference machine (`anchors.md`).
+const PEAK_GFLOPS_PER_CORE: f64 = 97.0;
+
+fn main() {
+    let filter = std::env::args().nth(1);
+    let threads: usize = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(1);
+    tapegrad::set_num_threads(threads);
+    let peak = PEAK_GFLOPS_PER_CORE * threads as f64;
+    println!("shape\tm\tk\tn\tbest_us\tGFLOP/s\t% of {peak} GFLOP/s ({threads} thread(s))");
+    for &(name, m, k, n, ta, tb) in SHAPES {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let mut c = vec![0f32; m * n];
+        let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+        let flop = 2.0 * (m * k * n) as f64;
+        let iters = ((2e7 / flop) as usize).clamp(10, 100_000);
+        let mut best = f64::MAX;
+        for _ in 0..15 {
+            let t = Instant::now();
+            for _ in 0..iters {
+                sgemm(m, k, n, black_box(&a), rsa, csa, black_box(&b), rsb, csb, &mut c, false);
+            }
+            best = best.min(t.elapsed().as_secs_f64() / iters as f64);
+        }
+        let gflops = flop / best / 1e9;
+        println!("{name}\t{m}\t{k}\t{n}\t{:.2}\t{gflops:.1}\t{:.0}%", best * 1e6, 100.0 * gflops / peak);
+    }
+}
