@@ -231,3 +231,22 @@ fn tensor_display_and_scalars() {
     z.sum().backward();
     assert_eq!(x.grad().unwrap().data(), &[-2.0; 4]);
 }
+
+/// The fused linear layers give exactly the composed ops' values, also on an output large
+/// enough for the bias-and-ReLU pass to be split over two threads.
+#[test]
+fn fused_linear_equals_its_composition_on_two_threads() {
+    let mut rng = TorchRng::manual_seed(77);
+    let x = Tensor::<f64>::uniform(&[300, 50], -1.0, 1.0, &mut rng);
+    let w = Tensor::<f64>::uniform(&[310, 50], -1.0, 1.0, &mut rng);
+    let b = Tensor::<f64>::uniform(&[310], -1.0, 1.0, &mut rng);
+    for threads in [1, 2] {
+        tapegrad::set_num_threads(threads);
+        let tape = Tape::<f64>::new();
+        let (xv, wv, bv) = (tape.input(x.clone()), tape.input(w.clone()), tape.input(b.clone()));
+        let composed = xv.matmul_t(wv) + bv;
+        assert_eq!(xv.linear(wv, bv).value(), composed.value(), "{threads} thread(s)");
+        assert_eq!(xv.linear_relu(wv, bv).value(), composed.relu().value(), "{threads} thread(s)");
+    }
+    tapegrad::set_num_threads(1);
+}

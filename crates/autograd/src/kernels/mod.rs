@@ -111,6 +111,18 @@ const VECTOR_MIN: usize = 2048;
 /// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Arrays of
 /// 2,048 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
 pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    par_parts(out, 16, f);
+}
+
+/// [`par_chunks_mut`] with parts made of whole rows of `row` elements (`out.len()` a
+/// multiple of `row`, `row >= 1`).
+pub fn par_rows_mut<T: Float>(out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    debug_assert!(row >= 1 && out.len().is_multiple_of(row));
+    par_parts(out, row, f);
+}
+
+/// Parts of whole `unit`s (16 elements is a cache line of `f32`).
+fn par_parts<T: Float>(out: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     let threads = gemm::num_threads();
     if n < VECTOR_MIN {
@@ -121,8 +133,7 @@ pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Syn
         vectorized(|| f(0, out));
         return;
     }
-    // parts of whole cache lines
-    let chunk = n.div_ceil(threads).next_multiple_of(16);
+    let chunk = n.div_ceil(threads).next_multiple_of(unit);
     let ptr = SendPtr(out.as_mut_ptr());
     gemm::run_parallel(threads, &|t| {
         let start = (t * chunk).min(n);
@@ -392,7 +403,21 @@ mod tests {
         let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let mut y = vec![1.0f64; n];
         fma_axpy(2.0, &x, &mut y);
+        // parts of whole rows: every part starts at a row boundary
+        let row = 1000;
+        let mut rows = vec![0.0f64; row * (PARALLEL_MIN / row + 7)];
+        let starts = std::sync::Mutex::new(Vec::new());
+        par_rows_mut(&mut rows, row, |at, part| {
+            starts.lock().unwrap().push((at, part.len()));
+            for (i, v) in part.iter_mut().enumerate() {
+                *v += (at + i) as f64;
+            }
+        });
         gemm::set_num_threads(1);
+        let starts = starts.into_inner().unwrap();
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        assert!(starts.iter().all(|&(at, len)| at % row == 0 && len % row == 0), "{starts:?}");
+        assert!(rows.iter().enumerate().all(|(i, &v)| v == i as f64));
         assert!(out.iter().enumerate().all(|(i, &v)| v == i as f64));
         assert!(y.iter().enumerate().all(|(i, &v)| v == 1.0 + 2.0 * i as f64));
     }

@@ -72,22 +72,23 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
     Ok(smallvec::smallvec![x[0], w[0]])
 }
 
-/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): every row starts as the bias, then
-/// the product is accumulated onto it.
+/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): the product, then the bias and the
+/// ReLU in one pass over the result (`acc + b` is the same float as `b + acc`).
 pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
     let (batch, inp, outp) = (x.shape[0], x.shape[1], w.shape[0]);
-    for row in out.chunks_exact_mut(outp) {
-        row.copy_from_slice(b.data);
+    T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, false);
+    if out.is_empty() {
+        return;
     }
-    T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, true);
-    if relu {
-        crate::kernels::par_chunks_mut(out, |_, out| {
-            for v in out.iter_mut() {
+    crate::kernels::par_rows_mut(out, outp, |_, rows| {
+        for row in rows.chunks_exact_mut(outp) {
+            for (v, &bj) in row.iter_mut().zip(b.data) {
+                let s = *v + bj;
                 // a select, not a conditional store, so the loop vectorises
-                *v = if *v < T::ZERO { T::ZERO } else { *v };
+                *v = if relu && s < T::ZERO { T::ZERO } else { s };
             }
-        });
-    }
+        }
+    });
 }
 
 /// Backward of `y = x·Wᵀ + b` (or `y = relu(x·Wᵀ + b)`) given `dy`.
