@@ -10,25 +10,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use tapegrad::kernels::gemm::sgemm;
-
-/// (name, m, k, n, A read transposed, B read transposed).
-const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
-    ("wide fwd x·Wᵀ", 256, 1024, 1024, false, true),
-    ("wide dX G·W", 256, 1024, 1024, false, false),
-    ("wide dW Gᵀ·X", 1024, 256, 1024, true, false),
-    ("mnist fwd1 x·Wᵀ", 64, 784, 256, false, true),
-    ("mnist fwd2 x·Wᵀ", 64, 256, 256, false, true),
-    ("mnist fwd3 x·Wᵀ", 64, 256, 10, false, true),
-    ("mnist dX3 G·W", 64, 10, 256, false, false),
-    ("mnist dW3 Gᵀ·X", 10, 64, 256, true, false),
-    ("mnist dX2 G·W", 64, 256, 256, false, false),
-    ("mnist dW2 Gᵀ·X", 256, 64, 256, true, false),
-    ("mnist dW1 Gᵀ·X", 256, 64, 784, true, false),
-    ("narrow fwd x·Wᵀ", 16, 64, 64, false, true),
-    ("narrow dX G·W", 16, 64, 64, false, false),
-    ("narrow dW Gᵀ·X", 64, 16, 64, true, false),
-    ("seed fwd x·Wᵀ", 2, 4, 8, false, true),
-];
+use tapegrad_workspace::workloads::GEMM_SHAPES;
 
 /// Peak f32 FMA throughput of one core of the reference machine (`anchors.md`).
 const PEAK_GFLOPS_PER_CORE: f64 = 97.0;
@@ -39,7 +21,7 @@ fn main() {
     tapegrad::set_num_threads(threads);
     let peak = PEAK_GFLOPS_PER_CORE * threads as f64;
     println!("shape\tm\tk\tn\tbest_us\tGFLOP/s\t% of {peak} GFLOP/s ({threads} thread(s))");
-    for &(name, m, k, n, ta, tb) in SHAPES {
+    for &(name, m, k, n, ta, tb) in GEMM_SHAPES {
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }

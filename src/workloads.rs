@@ -324,3 +324,24 @@ pub fn all() -> Vec<(&'static str, Make)> {
         ("scalar-mlp", || Box::new(ScalarMlp::new())),
     ]
 }
+
+/// Every matrix product of the dense workloads' training steps, as
+/// (name, m, k, n, A read transposed, B read transposed): forward x·Wᵀ, backward dX = G·W
+/// and dW = Gᵀ·X of each layer. Timed by `benches/gemm.rs` and `examples/gemm_shapes.rs`.
+pub const GEMM_SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
+    ("wide fwd x·Wᵀ", 256, 1024, 1024, false, true),
+    ("wide dX G·W", 256, 1024, 1024, false, false),
+    ("wide dW Gᵀ·X", 1024, 256, 1024, true, false),
+    ("mnist fwd1 x·Wᵀ", 64, 784, 256, false, true),
+    ("mnist fwd2 x·Wᵀ", 64, 256, 256, false, true),
+    ("mnist fwd3 x·Wᵀ", 64, 256, 10, false, true),
+    ("mnist dX3 G·W", 64, 10, 256, false, false),
+    ("mnist dW3 Gᵀ·X", 10, 64, 256, true, false),
+    ("mnist dX2 G·W", 64, 256, 256, false, false),
+    ("mnist dW2 Gᵀ·X", 256, 64, 256, true, false),
+    ("mnist dW1 Gᵀ·X", 256, 64, 784, true, false),
+    ("narrow fwd x·Wᵀ", 16, 64, 64, false, true),
+    ("narrow dX G·W", 16, 64, 64, false, false),
+    ("narrow dW Gᵀ·X", 64, 16, 64, true, false),
+    ("seed fwd x·Wᵀ", 2, 4, 8, false, true),
+];

@@ -1325,32 +1325,7 @@ mod x86 {
                             _mm256_setzero_ps()
                         }
                     });
-                    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-                    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-                    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-                    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-                    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-                    let out = [
-                        _mm256_permute2f128_ps::<0x20>(s0, s4),
-                        _mm256_permute2f128_ps::<0x20>(s1, s5),
-                        _mm256_permute2f128_ps::<0x20>(s2, s6),
-                        _mm256_permute2f128_ps::<0x20>(s3, s7),
-                        _mm256_permute2f128_ps::<0x31>(s0, s4),
-                        _mm256_permute2f128_ps::<0x31>(s1, s5),
-                        _mm256_permute2f128_ps::<0x31>(s2, s6),
-                        _mm256_permute2f128_ps::<0x31>(s3, s7),
-                    ];
+                    let out = super::direct::transpose8(r);
                     for (q, &v) in out.iter().enumerate() {
                         store_f32(dst.add((p + q) * width + j0), v, lines);
                     }
@@ -1731,7 +1706,7 @@ mod direct {
     /// CPU supports AVX.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    pub(super) unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
         let t2 = _mm256_unpacklo_ps(r[2], r[3]);
