@@ -123,13 +123,19 @@ pub fn par_rows_mut<T: Float>(out: &mut [T], row: usize, f: impl Fn(usize, &mut 
 
 /// Parts of whole `unit`s (16 elements is a cache line of `f32`).
 fn par_parts<T: Float>(out: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    par_parts_sized(out, unit, out.len(), f);
+}
+
+/// [`par_parts`] for a kernel that touches `work` elements in all (at least `out.len()`),
+/// which decides whether it is vectorised and split.
+fn par_parts_sized<T: Float>(out: &mut [T], unit: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let n = out.len();
     let threads = gemm::num_threads();
-    if n < VECTOR_MIN {
+    if work < VECTOR_MIN {
         f(0, out);
         return;
     }
-    if threads <= 1 || n < PARALLEL_MIN {
+    if threads <= 1 || work < PARALLEL_MIN {
         vectorized(|| f(0, out));
         return;
     }
@@ -239,6 +245,21 @@ pub fn expand<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out
 /// `out = src` summed over the dimensions along which `out_shape` was broadcast to
 /// `src_shape` (the reduction that undoes broadcasting). With `accumulate`, adds into `out`.
 pub fn sum_to<T: Float>(src: &[T], src_shape: &[usize], out_shape: &[usize], out: &mut [T], accumulate: bool) {
+    if src.len() >= PARALLEL_MIN && out.len() >= 32 && out.len() < src.len() && is_trailing(out_shape, src_shape) {
+        // A bias gradient: the threads take disjoint column ranges, each summing all the
+        // rows in order, so the sums are the same floats as on one thread.
+        let cols = out.len();
+        return par_parts_sized(out, 16, src.len(), |at, part| {
+            if !accumulate {
+                part.fill(T::ZERO);
+            }
+            for row in src.chunks_exact(cols) {
+                for (o, &s) in part.iter_mut().zip(&row[at..]) {
+                    *o += s;
+                }
+            }
+        });
+    }
     #[cfg(target_arch = "x86_64")]
     if src.len() >= VECTOR_MIN && gemm::has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (run-time detection, cached).
@@ -420,6 +441,38 @@ mod tests {
         assert!(rows.iter().enumerate().all(|(i, &v)| v == i as f64));
         assert!(out.iter().enumerate().all(|(i, &v)| v == i as f64));
         assert!(y.iter().enumerate().all(|(i, &v)| v == 1.0 + 2.0 * i as f64));
+    }
+
+    /// A bias-gradient `sum_to` large enough to split over two threads (column ranges)
+    /// sums every column in row order: the same floats as the plain loop, also when
+    /// accumulating, for column counts that do and do not fill whole 16-column units.
+    #[test]
+    fn parallel_sum_to_matches_plain_loop() {
+        for (rows, cols) in [(256, 1024), (64, 1025), (2049, 33), (600, 200)] {
+            assert!(rows * cols >= PARALLEL_MIN);
+            let src: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.0).collect();
+            let start: Vec<f32> = (0..cols).map(|j| j as f32 * 0.5).collect();
+            let column_sums = |init: &[f32]| {
+                let mut sums = init.to_vec();
+                for row in src.chunks_exact(cols) {
+                    for (w, &v) in sums.iter_mut().zip(row) {
+                        *w += v;
+                    }
+                }
+                sums
+            };
+            let (want_acc, want) = (column_sums(&start), column_sums(&vec![0.0; cols]));
+            for threads in [1, 2] {
+                gemm::set_num_threads(threads);
+                let mut acc = start.clone();
+                sum_to(&src, &[rows, cols], &[1, cols], &mut acc, true);
+                let mut fresh = vec![f32::NAN; cols];
+                sum_to(&src, &[rows, cols], &[cols], &mut fresh, false);
+                gemm::set_num_threads(1);
+                assert_eq!(acc, want_acc, "{rows}x{cols}, {threads} thread(s), accumulating");
+                assert_eq!(fresh, want, "{rows}x{cols}, {threads} thread(s)");
+            }
+        }
     }
 
     /// The 8-lane (AVX2) builds of the elementwise loops give the plain loops' results bit
