@@ -102,14 +102,16 @@ unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
 
 /// Arrays shorter than this skip [`vectorized`]. For a handful of elements the 8-lane loop's
 /// set-up and longer scalar tail cost more than they save (callgrind, seed network: +290
-/// instructions per step with the wide build from 1 element), and at deep-narrow's 1,024
-/// the wide build ran its forward pass slower on this machine (65 -> 80 µs, interleaved
-/// runs), though it executes fewer instructions; from mlp-mnist's 16,384 it is kept.
-const VECTOR_MIN: usize = 2048;
+/// instructions per step with the wide build from 1 element). At 64 elements deep-narrow's
+/// forward ran slower (65 -> 80 µs, interleaved runs) though it executed fewer
+/// instructions; from its 1,024-element layers the wide build pays: 469.0 M -> 446.9 M
+/// instructions per 200 steps (relu mask, bias gradient, bias + ReLU) and 208.7 -> 205-206
+/// µs per step, best of 10 interleaved runs.
+const VECTOR_MIN: usize = 1024;
 
 /// Calls `f(offset, part)` on disjoint consecutive parts of `out`: on one thread, or split
 /// across the configured threads ([`gemm::set_num_threads`]) when `out` is large. Arrays of
-/// 2,048 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
+/// 1,024 elements or more run through an AVX2+FMA build of `f` when the CPU has them.
 pub fn par_chunks_mut<T: Float>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     par_parts(out, 16, f);
 }
@@ -480,7 +482,7 @@ mod tests {
     #[test]
     fn vectorized_loops_match_plain_loops() {
         for rows in [1, 3, 16] {
-            for cols in [1, 7, 63, 64, 65, 300, 2047, 2048, 2049] {
+            for cols in [1, 7, 63, 64, 65, 300, 1023, 1024, 1025, 2048] {
                 let src: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.0).collect();
                 let mut want = vec![0.0f32; cols];
                 for row in src.chunks_exact(cols) {
