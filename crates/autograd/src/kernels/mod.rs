@@ -200,6 +200,8 @@ fn is_trailing(small: &[usize], big: &[usize]) -> bool {
 
 /// Sum of a slice with 16 independent accumulators: vectorised, and not limited by the
 /// latency of one long chain of additions (also more accurate than a sequential sum).
+/// Slices longer than [`SUM_BLOCK`] are summed block by block (in parallel when large) and
+/// the block sums added in order, so the result does not depend on the thread count.
 pub fn sum<T: Float>(x: &[T]) -> T {
     sum_zip(x, x, |v, _| v)
 }
@@ -210,10 +212,42 @@ pub fn sum_abs_diff<T: Float>(a: &[T], b: &[T]) -> T {
     sum_zip(a, b, |x, y| (x - y).abs())
 }
 
+/// Elements per block of a long sum (64 KB of `f32`).
+const SUM_BLOCK: usize = 1 << 14;
+
+/// `Σ f(a[i], b[i])`: [`sum_lanes`] of each [`SUM_BLOCK`]-element block, the block sums
+/// added in block order; the blocks are split over the threads from [`PARALLEL_MIN`]
+/// elements (in groups of 64 blocks, so the partial sums live on the stack).
+#[inline(always)]
+fn sum_zip<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> T {
+    let n = a.len();
+    if n <= SUM_BLOCK {
+        return if n >= VECTOR_MIN { vectorized(|| sum_lanes(a, b, &f)) } else { sum_lanes(a, b, &f) };
+    }
+    const GROUP: usize = 64;
+    let mut total = T::ZERO;
+    for g0 in (0..n).step_by(GROUP * SUM_BLOCK) {
+        let g1 = (g0 + GROUP * SUM_BLOCK).min(n);
+        let blocks = (g1 - g0).div_ceil(SUM_BLOCK);
+        let mut partial = [T::ZERO; GROUP];
+        par_parts_sized(&mut partial[..blocks], 1, g1 - g0, |at, part| {
+            for (q, p) in part.iter_mut().enumerate() {
+                let start = g0 + (at + q) * SUM_BLOCK;
+                let end = (start + SUM_BLOCK).min(g1);
+                *p = sum_lanes(&a[start..end], &b[start..end], &f);
+            }
+        });
+        for &p in &partial[..blocks] {
+            total += p;
+        }
+    }
+    total
+}
+
 /// `Σ f(a[i], b[i])` over 16 interleaved accumulators (so the loop vectorises), then the
 /// remainder in order.
 #[inline(always)]
-fn sum_zip<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+fn sum_lanes<T: Float>(a: &[T], b: &[T], f: &impl Fn(T, T) -> T) -> T {
     const LANES: usize = 16;
     let mut acc = [T::ZERO; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
