@@ -177,6 +177,36 @@ fn fused_l1_loss_matches_its_composition_bit_for_bit() {
     }
 }
 
+/// The same on arrays long enough for the blocked, parallel sum and the split gradient
+/// pass (f32, as the benchmarks run), on one and two threads: value and gradients equal
+/// the composition's bit for bit, and equal across thread counts. Also exact zeros
+/// (a == b), where sign gives 0.
+#[test]
+fn fused_l1_loss_matches_its_composition_on_long_arrays() {
+    let mut rng = TorchRng::manual_seed(4600);
+    for shape in [[300usize, 250], [256, 1024], [7, 16385]] {
+        let a = Tensor::<f32>::rand(&shape, &mut rng);
+        let mut b = Tensor::<f32>::rand(&shape, &mut rng);
+        for i in (0..b.numel()).step_by(97) {
+            b.data_mut()[i] = a.data()[i];
+        }
+        let mut results = Vec::new();
+        for threads in [1, 2] {
+            tapegrad::set_num_threads(threads);
+            for fused in [true, false] {
+                let tape = Tape::<f32>::new();
+                let (x, t) = (tape.leaf(&a, true), tape.leaf(&b, true));
+                let y = if fused { x.l1_loss_mean(t) } else { (x - t).abs().mean() };
+                y.mul_scalar(1.7).backward();
+                results.push((y.item(), x.grad().unwrap(), t.grad().unwrap()));
+            }
+            tapegrad::set_num_threads(1);
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]), "{shape:?}: fused/composition or 1/2 threads differ");
+        assert!(results[0].1.data().iter().step_by(97).all(|&g| g == 0.0), "{shape:?}: sign(0) must give 0");
+    }
+}
+
 #[test]
 #[should_panic(expected = "l1_loss: prediction [2, 2] and target [2, 3] differ in shape")]
 fn fused_l1_loss_names_the_shapes() {

@@ -7,7 +7,7 @@
 //! | elementwise, two inputs (broadcasting) | [`binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
 //! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | sum and mean over everything or along an axis |
-//! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node |
+//! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node; its gradient `c·dy·sign(a - b)` in one pass |
 //! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //!
 //! # One rule serves every order
@@ -72,6 +72,12 @@ pub enum Op<T: Float> {
         /// Mean instead of sum.
         mean: bool,
     },
+    /// The gradient of [`Op::L1Loss`] in one pass: `c·dy·sign(a - b)` of a one-element
+    /// `dy` and same-shape `a`, `b`, with `c = 1/n` for a mean (else 1).
+    L1LossGrad {
+        /// Mean instead of sum.
+        mean: bool,
+    },
     /// Same data, new shape.
     Reshape(Shape),
     /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
@@ -106,6 +112,7 @@ impl<T: Float> Op<T> {
             Op::Reduce(r) => r.name(),
             Op::L1Loss { mean: false } => "l1_loss_sum",
             Op::L1Loss { mean: true } => "l1_loss_mean",
+            Op::L1LossGrad { .. } => "l1_loss_backward",
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
             Op::Expand(_) => "expand",
@@ -119,7 +126,7 @@ impl<T: Float> Op<T> {
         match self {
             Op::Leaf => 0,
             Op::Binary(_) | Op::Matmul { .. } | Op::L1Loss { .. } => 2,
-            Op::Linear { .. } => 3,
+            Op::Linear { .. } | Op::L1LossGrad { .. } => 3,
             Op::Custom(c) => c.arity(),
             _ => 1,
         }
@@ -137,6 +144,7 @@ impl<T: Float> Op<T> {
             Op::Linear { .. } => matmul::linear_shape(ins[0], ins[1], ins[2]),
             Op::Reduce(r) => r.out_shape(ins[0]),
             Op::L1Loss { .. } => loss::l1_shape(ins[0], ins[1]),
+            Op::L1LossGrad { .. } => loss::l1_grad_shape(ins[0], ins[1], ins[2]),
             Op::Reshape(s) => shape::reshape_shape(ins[0], s),
             Op::Permute(p) => shape::permute_shape(ins[0], p),
             Op::Expand(s) => shape::expand_shape(ins[0], s),
@@ -156,6 +164,7 @@ impl<T: Float> Op<T> {
             Op::Linear { relu } => matmul::linear_forward(ins[0], ins[1], ins[2], *relu, out),
             Op::Reduce(r) => r.forward(ins[0], out),
             Op::L1Loss { mean } => loss::l1_forward(ins[0], ins[1], *mean, out),
+            Op::L1LossGrad { mean } => loss::l1_grad_forward(ins[0], ins[1], ins[2], *mean, out),
             Op::Reshape(_) => out.copy_from_slice(ins[0].data),
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
             Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
@@ -185,6 +194,7 @@ impl<T: Float> Op<T> {
                 let [ga, gb] = loss::l1_vjp(g, x[0], x[1], *mean, gy, [need[0], need[1]]);
                 [ga, gb, None]
             }
+            Op::L1LossGrad { mean } => loss::l1_grad_vjp(g, x[0], x[1], x[2], *mean, gy, need),
             Op::Reshape(_) => {
                 let s = g.shape(x[0]);
                 [Some(g.reshape(gy, &s)), None, None]
