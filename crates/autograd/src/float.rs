@@ -85,6 +85,23 @@ pub trait Float:
         c: &mut [Self],
         accumulate: bool,
     );
+    /// `C = op(A)·op(B) + bias` (bias added to every row), then `max(C, 0)` if `relu`: see
+    /// [`crate::kernels::gemm::sgemm_bias`].
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        c: &mut [Self],
+        bias: &[Self],
+        relu: bool,
+    );
     /// One uniform draw on `[0, 1)` exactly as `torch.rand` makes it for this dtype.
     fn rand_unit(rng: &mut TorchRng) -> Self {
         Self::torch_uniform(rng, Self::ZERO, Self::ONE)
@@ -92,7 +109,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $gemm:path) => {
+    ($t:ident, $gemm:path, $gemm_bias:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -162,9 +179,26 @@ macro_rules! impl_float {
             ) {
                 $gemm(m, k, n, a, rsa, csa, b, rsb, csb, c, accumulate)
             }
+            #[inline]
+            fn gemm_bias(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                rsa: usize,
+                csa: usize,
+                b: &[Self],
+                rsb: usize,
+                csb: usize,
+                c: &mut [Self],
+                bias: &[Self],
+                relu: bool,
+            ) {
+                $gemm_bias(m, k, n, a, rsa, csa, b, rsb, csb, c, bias, relu)
+            }
         }
     };
 }
 
-impl_float!(f32, crate::kernels::gemm::sgemm);
-impl_float!(f64, crate::kernels::gemm::dgemm);
+impl_float!(f32, crate::kernels::gemm::sgemm, crate::kernels::gemm::sgemm_bias);
+impl_float!(f64, crate::kernels::gemm::dgemm, crate::kernels::gemm::dgemm_bias);

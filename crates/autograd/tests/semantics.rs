@@ -233,20 +233,29 @@ fn tensor_display_and_scalars() {
 }
 
 /// The fused linear layers give exactly the composed ops' values, also on an output large
-/// enough for the bias-and-ReLU pass to be split over two threads.
+/// enough for the bias-and-ReLU pass to be split over two threads, and in `f32` on shapes
+/// where the GEMM's panel path applies bias and ReLU to each panel as it finishes it
+/// (n = 310: a last panel of 6 columns; 64x784x256: mlp-mnist's first layer).
 #[test]
 fn fused_linear_equals_its_composition_on_two_threads() {
-    let mut rng = TorchRng::manual_seed(77);
-    let x = Tensor::<f64>::uniform(&[300, 50], -1.0, 1.0, &mut rng);
-    let w = Tensor::<f64>::uniform(&[310, 50], -1.0, 1.0, &mut rng);
-    let b = Tensor::<f64>::uniform(&[310], -1.0, 1.0, &mut rng);
-    for threads in [1, 2] {
-        tapegrad::set_num_threads(threads);
-        let tape = Tape::<f64>::new();
-        let (xv, wv, bv) = (tape.input(x.clone()), tape.input(w.clone()), tape.input(b.clone()));
-        let composed = xv.matmul_t(wv) + bv;
-        assert_eq!(xv.linear(wv, bv).value(), composed.value(), "{threads} thread(s)");
-        assert_eq!(xv.linear_relu(wv, bv).value(), composed.relu().value(), "{threads} thread(s)");
+    fn check<T: tapegrad::Float>(batch: usize, inp: usize, out: usize, seed: u64) {
+        let mut rng = TorchRng::manual_seed(seed);
+        let x = Tensor::<T>::uniform(&[batch, inp], T::from_f64(-1.0), T::from_f64(1.0), &mut rng);
+        let w = Tensor::<T>::uniform(&[out, inp], T::from_f64(-1.0), T::from_f64(1.0), &mut rng);
+        let b = Tensor::<T>::uniform(&[out], T::from_f64(-1.0), T::from_f64(1.0), &mut rng);
+        for threads in [1, 2] {
+            tapegrad::set_num_threads(threads);
+            let tape = Tape::<T>::new();
+            let (xv, wv, bv) = (tape.input(x.clone()), tape.input(w.clone()), tape.input(b.clone()));
+            let composed = xv.matmul_t(wv) + bv;
+            let what = format!("{batch}x{inp}x{out}, {threads} thread(s)");
+            assert_eq!(xv.linear(wv, bv).value(), composed.value(), "{what}");
+            assert_eq!(xv.linear_relu(wv, bv).value(), composed.relu().value(), "{what}");
+        }
+        tapegrad::set_num_threads(1);
     }
-    tapegrad::set_num_threads(1);
+    check::<f64>(300, 50, 310, 77);
+    check::<f32>(300, 50, 310, 78);
+    check::<f32>(64, 784, 256, 79);
+    check::<f32>(40, 33, 17, 80);
 }

@@ -138,6 +138,55 @@ pub fn sgemm(
     gemm_dispatch(Strategy::Auto, &p, c, accumulate);
 }
 
+/// `C = op(A)·op(B) + bias` (`bias`, of length n, added to every row), then `max(C, 0)`
+/// if `relu`: the linear layer's forward. The same floats as [`sgemm`] followed by a pass
+/// adding the bias and clamping; where the panel path runs, that pass is done per
+/// 16-column panel right after the panel is computed, while it is still in L1.
+///
+/// # Panics
+/// If a slice is too short for the given sizes and strides, or `bias.len() != n`.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_bias(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+    bias: &[f32],
+    relu: bool,
+) {
+    let p = Problem { m, k, n, a, rsa, csa, b, rsb, csb };
+    gemm_dispatch_with(Strategy::Auto, &p, c, false, Some(Epilogue { bias, relu }));
+}
+
+/// `f64` version of [`sgemm_bias`] (the product, then the bias and ReLU pass).
+///
+/// # Panics
+/// As for [`sgemm_bias`].
+#[allow(clippy::too_many_arguments)]
+pub fn dgemm_bias(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    rsa: usize,
+    csa: usize,
+    b: &[f64],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f64],
+    bias: &[f64],
+    relu: bool,
+) {
+    let p = Problem { m, k, n, a, rsa, csa, b, rsb, csb };
+    gemm_dispatch_with(Strategy::Auto, &p, c, false, Some(Epilogue { bias, relu }));
+}
+
 /// `f64` version of [`sgemm`]; same layout conventions.
 ///
 /// # Panics
@@ -209,6 +258,14 @@ pub(crate) enum DirectPath {
     /// in place.
     #[cfg_attr(not(test), allow(dead_code))]
     Panel,
+}
+
+/// What to do to C after the product (only without `accumulate`): add `bias` to every
+/// row, then clamp at zero if `relu`.
+#[derive(Clone, Copy)]
+pub(crate) struct Epilogue<'a, T> {
+    pub bias: &'a [T],
+    pub relu: bool,
 }
 
 /// The read-only inputs of one call.
@@ -304,6 +361,40 @@ fn check_bounds<T>(p: &Problem<'_, T>, c_len: usize) {
 
 /// Validates the arguments, handles degenerate sizes and runs the chosen strategy.
 pub(crate) fn gemm_dispatch<T: Element>(strategy: Strategy, p: &Problem<'_, T>, c: &mut [T], accumulate: bool) {
+    gemm_dispatch_with(strategy, p, c, accumulate, None);
+}
+
+/// [`gemm_dispatch`] with an [`Epilogue`]: applied by the path if it can (the panel path,
+/// per panel), else as a pass over C afterwards.
+pub(crate) fn gemm_dispatch_with<T: Element>(
+    strategy: Strategy,
+    p: &Problem<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+    epi: Option<Epilogue<'_, T>>,
+) {
+    let mut epi = epi;
+    if let Some(e) = &epi {
+        assert!(!accumulate, "gemm: an epilogue needs accumulate = false");
+        assert_eq!(e.bias.len(), p.n, "gemm: bias of length {} for n = {}", e.bias.len(), p.n);
+    }
+    gemm_run(strategy, p, c, accumulate, &mut epi);
+    if let Some(e) = epi {
+        let c = &mut c[..p.m * p.n];
+        if !c.is_empty() {
+            T::bias_relu_rows(c, e.bias, e.relu);
+        }
+    }
+}
+
+/// The body of [`gemm_dispatch_with`]; takes `epi` (sets it to `None`) if the path applied it.
+fn gemm_run<T: Element>(
+    strategy: Strategy,
+    p: &Problem<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+    epi: &mut Option<Epilogue<'_, T>>,
+) {
     if matches!(strategy, Strategy::Auto) && T::tiny(p, c, accumulate) {
         return;
     }
@@ -326,8 +417,8 @@ pub(crate) fn gemm_dispatch<T: Element>(strategy: Strategy, p: &Problem<'_, T>, 
     let narrow = p.csb == 1 && (2..8).contains(&n);
     let direct_ok = !narrow;
     let (kernel, threads) = match strategy {
-        Strategy::Auto if direct_ok && T::direct(DirectPath::Auto, p, c, accumulate) => return,
-        Strategy::Direct(path) if T::direct(path, p, c, accumulate) => return,
+        Strategy::Auto if direct_ok && T::direct(DirectPath::Auto, p, c, accumulate, epi) => return,
+        Strategy::Direct(path) if T::direct(path, p, c, accumulate, epi) => return,
         Strategy::Small | Strategy::Direct(_) => return gemm_small(p, c, accumulate),
         Strategy::Blocked(kernel, threads) => (kernel, threads.max(1)),
         Strategy::Auto if work <= small_limit => return gemm_small(p, c, accumulate),
@@ -498,7 +589,13 @@ fn transposed<'a, T>(p: &Problem<'a, T>) -> Problem<'a, T> {
 ///
 /// `p` is bounds-checked with `m, k, n >= 1` and the CPU supports AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
+fn direct_f32(
+    path: DirectPath,
+    p: &Problem<'_, f32>,
+    c: &mut [f32],
+    accumulate: bool,
+    epi: &mut Option<Epilogue<'_, f32>>,
+) -> bool {
     let mut p = *p;
     if path == DirectPath::Auto {
         // A single row or column of C: choose the orientation whose layout suits a kernel
@@ -562,6 +659,10 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
             ldc: p.n,
         };
         let (m, k, n) = (p.m, p.k, p.n);
+        let (bias, relu) = match epi.take() {
+            Some(e) => (Some(e.bias), e.relu),
+            None => (None, false),
+        };
         // Threads take 16-column panels one at a time from a shared counter (a thread
         // slowed by a neighbour takes fewer); A is shared, read in place.
         let threads = threads.min(n.div_ceil(16));
@@ -595,6 +696,10 @@ fn direct_f32(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate:
                             ldc: o.ldc,
                         };
                         direct::direct(m, k, w, panel_ops, accumulate);
+                        if let Some(bias) = bias {
+                            // The m×w strip just written, still in L1.
+                            direct::bias_relu(m, w, o.c.add(j0), o.ldc, &bias[j0..j0 + w], relu);
+                        }
                     }
                 }
             });
@@ -1099,6 +1204,9 @@ pub(crate) trait Element:
     /// Runs `f` with this thread's (A, B) packing buffers.
     fn with_buffers<R>(f: impl FnOnce(&mut Vec<Self>, &mut Vec<Self>) -> R) -> R;
 
+    /// [`crate::kernels::bias_relu_rows`] for this type (an [`Epilogue`] as a pass).
+    fn bias_relu_rows(c: &mut [Self], bias: &[Self], relu: bool);
+
     /// Runs [`tiny_f32`] if this type and CPU have it and `p` is tiny; returns whether it
     /// did (`p` is not yet bounds-checked).
     fn tiny(p: &Problem<'_, Self>, c: &mut [Self], accumulate: bool) -> bool {
@@ -1107,9 +1215,16 @@ pub(crate) trait Element:
     }
 
     /// Runs a direct (unpacked) path if this type and CPU have one suited to `p` and
-    /// `path`; returns whether it did. `p` is bounds-checked with `m, k, n >= 1`.
-    fn direct(path: DirectPath, p: &Problem<'_, Self>, c: &mut [Self], accumulate: bool) -> bool {
-        let _ = (path, p, c, accumulate);
+    /// `path`; returns whether it did (taking `epi` if it also applied it). `p` is
+    /// bounds-checked with `m, k, n >= 1`.
+    fn direct(
+        path: DirectPath,
+        p: &Problem<'_, Self>,
+        c: &mut [Self],
+        accumulate: bool,
+        epi: &mut Option<Epilogue<'_, Self>>,
+    ) -> bool {
+        let _ = (path, p, c, accumulate, epi);
         false
     }
 }
@@ -1171,6 +1286,10 @@ impl Element for f32 {
         })
     }
 
+    fn bias_relu_rows(c: &mut [f32], bias: &[f32], relu: bool) {
+        crate::kernels::bias_relu_rows(c, bias, relu);
+    }
+
     #[inline]
     fn tiny(p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -1181,12 +1300,18 @@ impl Element for f32 {
         false
     }
 
-    fn direct(path: DirectPath, p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
+    fn direct(
+        path: DirectPath,
+        p: &Problem<'_, f32>,
+        c: &mut [f32],
+        accumulate: bool,
+        epi: &mut Option<Epilogue<'_, f32>>,
+    ) -> bool {
         #[cfg(target_arch = "x86_64")]
         if detected_kernel() == Kernel::Avx2Fma {
-            return direct_f32(path, p, c, accumulate);
+            return direct_f32(path, p, c, accumulate, epi);
         }
-        let _ = (path, p, c, accumulate);
+        let _ = (path, p, c, accumulate, epi);
         false
     }
 }
@@ -1241,6 +1366,10 @@ impl Element for f64 {
             let (a, b) = &mut *cell.borrow_mut();
             f(a, b)
         })
+    }
+
+    fn bias_relu_rows(c: &mut [f64], bias: &[f64], relu: bool) {
+        crate::kernels::bias_relu_rows(c, bias, relu);
     }
 }
 
@@ -1700,6 +1829,21 @@ mod direct {
                     }
                 }
             }
+        }
+    }
+
+    /// `C[i][j] = max(C[i][j] + bias[j], 0)` (without the clamp unless `relu`) on an `m×w`
+    /// block of C (row stride `ldc`): the same floats as `kernels::bias_relu_rows`.
+    ///
+    /// # Safety
+    /// CPU supports AVX2+FMA; `c` is valid for reads and writes of the `m×w` view, with
+    /// `bias.len() == w`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn bias_relu(m: usize, w: usize, c: *mut f32, ldc: usize, bias: &[f32], relu: bool) {
+        for i in 0..m {
+            // SAFETY: row i < m of the view, w elements long (caller).
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), w) };
+            crate::kernels::bias_relu_row(row, bias, relu);
         }
     }
 
@@ -2575,6 +2719,42 @@ mod tests {
                 set_num_threads(1);
             }
         }
+    }
+
+    /// An epilogue (bias, then ReLU) gives the product followed by the separate pass, bit
+    /// for bit, on every path (the panel path applies it per panel, the others as a pass),
+    /// including k = 0 and the public entry points; NaN and -0.0 pass the ReLU unchanged.
+    #[test]
+    fn epilogue_every_path() {
+        let mut rng = Rng(2718);
+        for (m, k, n) in [(7, 9, 17), (33, 40, 17), (40, 64, 48), (6, 0, 20), (3, 5, 1)] {
+            let l = Layout { a_trans: false, b_trans: true, pad: 1, accumulate: false };
+            let (a, b, _, [rsa, csa, rsb, csb]) = operands::<f32>(m, k, n, l, &mut rng);
+            let p = Problem { m, k, n, a: &a, rsa, csa, b: &b, rsb, csb };
+            let mut bias: Vec<f32> = (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.5).collect();
+            bias[0] = f32::NAN;
+            for relu in [false, true] {
+                for strategy in STRATEGIES {
+                    let mut want = vec![0.0f32; m * n];
+                    gemm_dispatch(strategy, &p, &mut want, false);
+                    crate::kernels::bias_relu_rows(&mut want, &bias, relu);
+                    let mut got = vec![f32::NAN; m * n];
+                    gemm_dispatch_with(strategy, &p, &mut got, false, Some(Epilogue { bias: &bias, relu }));
+                    let same = got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{strategy:?} {m}x{k}x{n} relu {relu}");
+                }
+                let mut public = vec![f32::NAN; m * n];
+                sgemm_bias(m, k, n, &a, rsa, csa, &b, rsb, csb, &mut public, &bias, relu);
+                let mut want = vec![0.0f32; m * n];
+                sgemm(m, k, n, &a, rsa, csa, &b, rsb, csb, &mut want, false);
+                crate::kernels::bias_relu_rows(&mut want, &bias, relu);
+                assert!(public.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "sgemm_bias {m}x{k}x{n}");
+            }
+        }
+        let mut row = [-0.0f32, 1.0, -2.0];
+        crate::kernels::bias_relu_row(&mut row, &[-0.0, f32::NAN, 1.0], true);
+        assert_eq!(row[0].to_bits(), (-0.0f32).to_bits());
+        assert!(row[1].is_nan() && row[2] == 0.0);
     }
 
     #[test]

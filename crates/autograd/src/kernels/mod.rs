@@ -157,6 +157,30 @@ fn par_parts_sized<T: Float>(out: &mut [T], unit: usize, work: usize, f: impl Fn
     });
 }
 
+/// `row[j] = row[j] + bias[j]`, then clamped at zero if `relu` (a select, so `-0.0` and NaN
+/// pass through as they are).
+#[inline(always)]
+pub(crate) fn bias_relu_row<T: Float>(row: &mut [T], bias: &[T], relu: bool) {
+    for (v, &bj) in row.iter_mut().zip(bias) {
+        let s = *v + bj;
+        // a select, not a conditional store, so the loop vectorises
+        *v = if relu && s < T::ZERO { T::ZERO } else { s };
+    }
+}
+
+/// `row[j] + bias[j]` on every row of `out` (rows of `bias.len()` elements), clamped at zero
+/// if `relu` (a select: `-0.0` and NaN pass as they are), split over threads at row
+/// boundaries: the linear layer's bias and ReLU after its product.
+pub fn bias_relu_rows<T: Float>(out: &mut [T], bias: &[T], relu: bool) {
+    let n = bias.len();
+    assert!(n > 0 && out.len().is_multiple_of(n), "bias_relu_rows: {} elements in rows of {n}", out.len());
+    par_rows_mut(out, n, |_, rows| {
+        for row in rows.chunks_exact_mut(n) {
+            bias_relu_row(row, bias, relu);
+        }
+    });
+}
+
 /// `y = alpha * x + y` elementwise, each element rounded once (a fused multiply-add): the
 /// SGD update `p + (-lr)·g` as PyTorch's CPU kernel computes it.
 ///
@@ -200,7 +224,7 @@ fn is_trailing(small: &[usize], big: &[usize]) -> bool {
 
 /// Sum of a slice with 16 independent accumulators: vectorised, and not limited by the
 /// latency of one long chain of additions (also more accurate than a sequential sum).
-/// Slices longer than [`SUM_BLOCK`] are summed block by block (in parallel when large) and
+/// Slices longer than 16,384 elements are summed block by block (in parallel when large) and
 /// the block sums added in order, so the result does not depend on the thread count.
 pub fn sum<T: Float>(x: &[T]) -> T {
     sum_zip(x, x, |v, _| v)

@@ -72,23 +72,12 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
     Ok(smallvec::smallvec![x[0], w[0]])
 }
 
-/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): the product, then the bias and the
-/// ReLU in one pass over the result (`acc + b` is the same float as `b + acc`).
+/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): the product, with the bias and the
+/// ReLU applied to each 16-column panel as it is finished where the GEMM's panel path runs,
+/// else in one pass over the result (`acc + b` is the same float as `b + acc`).
 pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
     let (batch, inp, outp) = (x.shape[0], x.shape[1], w.shape[0]);
-    T::gemm(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, false);
-    if out.is_empty() {
-        return;
-    }
-    crate::kernels::par_rows_mut(out, outp, |_, rows| {
-        for row in rows.chunks_exact_mut(outp) {
-            for (v, &bj) in row.iter_mut().zip(b.data) {
-                let s = *v + bj;
-                // a select, not a conditional store, so the loop vectorises
-                *v = if relu && s < T::ZERO { T::ZERO } else { s };
-            }
-        }
-    });
+    T::gemm_bias(batch, inp, outp, x.data, inp, 1, w.data, 1, inp, out, b.data, relu);
 }
 
 /// Backward of `y = x·Wᵀ + b` (or `y = relu(x·Wᵀ + b)`) given `dy`.
