@@ -560,6 +560,8 @@ fn tiny_f32(p: &Problem<'_, f32>, c: &mut [f32], accumulate: bool) -> bool {
         csb: p.csb,
         c: c.as_mut_ptr(),
         ldc: n,
+        bias: std::ptr::null(),
+        epi: direct::EPI_NONE,
     };
     // SAFETY: AVX2+FMA were detected by the caller; the slices hold every element of the
     // m×k A, k×n B and m×n C views (checked above), and m, k, n >= 1. Each kernel's layout
@@ -646,6 +648,8 @@ fn direct_f32(
         csb,
         c: c.as_mut_ptr(),
         ldc: p.n,
+        bias: std::ptr::null(),
+        epi: direct::EPI_NONE,
     };
     if kernel == DirectPath::Panel {
         let raw = RawOperands {
@@ -659,9 +663,9 @@ fn direct_f32(
             ldc: p.n,
         };
         let (m, k, n) = (p.m, p.k, p.n);
-        let (bias, relu) = match epi.take() {
-            Some(e) => (Some(e.bias), e.relu),
-            None => (None, false),
+        let (bias, epi) = match epi.take() {
+            Some(e) => (Some(e.bias), if e.relu { direct::EPI_BIAS_RELU } else { direct::EPI_BIAS }),
+            None => (None, direct::EPI_NONE),
         };
         // Threads take 16-column panels one at a time from a shared counter (a thread
         // slowed by a neighbour takes fewer); A is shared, read in place.
@@ -694,12 +698,10 @@ fn direct_f32(
                             csb: 1,
                             c: o.c.add(j0),
                             ldc: o.ldc,
+                            bias: bias.map_or(std::ptr::null(), |b| b[j0..].as_ptr()),
+                            epi,
                         };
                         direct::direct(m, k, w, panel_ops, accumulate);
-                        if let Some(bias) = bias {
-                            // The m×w strip just written, still in L1.
-                            direct::bias_relu(m, w, o.c.add(j0), o.ldc, &bias[j0..j0 + w], relu);
-                        }
                     }
                 }
             });
@@ -729,6 +731,8 @@ fn direct_f32(
                     csb: 1,
                     c: ct.as_mut_ptr(),
                     ldc: m,
+                    bias: std::ptr::null(),
+                    epi: direct::EPI_NONE,
                 };
                 direct::direct_swap(n, k, m, o, false);
                 direct::transpose(n, m, ct.as_ptr(), m, c.as_mut_ptr(), n, accumulate);
@@ -1628,7 +1632,9 @@ mod direct {
     }
 
     /// Operands of one call: element (i,p) of A at `a + i*rsa + p*csa`, (p,j) of B at
-    /// `b + p*rsb + j*csb`, (i,j) of C at `c + i*ldc + j`.
+    /// `b + p*rsb + j*csb`, (i,j) of C at `c + i*ldc + j`. With `epi` set (1: bias, 2:
+    /// bias then ReLU; only without accumulate), [`direct`]'s tiles add `bias[j]` (at
+    /// `bias + j`) to each result before storing it, then clamp it at zero.
     #[derive(Clone, Copy)]
     pub(super) struct Ops {
         pub a: *const f32,
@@ -1639,7 +1645,16 @@ mod direct {
         pub csb: usize,
         pub c: *mut f32,
         pub ldc: usize,
+        pub bias: *const f32,
+        pub epi: u8,
     }
+
+    /// [`Ops::epi`]: no epilogue.
+    pub(super) const EPI_NONE: u8 = 0;
+    /// [`Ops::epi`]: add the bias.
+    pub(super) const EPI_BIAS: u8 = 1;
+    /// [`Ops::epi`]: add the bias, then clamp at zero.
+    pub(super) const EPI_BIAS_RELU: u8 = 2;
 
     impl Ops {
         /// The operands shifted to row `i` of A/C and column `j` of B/C.
@@ -1654,6 +1669,8 @@ mod direct {
                     a: self.a.add(i * self.rsa),
                     b: self.b.add(j * self.csb),
                     c: self.c.add(i * self.ldc + j),
+                    // (a dangling pointer without an epilogue: only moved, never read)
+                    bias: self.bias.wrapping_add(j),
                     ..self
                 }
             }
@@ -1811,9 +1828,31 @@ mod direct {
                 off += o.csa;
                 bp = bp.wrapping_add(o.rsb);
             }
+            // The epilogue's bias vectors (their valid lanes only), loaded once per tile.
+            let bias: [__m256; NV] = core::array::from_fn(|v| {
+                if o.epi == EPI_NONE {
+                    _mm256_setzero_ps()
+                } else if MASKED && v == NV - 1 {
+                    _mm256_maskload_ps(o.bias.add(8 * v), mk)
+                } else {
+                    _mm256_loadu_ps(o.bias.add(8 * v))
+                }
+            });
             for (r, row) in acc.iter().enumerate() {
                 for (v, &x) in row.iter().enumerate() {
                     let cp = o.c.add(r * o.ldc + 8 * v);
+                    let x = if o.epi == EPI_NONE {
+                        x
+                    } else {
+                        // acc + b, then a select (s < 0 -> 0) that passes NaN and -0.0 as
+                        // they are: the same floats as `kernels::bias_relu_row`
+                        let s = _mm256_add_ps(x, bias[v]);
+                        if o.epi == EPI_BIAS_RELU {
+                            _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(s, _mm256_setzero_ps()), s)
+                        } else {
+                            s
+                        }
+                    };
                     if MASKED && v == NV - 1 {
                         // Partial vector: through a stack copy (masked stores are slow on
                         // AMD and defeat store forwarding for the next reader of C).
@@ -1829,21 +1868,6 @@ mod direct {
                     }
                 }
             }
-        }
-    }
-
-    /// `C[i][j] = max(C[i][j] + bias[j], 0)` (without the clamp unless `relu`) on an `m×w`
-    /// block of C (row stride `ldc`): the same floats as `kernels::bias_relu_rows`.
-    ///
-    /// # Safety
-    /// CPU supports AVX2+FMA; `c` is valid for reads and writes of the `m×w` view, with
-    /// `bias.len() == w`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn bias_relu(m: usize, w: usize, c: *mut f32, ldc: usize, bias: &[f32], relu: bool) {
-        for i in 0..m {
-            // SAFETY: row i < m of the view, w elements long (caller).
-            let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), w) };
-            crate::kernels::bias_relu_row(row, bias, relu);
         }
     }
 
