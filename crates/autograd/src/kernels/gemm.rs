@@ -140,8 +140,8 @@ pub fn sgemm(
 
 /// `C = op(A)·op(B) + bias` (`bias`, of length n, added to every row), then `max(C, 0)`
 /// if `relu`: the linear layer's forward. The same floats as [`sgemm`] followed by a pass
-/// adding the bias and clamping; where the panel path runs, that pass is done per
-/// 16-column panel right after the panel is computed, while it is still in L1.
+/// adding the bias and clamping; where the panel path runs, its tiles add the bias and
+/// clamp in registers before they store, and no pass follows.
 ///
 /// # Panics
 /// If a slice is too short for the given sizes and strides, or `bias.len() != n`.
@@ -365,7 +365,7 @@ pub(crate) fn gemm_dispatch<T: Element>(strategy: Strategy, p: &Problem<'_, T>, 
 }
 
 /// [`gemm_dispatch`] with an [`Epilogue`]: applied by the path if it can (the panel path,
-/// per panel), else as a pass over C afterwards.
+/// in its tiles' registers), else as a pass over C afterwards.
 pub(crate) fn gemm_dispatch_with<T: Element>(
     strategy: Strategy,
     p: &Problem<'_, T>,
@@ -2746,7 +2746,7 @@ mod tests {
     }
 
     /// An epilogue (bias, then ReLU) gives the product followed by the separate pass, bit
-    /// for bit, on every path (the panel path applies it per panel, the others as a pass),
+    /// for bit, on every path (the panel path in its tiles, the others as a pass),
     /// including k = 0 and the public entry points; NaN and -0.0 pass the ReLU unchanged.
     #[test]
     fn epilogue_every_path() {

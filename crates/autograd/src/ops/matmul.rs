@@ -73,7 +73,7 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
 }
 
 /// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): the product, with the bias and the
-/// ReLU applied to each 16-column panel as it is finished where the GEMM's panel path runs,
+/// ReLU added in registers before each tile is stored where the GEMM's panel path runs,
 /// else in one pass over the result (`acc + b` is the same float as `b + acc`).
 pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
     let (batch, inp, outp) = (x.shape[0], x.shape[1], w.shape[0]);
