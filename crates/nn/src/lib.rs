@@ -3,9 +3,13 @@
 //! Layers, loss, optimizer and gradient accumulation on the [`tapegrad`] tape, with
 //! PyTorch's semantics and numerics:
 //!
-//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Sequential`]
-//!   (parameters named `0.weight`, `0.bias`, `2.weight`, ... as `nn.Sequential` names them);
-//! - [`L1Loss`] with [`Reduction::Sum`] or [`Reduction::Mean`];
+//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
+//!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
+//!   `nn.Sequential` names them);
+//! - [`L1Loss`] and [`CrossEntropyLoss`] (on class indices) with [`Reduction::Sum`] or
+//!   [`Reduction::Mean`];
+//! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
+//!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - [`Sgd`] (lr, momentum, dampening, weight decay, nesterov; the plain step rounds as
 //!   PyTorch's does);
 //! - gradient accumulation: gradients add up across backward calls until
@@ -17,13 +21,15 @@
 #![warn(missing_docs)]
 
 mod accumulate;
+pub mod data;
 mod loss;
 mod module;
 mod optim;
 mod serialize;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
-pub use loss::{L1Loss, Reduction};
-pub use module::{Linear, Module, ReLU, Sequential};
+pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use loss::{CrossEntropyLoss, L1Loss, Reduction};
+pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::Sgd;
 pub use serialize::{load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
