@@ -32,6 +32,7 @@ pub mod gradcheck;
 pub mod introspect;
 pub mod kernels;
 pub mod ops;
+pub mod print;
 pub mod profile;
 pub mod rng;
 pub mod scalar;
