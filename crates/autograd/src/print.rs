@@ -238,4 +238,11 @@ mod tests {
         assert_eq!(sci(-0.000012, 2), "-1.20e-05");
         assert_eq!(sci(1e100, 1), "1.0e+100");
     }
+
+    #[test]
+    fn summarised_integers() {
+        // as torch.arange(1000., 3000.) prints
+        let t = Tensor::<f32>::from_fn(&[2000], |i| 1000.0 + i as f32);
+        assert_eq!(t.to_string(), "tensor([1000., 1001., 1002.,  ..., 2997., 2998., 2999.], shape=[2000], dtype=f32)");
+    }
 }
