@@ -53,8 +53,8 @@ pub fn open_regular(path: impl AsRef<Path>) -> io::Result<(File, u64)> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options.open(path).map_err(context("cannot open the file".into()))?;
-    let meta = file.metadata().map_err(context("cannot read the file's metadata".into()))?;
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(error(io::ErrorKind::IsADirectory, "it is a folder, not a file"));
     }
@@ -162,24 +162,72 @@ fn target(path: &Path) -> io::Result<Target> {
     Ok(Target { file, dir, tmp, permissions })
 }
 
+/// Takes an exclusive advisory lock on a temporary file without waiting; `false` if
+/// another process holds it (a write of the same file in progress). Locks end with their
+/// process, so a killed write's leftover is never locked.
+#[cfg(unix)]
+fn try_lock(file: &File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a file descriptor this `File` owns
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> bool {
+    true
+}
+
 /// Removes a temporary file left by an earlier write (a symbolic link there is removed,
-/// not followed).
-fn remove_leftover(tmp: &Path) -> io::Result<()> {
-    match fs::remove_file(tmp) {
+/// not followed), unless a running write of the same file holds it.
+fn remove_leftover(t: &Target) -> io::Result<()> {
+    let busy = || {
+        error(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "another process is writing {} (its temporary file {} is locked)",
+                t.file.display(),
+                t.tmp.display()
+            ),
+        )
+    };
+    match fs::symlink_metadata(&t.tmp) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Ok(m) if m.is_file() => {
+            let mut options = OpenOptions::new();
+            options.read(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+            }
+            if let Ok(f) = options.open(&t.tmp) {
+                if !try_lock(&f) {
+                    return Err(busy());
+                }
+            }
+        }
+        _ => {}
+    }
+    match fs::remove_file(&t.tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(context(format!("cannot remove the leftover temporary file {}", tmp.display()))(e))
+            Err(context(format!("cannot remove the leftover temporary file {}", t.tmp.display()))(e))
         }
         _ => Ok(()),
     }
 }
 
+/// Creates the temporary file of `t`, locked for this process (see [`try_lock`]).
 fn create_tmp(t: &Target) -> io::Result<File> {
-    remove_leftover(&t.tmp)?;
-    OpenOptions::new()
+    remove_leftover(t)?;
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&t.tmp)
-        .map_err(context(format!("cannot create a file in folder {}", t.dir.display())))
+        .map_err(context(format!("cannot create a file in folder {}", t.dir.display())))?;
+    if !try_lock(&file) {
+        return Err(error(io::ErrorKind::ResourceBusy, format!("another process locked {}", t.tmp.display())));
+    }
+    Ok(file)
 }
 
 /// Checks that [`write_atomic`] could write `path`, without writing it: the path names a
@@ -190,8 +238,10 @@ fn create_tmp(t: &Target) -> io::Result<File> {
 /// The reason the write would fail.
 pub fn check_output(path: impl AsRef<Path>) -> io::Result<()> {
     let t = target(path.as_ref())?;
-    drop(create_tmp(&t)?);
-    fs::remove_file(&t.tmp).map_err(context(format!("cannot remove {}", t.tmp.display())))
+    let file = create_tmp(&t)?;
+    let removed = fs::remove_file(&t.tmp).map_err(context(format!("cannot remove {}", t.tmp.display())));
+    drop(file);
+    removed
 }
 
 /// Whether two output paths end in the same file (after following symbolic links and
@@ -213,6 +263,8 @@ pub fn same_output(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
 #[derive(Debug)]
 pub struct PreparedWrite {
     target: Target,
+    /// The temporary file, open and locked until the rename (or its removal) is done.
+    file: File,
     committed: bool,
 }
 
@@ -225,14 +277,17 @@ pub struct PreparedWrite {
 /// no temporary file remains.
 pub fn prepare_write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<PreparedWrite> {
     let target = target(path.as_ref())?;
-    let mut file = create_tmp(&target)?;
+    let file = create_tmp(&target)?;
     // from here on, dropping `prepared` removes the temporary file
-    let prepared = PreparedWrite { target, committed: false };
-    file.write_all(bytes).map_err(context("cannot write the temporary file".into()))?;
+    let mut prepared = PreparedWrite { target, file, committed: false };
+    prepared.file.write_all(bytes).map_err(context("cannot write the temporary file".into()))?;
     if let Some(permissions) = &prepared.target.permissions {
-        file.set_permissions(permissions.clone()).map_err(context("cannot copy the file's permissions".into()))?;
+        prepared
+            .file
+            .set_permissions(permissions.clone())
+            .map_err(context("cannot copy the file's permissions".into()))?;
     }
-    file.sync_all().map_err(context("cannot flush the temporary file to disk".into()))?;
+    prepared.file.sync_all().map_err(context("cannot flush the temporary file to disk".into()))?;
     Ok(prepared)
 }
 
@@ -328,6 +383,22 @@ mod tests {
         assert_eq!(fs::read(&real).unwrap(), b"new");
         assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(d.entries(), ["link.bin", "real.bin"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_write_in_progress_is_not_clobbered_by_a_second() {
+        let d = Dir::new("busy");
+        let p = d.0.join("a.txt");
+        let first = prepare_write(&p, b"first").unwrap();
+        let err = prepare_write(&p, b"second").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ResourceBusy, "{err}");
+        assert!(check_output(&p).is_err());
+        first.commit().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"first");
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        assert_eq!(d.entries(), ["a.txt"]);
     }
 
     #[test]
