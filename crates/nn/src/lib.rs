@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod accumulate;
+pub mod files;
 mod loss;
 mod module;
 mod optim;
@@ -26,4 +27,4 @@ pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use loss::{L1Loss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential};
 pub use optim::Sgd;
-pub use serialize::{load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
+pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
