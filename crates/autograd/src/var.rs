@@ -47,11 +47,6 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape
     }
 
-    /// Node index on the tape (`None` for a parameter).
-    pub fn node_index(&self) -> Option<usize> {
-        (!self.id.is_param()).then(|| self.id.index())
-    }
-
     #[track_caller]
     pub(crate) fn check_same_tape(&self, other: &Var<'t, T>, op: &str) {
         if !std::ptr::eq(self.tape, other.tape) {
@@ -103,14 +98,8 @@ impl<'t, T: Float> Var<'t, T> {
     /// leaves and parameters), or `None` if none reached it.
     pub fn grad(&self) -> Option<Tensor<T>> {
         let inner = self.tape.inner.borrow();
-        let (shape, grad, has) = if self.id.is_param() {
-            let p = &inner.params[self.id.index()];
-            (&p.shape, &p.grad, p.has_grad)
-        } else {
-            let n = &inner.nodes[self.id.index()];
-            (&n.shape, &n.grad, n.has_grad)
-        };
-        has.then(|| Tensor::from_slice(grad, shape))
+        let s = inner.slot(self.id);
+        s.grad().map(|g| Tensor::from_slice(g, &s.shape))
     }
 
     /// Runs the reverse pass from this one-element output (upstream gradient 1), filling

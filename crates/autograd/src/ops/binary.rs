@@ -19,7 +19,8 @@ pub enum Binary {
     Mul,
     /// `a / b`
     Div,
-    /// `a` where `b > 0`, else 0: relu's backward (`dy` masked by the input's sign)
+    /// `a` gated by `b` with [`relu_gate`](super::unary::relu_gate): relu's backward
+    /// (`dy` masked by the input's sign)
     ReluMask,
     /// `a * sign(b)`: abs's backward
     SignMul,
@@ -38,10 +39,8 @@ impl Binary {
         }
     }
 
-    /// The broadcast shape.
-    ///
-    /// # Panics
-    /// `add: shapes [2, 3] and [2] do not broadcast` when they do not.
+    /// The broadcast shape, or an error such as `add: shapes [2, 3] and [2] do not
+    /// broadcast`.
     pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Result<Shape, String> {
         if crate::shape::same(a, b) {
             return Ok(crate::shape::from_dims(a));
@@ -52,15 +51,27 @@ impl Binary {
     /// `out = f(a, b)` with broadcasting.
     pub fn forward<T: Float>(&self, a: View<'_, T>, b: View<'_, T>, out_shape: &[usize], out: &mut [T]) {
         let (ad, asz, bd, bsz) = (a.data, a.shape, b.data, b.shape);
+        // one loop per op, each with the element function of `eval`
         match self {
-            Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x + y),
-            Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x - y),
-            Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * y),
-            Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x / y),
-            Binary::ReluMask => {
-                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| if y > T::ZERO { x } else { T::ZERO })
-            }
-            Binary::SignMul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * super::unary::sign(y)),
+            Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Add.eval(x, y)),
+            Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Sub.eval(x, y)),
+            Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Mul.eval(x, y)),
+            Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Div.eval(x, y)),
+            Binary::ReluMask => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::ReluMask.eval(x, y)),
+            Binary::SignMul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::SignMul.eval(x, y)),
+        }
+    }
+
+    /// `f(a, b)` for one pair of elements.
+    #[inline(always)]
+    pub fn eval<T: Float>(&self, a: T, b: T) -> T {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+            Binary::ReluMask => super::unary::relu_gate(b, a),
+            Binary::SignMul => a * super::unary::sign(b),
         }
     }
 
