@@ -378,7 +378,13 @@ impl<T: Float> Tape<T> {
     /// If `data.len()` does not match the shape.
     #[track_caller]
     pub fn leaf_from_slice(&self, data: &[T], shape: &[usize], requires_grad: bool) -> Var<'_, T> {
-        assert_eq!(data.len(), numel(shape), "leaf: {} values do not fill shape {shape:?}", data.len());
+        assert_eq!(
+            data.len(),
+            numel(shape),
+            "leaf: {} values do not fill shape {shape:?} (at {})",
+            data.len(),
+            Location::caller()
+        );
         let id = self.inner.borrow_mut().leaf(shape, data, requires_grad, Location::caller());
         Var::new(self, id)
     }
@@ -444,13 +450,19 @@ impl<T: Float> Tape<T> {
     pub fn custom<'t>(&'t self, op: std::sync::Arc<dyn crate::ops::CustomOp<T>>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
         assert!(
             inputs.len() == op.arity() && (1..=3).contains(&inputs.len()),
-            "{}: {} inputs given, the op takes {}",
+            "{}: {} inputs given, the op takes {} (at {})",
             op.name(),
             inputs.len(),
-            op.arity()
+            op.arity(),
+            Location::caller()
         );
         for v in inputs {
-            assert!(std::ptr::eq(v.tape(), self), "{}: operands come from different tapes", op.name());
+            assert!(
+                std::ptr::eq(v.tape(), self),
+                "{}: operands come from different tapes (at {})",
+                op.name(),
+                Location::caller()
+            );
         }
         let ids: SmallVec<[Id; 3]> = inputs.iter().map(|v| v.id()).collect();
         Var::new(self, self.record(Op::Custom(op), &ids, Location::caller()))

@@ -50,7 +50,12 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub(crate) fn check_same_tape(&self, other: &Var<'t, T>, op: &str) {
         if !std::ptr::eq(self.tape, other.tape) {
-            panic!("{op}: operands come from different tapes (#{} and #{})", self.tape.uid(), other.tape.uid());
+            panic!(
+                "{op}: operands come from different tapes (#{} and #{}) (at {})",
+                self.tape.uid(),
+                other.tape.uid(),
+                Location::caller()
+            );
         }
     }
 
@@ -85,7 +90,13 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn item(&self) -> T {
         let inner = self.tape.inner.borrow();
         let v = inner.view(self.id);
-        assert_eq!(v.data.len(), 1, "item: variable of shape {:?} is not a single value", v.shape);
+        assert_eq!(
+            v.data.len(),
+            1,
+            "item: variable of shape {:?} is not a single value (at {})",
+            v.shape,
+            Location::caller()
+        );
         v.data[0]
     }
 
@@ -113,8 +124,9 @@ impl<'t, T: Float> Var<'t, T> {
         let single = self.with_value(|v| v.len() == 1);
         assert!(
             single,
-            "backward: output of shape {:?} is not a single value; use backward_with(upstream gradient)",
-            self.shape()
+            "backward: output of shape {:?} is not a single value; use backward_with(upstream gradient) (at {})",
+            self.shape(),
+            Location::caller()
         );
         self.tape.backward_from(self.id, None);
     }
@@ -128,9 +140,10 @@ impl<'t, T: Float> Var<'t, T> {
         assert_eq!(
             self.shape().as_slice(),
             grad.shape(),
-            "backward_with: gradient of shape {:?} for an output of shape {:?}",
+            "backward_with: gradient of shape {:?} for an output of shape {:?} (at {})",
             grad.shape(),
-            self.shape()
+            self.shape(),
+            Location::caller()
         );
         self.tape.backward_from(self.id, Some(grad.data()));
     }
@@ -345,7 +358,11 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn transpose(&self, d0: usize, d1: usize) -> Var<'t, T> {
         let nd = self.shape().len();
-        assert!(d0 < nd && d1 < nd, "transpose: dimensions {d0} and {d1} for a {nd}-d variable");
+        assert!(
+            d0 < nd && d1 < nd,
+            "transpose: dimensions {d0} and {d1} for a {nd}-d variable (at {})",
+            Location::caller()
+        );
         let mut perm: Shape = (0..nd).collect();
         perm.swap(d0, d1);
         self.op1(Op::Permute(perm))

@@ -53,22 +53,25 @@ pub(super) struct Temp<T> {
 
 impl<T: Float> Tape<T> {
     /// The reverse pass from `root` with upstream gradient `seed` (ones when `None`).
+    #[track_caller]
     pub(crate) fn backward_from(&self, root: Id, seed: Option<&[T]>) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         assert!(
             inner.requires_grad(root),
             "backward: the output does not require grad (no parameter or leaf with \
-             requires_grad leads to it, or it was made under no_grad)"
+             requires_grad leads to it, or it was made under no_grad) (at {})",
+            std::panic::Location::caller()
         );
         let n = numel(inner.shape(root));
         if let Some(s) = seed {
             assert_eq!(
                 s.len(),
                 n,
-                "backward: upstream gradient of {} elements for an output of shape {:?}",
+                "backward: upstream gradient of {} elements for an output of shape {:?} (at {})",
                 s.len(),
-                inner.shape(root)
+                inner.shape(root),
+                std::panic::Location::caller()
             );
         }
         inner.next_pass();

@@ -34,7 +34,14 @@ impl<T: Float> Tape<T> {
 
     #[track_caller]
     fn check_param(&self, p: Param) {
-        assert!(p.tape == self.uid, "parameter {} belongs to tape #{}, used on tape #{}", p.index, p.tape, self.uid);
+        assert!(
+            p.tape == self.uid,
+            "parameter {} belongs to tape #{}, used on tape #{} (at {})",
+            p.index,
+            p.tape,
+            self.uid,
+            std::panic::Location::caller()
+        );
     }
 
     /// All parameters, in creation order.
@@ -76,9 +83,10 @@ impl<T: Float> Tape<T> {
         assert_eq!(
             s.shape.as_slice(),
             value.shape(),
-            "set_param_value: parameter of shape {:?} given shape {:?}",
+            "set_param_value: parameter of shape {:?} given shape {:?} (at {})",
             s.shape,
-            value.shape()
+            value.shape(),
+            std::panic::Location::caller()
         );
         s.value.copy_from_slice(value.data());
     }
