@@ -7,7 +7,7 @@
 //!
 //! Parameters live in a second arena that `reset` keeps: their values persist across steps
 //! and their gradients accumulate across backward calls until [`Tape::zero_grad`], as in
-//! PyTorch. Nodes and parameters store their data in the same [`Slot`].
+//! PyTorch. Nodes and parameters store their data in the same `Slot`.
 //!
 //! The reverse pass is in `backward.rs`; the recorder behind [`Tape::grad`] (gradients as
 //! variables, for higher orders) is in `grad.rs`; the parameters' API in `params.rs`.

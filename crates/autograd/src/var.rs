@@ -105,8 +105,10 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape.inner.borrow().requires_grad(self.id)
     }
 
-    /// A copy of the gradient from the last backward pass (accumulated across passes for
-    /// leaves and parameters), or `None` if none reached it.
+    /// A copy of the gradient: for a leaf or parameter, the sum over the backward passes
+    /// since it was last zeroed; for an interior node, the one from the last pass that
+    /// reached it. `None` if no pass has reached it (since zeroing). A variable on the
+    /// output's graph gets zeros when every path to it has a zero derivative (`sign`).
     pub fn grad(&self) -> Option<Tensor<T>> {
         let inner = self.tape.inner.borrow();
         let s = inner.slot(self.id);
@@ -114,7 +116,8 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Runs the reverse pass from this one-element output (upstream gradient 1), filling
-    /// the gradients of every node that leads to it. Leaves and parameters accumulate.
+    /// the gradients of every node that leads to it, and visiting no other. Leaves and
+    /// parameters accumulate; interior nodes get this pass's gradient.
     ///
     /// # Panics
     /// If the output has more than one element (use [`Var::backward_with`]) or does not
