@@ -71,7 +71,7 @@ impl ScalarOp {
             ScalarOp::Sink | ScalarOp::Leaf => [0.0, 0.0],
             ScalarOp::Unary(u) => [u.vjp(&mut Numbers, a, y, 1.0).unwrap_or(0.0), 0.0],
             ScalarOp::Binary(op) => {
-                let [da, db] = op.vjp(&mut Numbers, a, b, y, 1.0, [true, true]);
+                let [da, db] = op.vjp_elementwise(&mut Numbers, a, b, y, 1.0, [true, true]);
                 [da.unwrap_or(0.0), db.unwrap_or(0.0)]
             }
         }
@@ -132,6 +132,9 @@ impl Graph<f64> for Numbers {
 /// Default number of nodes past which a scalar tape warns once that it keeps growing.
 pub const DEFAULT_SCALAR_NODE_WARNING: usize = 1 << 22;
 
+/// The mark of a leaf (and the sink) in `SInner::seen`: no pass number equals it.
+const LEAF: u32 = u32::MAX;
+
 pub(crate) struct SInner {
     pub(crate) val: Vec<f64>,
     pub(crate) grad: Vec<f64>,
@@ -139,7 +142,7 @@ pub(crate) struct SInner {
     pub(crate) part: Vec<[f64; 2]>,
     pub(crate) op: Vec<ScalarOp>,
     pub(crate) loc: Vec<&'static Location<'static>>,
-    /// The last backward pass that reached each node.
+    /// The last backward pass that reached each interior node; [`LEAF`] for leaves.
     seen: Vec<u32>,
     /// Number of the current (or last) backward pass.
     pass: u32,
@@ -161,7 +164,7 @@ impl SInner {
         self.part.push(part);
         self.op.push(op);
         self.loc.push(loc);
-        self.seen.push(0);
+        self.seen.push(if op.arity() == 0 { LEAF } else { 0 });
         id
     }
 
@@ -325,29 +328,34 @@ impl ScalarTape {
     /// gradient is overwritten, a reached leaf's accumulates, the rest keep theirs.
     fn backward_from(&self, root: u32) {
         let mut inner = self.inner.borrow_mut();
-        inner.pass = inner.pass.wrapping_add(1);
-        if inner.pass == 0 {
-            inner.seen.fill(0);
+        inner.pass += 1;
+        if inner.pass == LEAF {
+            // the counter ran out: forget every old mark
+            inner.seen.iter_mut().filter(|s| **s != LEAF).for_each(|s| *s = 0);
             inner.pass = 1;
         }
         let SInner { grad, ins, part, seen, pass, .. } = &mut *inner;
         let pass = *pass;
-        let root = root as usize;
+        let n = root as usize + 1;
+        let (grad, ins, part, seen) = (&mut grad[..n], &ins[..n], &part[..n], &mut seen[..n]);
         // a leaf's gradient accumulates; an interior one starts afresh
-        grad[root] = if ins[root][0] == 0 { grad[root] + 1.0 } else { 1.0 };
-        seen[root] = pass;
-        for i in (1..=root).rev() {
+        if seen[n - 1] == LEAF {
+            grad[n - 1] += 1.0;
+            return;
+        }
+        grad[n - 1] = 1.0;
+        seen[n - 1] = pass;
+        for i in (1..n).rev() {
             if seen[i] != pass {
-                continue; // does not lead to the output
+                continue; // a leaf, or a node that does not lead to the output
             }
             let g = grad[i];
             for (input, p) in ins[i].into_iter().zip(part[i]) {
                 let x = input as usize;
-                if seen[x] != pass {
+                let mark = seen[x];
+                if mark != pass && mark != LEAF {
                     seen[x] = pass;
-                    if ins[x][0] != 0 {
-                        grad[x] = 0.0; // an interior gradient from an earlier pass
-                    }
+                    grad[x] = 0.0; // an interior gradient from an earlier pass
                 }
                 grad[x] += p * g;
             }
@@ -475,14 +483,14 @@ impl<'t> Scalar<'t> {
     }
 
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     fn op1(self, op: ScalarOp) -> Scalar<'t> {
         let id = self.tape.inner.borrow_mut().record(op, self.id, 0, Location::caller());
         Scalar { tape: self.tape, id }
     }
 
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     fn op2(self, op: ScalarOp, other: Scalar<'t>) -> Scalar<'t> {
         self.check(&other, op.name());
         let id = self.tape.inner.borrow_mut().record(op, self.id, other.id, Location::caller());

@@ -85,6 +85,31 @@ impl Binary {
         dy: G::V,
         need: [bool; 2],
     ) -> [Option<G::V>; 2] {
+        let [da, db] = self.vjp_elementwise(g, a, b, y, dy, need);
+        // undo broadcasting: each gradient summed back to its input's shape
+        let da = da.map(|d| {
+            let s = g.shape(a);
+            g.sum_to(d, &s)
+        });
+        let db = db.map(|d| {
+            let s = g.shape(b);
+            g.sum_to(d, &s)
+        });
+        [da, db]
+    }
+
+    /// The backward rule elementwise, before broadcasting is undone: `[da, db]` shaped like
+    /// `dy`. (The scalar engine, where nothing broadcasts, uses this directly.)
+    #[inline(always)]
+    pub fn vjp_elementwise<T: Float, G: Graph<T>>(
+        &self,
+        g: &mut G,
+        a: G::V,
+        b: G::V,
+        y: G::V,
+        dy: G::V,
+        need: [bool; 2],
+    ) -> [Option<G::V>; 2] {
         let (da, db) = match self {
             // d/da (a + b) = 1, d/db (a + b) = 1
             Binary::Add => (need[0].then_some(dy), need[1].then_some(dy)),
@@ -106,15 +131,6 @@ impl Binary {
             // d/da (a sign(b)) = sign(b); d/db = 0 almost everywhere
             Binary::SignMul => (need[0].then(|| g.binary(Binary::SignMul, dy, b)), None),
         };
-        // undo broadcasting: each gradient summed back to its input's shape
-        let da = da.map(|d| {
-            let s = g.shape(a);
-            g.sum_to(d, &s)
-        });
-        let db = db.map(|d| {
-            let s = g.shape(b);
-            g.sum_to(d, &s)
-        });
         [da, db]
     }
 }
