@@ -463,7 +463,8 @@ impl<'t> Scalar<'t> {
     pub fn value(&self) -> f64 {
         self.tape.inner.borrow().val[self.id as usize]
     }
-    /// The gradient from the last backward pass (accumulated for leaves).
+    /// The gradient: for a leaf, the sum over the backward passes since zeroing; for an
+    /// interior node, the one from the last pass that reached it (0 before any).
     pub fn grad(&self) -> f64 {
         self.tape.inner.borrow().grad[self.id as usize]
     }
