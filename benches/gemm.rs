@@ -1,5 +1,5 @@
 //! The GEMM kernel on the workloads' shapes, in FLOP/s (criterion's "elem/s" = FLOP/s;
-//! compare with the 97 GFLOP/s single-core peak of this machine kind, `anchors.md`).
+//! compare with the 97 GFLOP/s single-core peak of this machine kind, `docs/peers.md`).
 //!
 //! `cargo bench --bench gemm` (`BENCH_THREADS=2` for two threads)
 

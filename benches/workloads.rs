@@ -1,4 +1,4 @@
-//! The six workloads of WORKLOADS.md with its timing method and output format:
+//! The six workloads of `docs/workloads.md` with its timing method and output format:
 //!
 //! ```text
 //! BENCH_THREADS=1 cargo bench --bench workloads      (QUICK=1 for a fast smoke run)

@@ -12,7 +12,7 @@ use std::time::Instant;
 use tapegrad::kernels::gemm::sgemm;
 use tapegrad_workspace::workloads::GEMM_SHAPES;
 
-/// Peak f32 FMA throughput of one core of the reference machine (`anchors.md`).
+/// Peak f32 FMA throughput of one core of the reference machine (`docs/peers.md`).
 const PEAK_GFLOPS_PER_CORE: f64 = 97.0;
 
 fn main() {

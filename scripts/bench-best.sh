@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the workload benchmark RUNS times (default 3) for 1 and 2 threads and keeps, per
 # workload and thread count, the run with the lowest step_us: on a shared (virtual) machine
-# a run can be slowed by a neighbour, never sped up. Prints WORKLOADS.md's format.
+# a run can be slowed by a neighbour, never sped up. Prints docs/workloads.md's format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}

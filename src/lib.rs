@@ -2,3 +2,8 @@
 //! the benchmarks (`benches/`), and the benchmark workloads they share ([`workloads`]).
 
 pub mod workloads;
+
+/// The README's Rust examples, compiled and run as doc-tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

@@ -1,4 +1,4 @@
-//! The six benchmark workloads (see `WORKLOADS.md` in the benchmark docs of the README):
+//! The six benchmark workloads (defined in `docs/workloads.md`):
 //! the same work for every engine, so timings compare side by side.
 //!
 //! Each step is: zero the gradients, forward, loss, backward, one SGD update. All f32,
@@ -312,7 +312,7 @@ pub fn dense(name: &str) -> Option<Dense> {
 /// Constructor of a workload.
 pub type Make = fn() -> Box<dyn Workload>;
 
-/// All six workloads in `WORKLOADS.md` order, by name (built on demand: mlp-wide's setup
+/// All six workloads in `docs/workloads.md` order, by name (built on demand: mlp-wide's setup
 /// alone draws 3 million random weights).
 pub fn all() -> Vec<(&'static str, Make)> {
     vec![

@@ -5,17 +5,7 @@ use std::fmt::{self, Write};
 
 use crate::float::Float;
 use crate::ops::Op;
-use crate::scalar::{ScalarOp, ScalarTape};
-use crate::tape::{Id, Inner, Param, Tape};
-
-/// `%3` for node 3, `p1` for parameter 1.
-pub(crate) fn id_name(id: Id) -> String {
-    if id.is_param() {
-        format!("p{}", id.index())
-    } else {
-        format!("%{}", id.index())
-    }
-}
+use crate::tape::{Inner, Param, Slot, Tape};
 
 /// A short summary of values: all of them when few, else mean/min/max.
 fn summary<T: Float>(v: &[T]) -> String {
@@ -66,37 +56,38 @@ impl<T: Float> fmt::Display for Listing<'_, T> {
         let inner: &Inner<T> = &inner;
         writeln!(f, "tape<{}>: {} nodes, {} parameters", T::NAME, inner.len, inner.params.len())?;
         for (i, p) in inner.params.iter().enumerate() {
-            let mut line =
+            let line =
                 format!("  p{i:<4} = parameter{:<18} {:?}", if p.requires_grad { "" } else { " (no grad)" }, p.shape);
-            if self.values {
-                let _ = write!(line, "  value {}", summary(&p.value));
-            }
-            if self.grads {
-                let _ = write!(line, "  grad {}", if p.has_grad { summary(&p.grad) } else { "-".into() });
-            }
-            writeln!(f, "{line}")?;
+            writeln!(f, "{}", self.with_slot(line, p))?;
         }
         for (i, n) in inner.nodes[..inner.len].iter().enumerate() {
             let rhs = match &n.op {
-                Op::Leaf => if n.requires_grad { "leaf (requires grad)" } else { "input" }.to_string(),
+                Op::Leaf => if n.slot.requires_grad { "leaf (requires grad)" } else { "input" }.to_string(),
                 op => {
-                    let args: Vec<String> = n.inputs[..op.arity()].iter().map(|&id| id_name(id)).collect();
+                    let args: Vec<String> = n.inputs[..op.arity()].iter().map(|id| id.to_string()).collect();
                     format!("{}({})", op.name(), args.join(", "))
                 }
             };
-            let mut line = format!("  %{i:<4} = {rhs:<26} {:?}", n.shape);
-            if self.values {
-                let _ = write!(line, "  value {}", summary(&n.value));
-            }
-            if self.grads {
-                let _ = write!(line, "  grad {}", if n.has_grad { summary(&n.grad) } else { "-".into() });
-            }
+            let mut line = self.with_slot(format!("  %{i:<4} = {rhs:<26} {:?}", n.slot.shape), &n.slot);
             if self.locations {
                 let _ = write!(line, "  @ {}", n.loc);
             }
             writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+}
+
+impl<T: Float> Listing<'_, T> {
+    /// `line` followed by the value and gradient summaries that are switched on.
+    fn with_slot(&self, mut line: String, s: &Slot<T>) -> String {
+        if self.values {
+            let _ = write!(line, "  value {}", summary(&s.value));
+        }
+        if self.grads {
+            let _ = write!(line, "  grad {}", s.grad().map_or_else(|| "-".into(), summary));
+        }
+        line
     }
 }
 
@@ -140,9 +131,9 @@ impl<T: Float> Tape<T> {
         }
         let last = inner.len.saturating_sub(1);
         for (i, n) in inner.nodes[..inner.len].iter().enumerate() {
-            let shape = format!("{:?}", n.shape.as_slice());
+            let shape = format!("{:?}", n.slot.shape.as_slice());
             let attrs = match &n.op {
-                Op::Leaf if n.requires_grad => {
+                Op::Leaf if n.slot.requires_grad => {
                     format!("shape=ellipse, style=filled, fillcolor=\"#fff3cd\", label=\"leaf %{i}\\n{shape}\"")
                 }
                 Op::Leaf => format!("shape=ellipse, label=\"input %{i}\\n{shape}\""),
@@ -155,7 +146,7 @@ impl<T: Float> Tape<T> {
             for &input in &n.inputs[..n.op.arity()] {
                 let src = if input.is_param() { format!("p{}", input.index()) } else { format!("n{}", input.index()) };
                 let _ = writeln!(s, "  {src} -> n{i};");
-                if n.requires_grad && inner.requires_grad(input) {
+                if n.slot.requires_grad && inner.requires_grad(input) {
                     let _ = writeln!(s, "  n{i} -> {src} [style=dashed, color=\"#c0392b\", constraint=false];");
                 }
             }
@@ -171,28 +162,5 @@ impl<T: Float> fmt::Display for Tape<T> {
     /// The Wengert list (ids, ops, inputs, shapes); see [`Tape::listing`] for more.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.listing().fmt(f)
-    }
-}
-
-impl fmt::Display for ScalarTape {
-    /// One line per node: id, op with inputs, value and gradient (the sink, node 0, is
-    /// left out).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.inner.borrow();
-        writeln!(f, "scalar tape: {} nodes", inner.val.len() - 1)?;
-        for i in 1..inner.val.len() {
-            let op = inner.op[i];
-            let [a, b] = inner.ins[i];
-            let rhs = match (op, op.arity()) {
-                (ScalarOp::Leaf, _) => "leaf".to_string(),
-                (ScalarOp::Powf(p), _) => format!("powf(%{a}, {p})"),
-                (ScalarOp::AddConst(c), _) => format!("add_const(%{a}, {c})"),
-                (ScalarOp::MulConst(c), _) => format!("mul_const(%{a}, {c})"),
-                (_, 1) => format!("{}(%{a})", op.name()),
-                _ => format!("{}(%{a}, %{b})", op.name()),
-            };
-            writeln!(f, "  %{i:<4} = {rhs:<24} data {:>10.4}  grad {:>10.4}", inner.val[i], inner.grad[i])?;
-        }
-        Ok(())
     }
 }

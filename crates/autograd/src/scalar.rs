@@ -3,53 +3,33 @@
 //! One node per scalar op. A node is a few entries in flat arrays: its value, its
 //! gradient, its (at most two) input ids and the local partial derivatives with respect to
 //! them, computed when the node is recorded. Backward is then one tight reverse loop,
-//! `grad[input] += partial * grad[node]`, with no branches: node 0 is a *sink* that
-//! one-input ops and leaves use as their unused input (with partial 0), so every node is
-//! processed the same way.
+//! `grad[input] += partial * grad[node]`, over the nodes that lead to the output: node 0
+//! is a *sink* that one-input ops and leaves use as their unused input (with partial 0).
 //!
-//! The local derivatives of every op are written once, in [`local_partials`], generically
-//! over a [`ScalarAlgebra`]: with plain `f64` they are the numbers stored at record time;
-//! with [`Scalar`] variables they are recorded on the tape, which is how
-//! [`ScalarTape::grad`] differentiates a gradient again.
+//! The ops are the tensor engine's elementwise ops ([`Unary`], [`Binary`]) and so are their
+//! derivatives: a local partial is the tensor engine's backward rule evaluated on plain
+//! `f64`s with an upstream gradient of 1, and [`ScalarTape::grad`] runs the same rules on
+//! the tape itself (recording them) to differentiate a gradient again.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::panic::Location;
 
-/// A scalar op.
+use crate::ops::{Binary, Graph, Handle, Op, Unary};
+use crate::shape::Shape;
+
+/// A scalar op: one of the tensor engine's elementwise ops on single values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ScalarOp {
     /// The sink (node 0) that absorbs gradients of unused inputs.
     Sink,
     /// A leaf (input, parameter or constant).
     Leaf,
-    /// `a + b`
-    Add,
-    /// `a - b`
-    Sub,
-    /// `a * b`
-    Mul,
-    /// `a / b`
-    Div,
-    /// `-a`
-    Neg,
-    /// `a^p`
-    Powf(f64),
-    /// `e^a`
-    Exp,
-    /// `ln a`
-    Log,
-    /// `tanh a`
-    Tanh,
-    /// `max(a, 0)`
-    Relu,
-    /// `|a|`
-    Abs,
-    /// `a + c`
-    AddConst(f64),
-    /// `a * c`
-    MulConst(f64),
+    /// A function of one input.
+    Unary(Unary<f64>),
+    /// A function of two inputs.
+    Binary(Binary),
 }
 
 impl ScalarOp {
@@ -58,19 +38,8 @@ impl ScalarOp {
         match self {
             ScalarOp::Sink => "sink",
             ScalarOp::Leaf => "leaf",
-            ScalarOp::Add => "add",
-            ScalarOp::Sub => "sub",
-            ScalarOp::Mul => "mul",
-            ScalarOp::Div => "div",
-            ScalarOp::Neg => "neg",
-            ScalarOp::Powf(_) => "powf",
-            ScalarOp::Exp => "exp",
-            ScalarOp::Log => "log",
-            ScalarOp::Tanh => "tanh",
-            ScalarOp::Relu => "relu",
-            ScalarOp::Abs => "abs",
-            ScalarOp::AddConst(_) => "add_const",
-            ScalarOp::MulConst(_) => "mul_const",
+            ScalarOp::Unary(u) => u.name(),
+            ScalarOp::Binary(b) => b.name(),
         }
     }
 
@@ -78,124 +47,93 @@ impl ScalarOp {
     pub fn arity(&self) -> usize {
         match self {
             ScalarOp::Sink | ScalarOp::Leaf => 0,
-            ScalarOp::Add | ScalarOp::Sub | ScalarOp::Mul | ScalarOp::Div => 2,
-            _ => 1,
+            ScalarOp::Unary(_) => 1,
+            ScalarOp::Binary(_) => 2,
         }
     }
 
-    /// The forward value.
+    /// The forward value (`b` is ignored by one-input ops).
     #[inline(always)]
     pub fn eval(&self, a: f64, b: f64) -> f64 {
-        match *self {
+        match self {
             ScalarOp::Sink | ScalarOp::Leaf => unreachable!("leaves are not computed"),
-            ScalarOp::Add => a + b,
-            ScalarOp::Sub => a - b,
-            ScalarOp::Mul => a * b,
-            ScalarOp::Div => a / b,
-            ScalarOp::Neg => -a,
-            ScalarOp::Powf(p) => a.powf(p),
-            ScalarOp::Exp => a.exp(),
-            ScalarOp::Log => a.ln(),
-            ScalarOp::Tanh => a.tanh(),
-            ScalarOp::Relu => a.max(0.0),
-            ScalarOp::Abs => a.abs(),
-            ScalarOp::AddConst(c) => a + c,
-            ScalarOp::MulConst(c) => a * c,
+            ScalarOp::Unary(u) => u.eval(a),
+            ScalarOp::Binary(op) => op.eval(a, b),
+        }
+    }
+
+    /// The local partial derivatives `[∂y/∂a, ∂y/∂b]` of `y = op(a, b)`: the tensor
+    /// engine's backward rule of the op with an upstream gradient of 1 (0 where the rule
+    /// gives no contribution, and for the unused input of a one-input op).
+    #[inline(always)]
+    pub fn partials(&self, a: f64, b: f64, y: f64) -> [f64; 2] {
+        match self {
+            ScalarOp::Sink | ScalarOp::Leaf => [0.0, 0.0],
+            ScalarOp::Unary(u) => [u.vjp(&mut Numbers, a, y, 1.0).unwrap_or(0.0), 0.0],
+            ScalarOp::Binary(op) => {
+                let [da, db] = op.vjp_elementwise(&mut Numbers, a, b, y, 1.0, [true, true]);
+                [da.unwrap_or(0.0), db.unwrap_or(0.0)]
+            }
         }
     }
 }
 
-/// What the local-derivative rules need: constants and a few ops on values of type `V`.
-pub trait ScalarAlgebra {
-    /// A value.
-    type V: Copy;
-    /// A constant.
-    fn c(&mut self, x: f64) -> Self::V;
-    /// The numeric value of `v`.
-    fn value(&self, v: Self::V) -> f64;
-    /// Applies a scalar op.
-    fn apply(&mut self, op: ScalarOp, a: Self::V, b: Self::V) -> Self::V;
+impl Handle for f64 {
+    fn pack(self) -> u64 {
+        self.to_bits()
+    }
+    fn unpack(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
 }
 
-impl ScalarAlgebra for () {
+impl Handle for u32 {
+    fn pack(self) -> u64 {
+        self as u64
+    }
+    fn unpack(bits: u64) -> Self {
+        bits as u32
+    }
+}
+
+/// Plain numbers as a [`Graph`]: the backward rules evaluated on single `f64`s.
+struct Numbers;
+
+impl Graph<f64> for Numbers {
     type V = f64;
     #[inline(always)]
-    fn c(&mut self, x: f64) -> f64 {
-        x
+    fn apply(&mut self, op: Op<f64>, inputs: &[f64]) -> f64 {
+        match op {
+            Op::Unary(u) => u.eval(inputs[0]),
+            Op::Binary(b) => b.eval(inputs[0], inputs[1]),
+            // a single value has one shape: reshapes, expands and sums to it are identities
+            Op::Reshape(_) | Op::Expand(_) | Op::SumTo(_) => inputs[0],
+            op => unreachable!("scalar rules use elementwise ops only, not {}", op.name()),
+        }
     }
     #[inline(always)]
-    fn value(&self, v: f64) -> f64 {
-        v
+    fn shape(&self, _: f64) -> Shape {
+        Shape::new()
     }
     #[inline(always)]
-    fn apply(&mut self, op: ScalarOp, a: f64, b: f64) -> f64 {
+    fn has_shape(&self, _: f64, _: &[usize]) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn unary(&mut self, op: Unary<f64>, a: f64) -> f64 {
+        op.eval(a)
+    }
+    #[inline(always)]
+    fn binary(&mut self, op: Binary, a: f64, b: f64) -> f64 {
         op.eval(a, b)
     }
 }
 
-/// The local partial derivatives `[∂y/∂a, ∂y/∂b]` of `y = op(a, b)`: the calculus of the
-/// scalar engine, in one place. (For one-input ops the second is 0.)
-#[inline(always)]
-pub fn local_partials<A: ScalarAlgebra>(alg: &mut A, op: ScalarOp, a: A::V, b: A::V, y: A::V) -> [A::V; 2] {
-    use ScalarOp as S;
-    let zero = alg.c(0.0);
-    match op {
-        S::Sink | S::Leaf => [zero, zero],
-        // d/da (a + b) = 1, d/db (a + b) = 1
-        S::Add => [alg.c(1.0), alg.c(1.0)],
-        // d/da (a - b) = 1, d/db (a - b) = -1
-        S::Sub => [alg.c(1.0), alg.c(-1.0)],
-        // d/da (a b) = b, d/db (a b) = a
-        S::Mul => [b, a],
-        // d/da (a / b) = 1/b, d/db (a / b) = -a/b² = -y/b
-        S::Div => {
-            let one = alg.c(1.0);
-            let da = alg.apply(S::Div, one, b);
-            let t = alg.apply(S::Div, y, b);
-            [da, alg.apply(S::Neg, t, zero)]
-        }
-        // d/da (-a) = -1
-        S::Neg => [alg.c(-1.0), zero],
-        // d/da a^p = p a^(p-1)
-        S::Powf(p) => {
-            let t = alg.apply(S::Powf(p - 1.0), a, zero);
-            [alg.apply(S::MulConst(p), t, zero), zero]
-        }
-        // d/da e^a = e^a = y
-        S::Exp => [y, zero],
-        // d/da ln a = 1/a
-        S::Log => {
-            let one = alg.c(1.0);
-            [alg.apply(S::Div, one, a), zero]
-        }
-        // d/da tanh a = 1 - y²
-        S::Tanh => {
-            let y2 = alg.apply(S::Mul, y, y);
-            let t = alg.apply(S::Neg, y2, zero);
-            [alg.apply(S::AddConst(1.0), t, zero), zero]
-        }
-        // d/da relu(a) = 1 if a > 0 else 0 (a constant: its own derivative is 0)
-        S::Relu => [alg.c(if alg.value(a) > 0.0 { 1.0 } else { 0.0 }), zero],
-        // d/da |a| = sign(a) (a constant: its own derivative is 0)
-        S::Abs => {
-            let v = alg.value(a);
-            [
-                alg.c(if v > 0.0 {
-                    1.0
-                } else if v < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }),
-                zero,
-            ]
-        }
-        // d/da (a + c) = 1
-        S::AddConst(_) => [alg.c(1.0), zero],
-        // d/da (a c) = c
-        S::MulConst(c) => [alg.c(c), zero],
-    }
-}
+/// Default number of nodes past which a scalar tape warns once that it keeps growing.
+pub const DEFAULT_SCALAR_NODE_WARNING: usize = 1 << 22;
+
+/// The mark of a leaf (and the sink) in `SInner::seen`: no pass number equals it.
+const LEAF: u32 = u32::MAX;
 
 pub(crate) struct SInner {
     pub(crate) val: Vec<f64>,
@@ -204,18 +142,29 @@ pub(crate) struct SInner {
     pub(crate) part: Vec<[f64; 2]>,
     pub(crate) op: Vec<ScalarOp>,
     pub(crate) loc: Vec<&'static Location<'static>>,
+    /// The last backward pass that reached each interior node; [`LEAF`] for leaves.
+    seen: Vec<u32>,
+    /// Number of the current (or last) backward pass.
+    pass: u32,
+    /// Node count at which the tape warns (once) that it keeps growing; 0 for never.
+    warn_at: usize,
 }
 
 impl SInner {
     #[inline(always)]
     fn push(&mut self, op: ScalarOp, v: f64, ins: [u32; 2], part: [f64; 2], loc: &'static Location<'static>) -> u32 {
         let id = self.val.len() as u32;
+        if id as usize + 1 == self.warn_at {
+            self.warn_at = 0;
+            crate::tape::warn_growth(id as usize + 1, loc, "ScalarTape::reset() or truncate()");
+        }
         self.val.push(v);
         self.grad.push(0.0);
         self.ins.push(ins);
         self.part.push(part);
         self.op.push(op);
         self.loc.push(loc);
+        self.seen.push(if op.arity() == 0 { LEAF } else { 0 });
         id
     }
 
@@ -223,7 +172,7 @@ impl SInner {
     fn record(&mut self, op: ScalarOp, a: u32, b: u32, loc: &'static Location<'static>) -> u32 {
         let (va, vb) = (self.val[a as usize], self.val[b as usize]);
         let y = op.eval(va, vb);
-        let part = local_partials(&mut (), op, va, vb, y);
+        let part = op.partials(va, vb, y);
         self.push(op, y, [a, b], part, loc)
     }
 }
@@ -251,6 +200,29 @@ impl Default for ScalarTape {
     }
 }
 
+impl fmt::Display for ScalarTape {
+    /// One line per node: id, op with inputs, value and gradient (the sink, node 0, is
+    /// left out).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.borrow();
+        writeln!(f, "scalar tape: {} nodes", inner.val.len() - 1)?;
+        for i in 1..inner.val.len() {
+            let op = inner.op[i];
+            let [a, b] = inner.ins[i];
+            let rhs = match op {
+                ScalarOp::Sink | ScalarOp::Leaf => "leaf".to_string(),
+                ScalarOp::Unary(Unary::Powf(c) | Unary::AddScalar(c) | Unary::MulScalar(c)) => {
+                    format!("{}(%{a}, {c})", op.name())
+                }
+                ScalarOp::Unary(_) => format!("{}(%{a})", op.name()),
+                ScalarOp::Binary(_) => format!("{}(%{a}, %{b})", op.name()),
+            };
+            writeln!(f, "  %{i:<4} = {rhs:<24} data {:>10.4}  grad {:>10.4}", inner.val[i], inner.grad[i])?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for ScalarTape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ScalarTape({} nodes)", self.len())
@@ -274,6 +246,9 @@ impl ScalarTape {
             part: Vec::with_capacity(n),
             op: Vec::with_capacity(n),
             loc: Vec::with_capacity(n),
+            seen: Vec::with_capacity(n),
+            pass: 0,
+            warn_at: DEFAULT_SCALAR_NODE_WARNING,
         };
         inner.push(ScalarOp::Sink, 0.0, [0, 0], [0.0, 0.0], Location::caller());
         ScalarTape { inner: RefCell::new(inner) }
@@ -321,6 +296,15 @@ impl ScalarTape {
         inner.part.truncate(len);
         inner.op.truncate(len);
         inner.loc.truncate(len);
+        inner.seen.truncate(len);
+    }
+
+    /// Sets the node count at which the tape prints a one-time warning to stderr that it
+    /// keeps growing (the sign of a training loop that forgets [`ScalarTape::reset`] or
+    /// [`ScalarTape::truncate`]); `None` turns the warning off. The default is
+    /// [`DEFAULT_SCALAR_NODE_WARNING`].
+    pub fn set_node_warning(&self, at: Option<usize>) {
+        self.inner.borrow_mut().warn_at = at.unwrap_or(0);
     }
 
     /// Forgets every node but the sink.
@@ -340,31 +324,49 @@ impl ScalarTape {
         self.inner.borrow_mut().grad.fill(0.0);
     }
 
-    /// Reverse pass from `root`: interior gradients are recomputed, leaf gradients
-    /// accumulate.
+    /// Reverse pass from `root` over the nodes that lead to it: a reached interior node's
+    /// gradient is overwritten, a reached leaf's accumulates, the rest keep theirs.
     fn backward_from(&self, root: u32) {
         let mut inner = self.inner.borrow_mut();
-        let SInner { grad, ins, part, .. } = &mut *inner;
-        let root = root as usize;
-        for i in 1..=root {
-            if ins[i][0] != 0 {
-                grad[i] = 0.0; // interior: fresh on every pass (leaves keep accumulating)
-            }
+        inner.pass += 1;
+        if inner.pass == LEAF {
+            // the counter ran out: forget every old mark
+            inner.seen.iter_mut().filter(|s| **s != LEAF).for_each(|s| *s = 0);
+            inner.pass = 1;
         }
-        grad[root] += 1.0;
-        for i in (1..=root).rev() {
+        let SInner { grad, ins, part, seen, pass, .. } = &mut *inner;
+        let pass = *pass;
+        let n = root as usize + 1;
+        let (grad, ins, part, seen) = (&mut grad[..n], &ins[..n], &part[..n], &mut seen[..n]);
+        // a leaf's gradient accumulates; an interior one starts afresh
+        if seen[n - 1] == LEAF {
+            grad[n - 1] += 1.0;
+            return;
+        }
+        grad[n - 1] = 1.0;
+        seen[n - 1] = pass;
+        for i in (1..n).rev() {
+            if seen[i] != pass {
+                continue; // a leaf, or a node that does not lead to the output
+            }
             let g = grad[i];
-            let [a, b] = ins[i];
-            let [pa, pb] = part[i];
-            grad[a as usize] += pa * g;
-            grad[b as usize] += pb * g;
+            for (input, p) in ins[i].into_iter().zip(part[i]) {
+                let x = input as usize;
+                let mark = seen[x];
+                if mark != pass && mark != LEAF {
+                    seen[x] = pass;
+                    grad[x] = 0.0; // an interior gradient from an earlier pass
+                }
+                grad[x] += p * g;
+            }
         }
         grad[0] = 0.0;
     }
 
     /// Gradients of `output` with respect to `wrt`, **recorded on the tape** so they can be
-    /// differentiated again (create_graph). The same [`local_partials`] rules as the plain
-    /// backward pass. Inputs `output` does not depend on get a zero constant.
+    /// differentiated again (create_graph): the tensor engine's backward rules run on this
+    /// tape, over the nodes that lead to `output`. Inputs `output` does not depend on get a
+    /// zero constant.
     #[track_caller]
     pub fn grad<'t>(&'t self, output: Scalar<'t>, wrt: &[Scalar<'t>]) -> Vec<Scalar<'t>> {
         for w in wrt {
@@ -372,25 +374,29 @@ impl ScalarTape {
         }
         let root = output.id as usize;
         let mut gv: Vec<Option<u32>> = vec![None; root + 1];
-        gv[root] = Some(self.leaf(1.0).id);
-        let mut alg = Recorder { tape: self, loc: Location::caller() };
+        let mut rec = Recorder { tape: self, loc: Location::caller() };
+        gv[root] = Some(rec.constant(1.0));
         for i in (1..=root).rev() {
             let Some(g) = gv[i] else { continue };
             let (op, [a, b]) = {
                 let inner = self.inner.borrow();
                 (inner.op[i], inner.ins[i])
             };
-            if op.arity() == 0 {
-                continue;
-            }
-            let parts = local_partials(&mut alg, op, a, b, i as u32);
-            for (j, &input) in [a, b].iter().take(op.arity()).enumerate() {
-                let contrib = alg.apply(ScalarOp::Mul, parts[j], g);
+            let y = i as u32;
+            let contributions = match op {
+                ScalarOp::Sink | ScalarOp::Leaf => continue,
+                ScalarOp::Unary(u) => [u.vjp(&mut rec, a, y, g), None],
+                ScalarOp::Binary(bop) => bop.vjp(&mut rec, a, b, y, g, [true, true]),
+            };
+            for (&input, c) in [a, b].iter().zip(contributions).take(op.arity()) {
                 let slot = &mut gv[input as usize];
-                *slot = Some(match *slot {
-                    None => contrib,
-                    Some(prev) => alg.apply(ScalarOp::Add, prev, contrib),
-                });
+                *slot = match (*slot, c) {
+                    (None, Some(c)) => Some(c),
+                    (Some(prev), Some(c)) => Some(rec.binary(Binary::Add, prev, c)),
+                    // reached without a contribution: zero
+                    (None, None) => Some(rec.constant(0.0)),
+                    (prev, None) => prev,
+                };
             }
         }
         wrt.iter()
@@ -402,23 +408,35 @@ impl ScalarTape {
     }
 }
 
-/// Records the partials as tape nodes (for [`ScalarTape::grad`]).
+/// The tape as a [`Graph`]: the backward rules record their ops (for [`ScalarTape::grad`]).
 struct Recorder<'t> {
     tape: &'t ScalarTape,
     loc: &'static Location<'static>,
 }
 
-impl ScalarAlgebra for Recorder<'_> {
-    type V = u32;
-    fn c(&mut self, x: f64) -> u32 {
+impl Recorder<'_> {
+    fn constant(&mut self, x: f64) -> u32 {
         self.tape.inner.borrow_mut().push(ScalarOp::Leaf, x, [0, 0], [0.0, 0.0], self.loc)
     }
-    fn value(&self, v: u32) -> f64 {
-        self.tape.inner.borrow().val[v as usize]
+}
+
+impl Graph<f64> for Recorder<'_> {
+    type V = u32;
+    fn apply(&mut self, op: Op<f64>, inputs: &[u32]) -> u32 {
+        let (op, b) = match op {
+            Op::Unary(u) => (ScalarOp::Unary(u), 0),
+            Op::Binary(b) => (ScalarOp::Binary(b), inputs[1]),
+            // a single value has one shape: reshapes, expands and sums to it are identities
+            Op::Reshape(_) | Op::Expand(_) | Op::SumTo(_) => return inputs[0],
+            op => unreachable!("scalar rules use elementwise ops only, not {}", op.name()),
+        };
+        self.tape.inner.borrow_mut().record(op, inputs[0], b, self.loc)
     }
-    fn apply(&mut self, op: ScalarOp, a: u32, b: u32) -> u32 {
-        let b = if op.arity() == 2 { b } else { 0 };
-        self.tape.inner.borrow_mut().record(op, a, b, self.loc)
+    fn shape(&self, _: u32) -> Shape {
+        Shape::new()
+    }
+    fn has_shape(&self, _: u32, _: &[usize]) -> bool {
+        true
     }
 }
 
@@ -445,7 +463,8 @@ impl<'t> Scalar<'t> {
     pub fn value(&self) -> f64 {
         self.tape.inner.borrow().val[self.id as usize]
     }
-    /// The gradient from the last backward pass (accumulated for leaves).
+    /// The gradient: for a leaf, the sum over the backward passes since zeroing; for an
+    /// interior node, the one from the last pass that reached it (0 before any).
     pub fn grad(&self) -> f64 {
         self.tape.inner.borrow().grad[self.id as usize]
     }
@@ -465,14 +484,14 @@ impl<'t> Scalar<'t> {
     }
 
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     fn op1(self, op: ScalarOp) -> Scalar<'t> {
         let id = self.tape.inner.borrow_mut().record(op, self.id, 0, Location::caller());
         Scalar { tape: self.tape, id }
     }
 
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     fn op2(self, op: ScalarOp, other: Scalar<'t>) -> Scalar<'t> {
         self.check(&other, op.name());
         let id = self.tape.inner.borrow_mut().record(op, self.id, other.id, Location::caller());
@@ -482,32 +501,32 @@ impl<'t> Scalar<'t> {
     /// `self^p`.
     #[track_caller]
     pub fn powf(self, p: f64) -> Scalar<'t> {
-        self.op1(ScalarOp::Powf(p))
+        self.op1(ScalarOp::Unary(Unary::Powf(p)))
     }
     /// `e^self`.
     #[track_caller]
     pub fn exp(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Exp)
+        self.op1(ScalarOp::Unary(Unary::Exp))
     }
     /// `ln self`.
     #[track_caller]
     pub fn log(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Log)
+        self.op1(ScalarOp::Unary(Unary::Log))
     }
     /// `tanh self`.
     #[track_caller]
     pub fn tanh(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Tanh)
+        self.op1(ScalarOp::Unary(Unary::Tanh))
     }
-    /// `max(self, 0)`.
+    /// `max(self, 0)`, NaN passing (the tensor engine's [`relu`](crate::ops::unary::relu)).
     #[track_caller]
     pub fn relu(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Relu)
+        self.op1(ScalarOp::Unary(Unary::Relu))
     }
     /// `|self|`.
     #[track_caller]
     pub fn abs(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Abs)
+        self.op1(ScalarOp::Unary(Unary::Abs))
     }
 }
 
@@ -517,7 +536,7 @@ macro_rules! scalar_ops {
             type Output = Scalar<'t>;
             #[track_caller]
             fn $method(self, rhs: Scalar<'t>) -> Scalar<'t> {
-                self.op2(ScalarOp::$op, rhs)
+                self.op2(ScalarOp::Binary(Binary::$op), rhs)
             }
         }
         impl<'t> $trait<f64> for Scalar<'t> {
@@ -531,16 +550,16 @@ macro_rules! scalar_ops {
     };
 }
 
-scalar_ops!(Add, add, Add, ScalarOp::AddConst);
-scalar_ops!(Sub, sub, Sub, |c: f64| ScalarOp::AddConst(-c));
-scalar_ops!(Mul, mul, Mul, ScalarOp::MulConst);
-scalar_ops!(Div, div, Div, |c: f64| ScalarOp::MulConst(1.0 / c));
+scalar_ops!(Add, add, Add, |c: f64| ScalarOp::Unary(Unary::AddScalar(c)));
+scalar_ops!(Sub, sub, Sub, |c: f64| ScalarOp::Unary(Unary::AddScalar(-c)));
+scalar_ops!(Mul, mul, Mul, |c: f64| ScalarOp::Unary(Unary::MulScalar(c)));
+scalar_ops!(Div, div, Div, |c: f64| ScalarOp::Unary(Unary::MulScalar(1.0 / c)));
 
 impl<'t> Add<Scalar<'t>> for f64 {
     type Output = Scalar<'t>;
     #[track_caller]
     fn add(self, rhs: Scalar<'t>) -> Scalar<'t> {
-        rhs.op1(ScalarOp::AddConst(self))
+        rhs.op1(ScalarOp::Unary(Unary::AddScalar(self)))
     }
 }
 
@@ -548,7 +567,7 @@ impl<'t> Sub<Scalar<'t>> for f64 {
     type Output = Scalar<'t>;
     #[track_caller]
     fn sub(self, rhs: Scalar<'t>) -> Scalar<'t> {
-        rhs.op1(ScalarOp::Neg).op1(ScalarOp::AddConst(self))
+        rhs.op1(ScalarOp::Unary(Unary::Neg)).op1(ScalarOp::Unary(Unary::AddScalar(self)))
     }
 }
 
@@ -556,7 +575,7 @@ impl<'t> Mul<Scalar<'t>> for f64 {
     type Output = Scalar<'t>;
     #[track_caller]
     fn mul(self, rhs: Scalar<'t>) -> Scalar<'t> {
-        rhs.op1(ScalarOp::MulConst(self))
+        rhs.op1(ScalarOp::Unary(Unary::MulScalar(self)))
     }
 }
 
@@ -564,7 +583,7 @@ impl<'t> Div<Scalar<'t>> for f64 {
     type Output = Scalar<'t>;
     #[track_caller]
     fn div(self, rhs: Scalar<'t>) -> Scalar<'t> {
-        rhs.op1(ScalarOp::Powf(-1.0)).op1(ScalarOp::MulConst(self))
+        rhs.op1(ScalarOp::Unary(Unary::Powf(-1.0))).op1(ScalarOp::Unary(Unary::MulScalar(self)))
     }
 }
 
@@ -572,6 +591,6 @@ impl<'t> Neg for Scalar<'t> {
     type Output = Scalar<'t>;
     #[track_caller]
     fn neg(self) -> Scalar<'t> {
-        self.op1(ScalarOp::Neg)
+        self.op1(ScalarOp::Unary(Unary::Neg))
     }
 }

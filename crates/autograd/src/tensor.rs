@@ -20,7 +20,13 @@ impl<T: Float> Tensor<T> {
     /// If `data.len()` is not the product of `shape`.
     #[track_caller]
     pub fn new(data: Vec<T>, shape: &[usize]) -> Self {
-        assert_eq!(data.len(), numel(shape), "Tensor::new: {} values do not fill shape {:?}", data.len(), shape);
+        assert_eq!(
+            data.len(),
+            checked_len::<T>("Tensor::new", shape),
+            "Tensor::new: {} values do not fill shape {:?}",
+            data.len(),
+            shape
+        );
         Tensor { shape: Shape::from_slice(shape), data }
     }
 
@@ -39,34 +45,59 @@ impl<T: Float> Tensor<T> {
     }
 
     /// A tensor filled with `value`.
+    ///
+    /// # Panics
+    /// If the shape's byte size does not fit in memory's address range (names the shape).
+    #[track_caller]
     pub fn full(shape: &[usize], value: T) -> Self {
-        Tensor { shape: Shape::from_slice(shape), data: vec![value; numel(shape)] }
+        Self::filled("Tensor::full", shape, value)
+    }
+
+    /// [`full`](Self::full) for the constructor `op` (named in the size panic).
+    #[track_caller]
+    fn filled(op: &str, shape: &[usize], value: T) -> Self {
+        Tensor { shape: Shape::from_slice(shape), data: vec![value; checked_len::<T>(op, shape)] }
     }
 
     /// A tensor of zeros.
+    #[track_caller]
     pub fn zeros(shape: &[usize]) -> Self {
-        Self::full(shape, T::ZERO)
+        Self::filled("Tensor::zeros", shape, T::ZERO)
     }
 
     /// A tensor of ones.
+    #[track_caller]
     pub fn ones(shape: &[usize]) -> Self {
-        Self::full(shape, T::ONE)
+        Self::filled("Tensor::ones", shape, T::ONE)
     }
 
     /// A tensor whose element at flat (row-major) index `i` is `f(i)`.
+    ///
+    /// # Panics
+    /// If the shape's byte size does not fit in memory's address range (names the shape).
+    #[track_caller]
     pub fn from_fn(shape: &[usize], f: impl FnMut(usize) -> T) -> Self {
-        Tensor { shape: Shape::from_slice(shape), data: (0..numel(shape)).map(f).collect() }
+        Self::generate("Tensor::from_fn", shape, f)
+    }
+
+    /// [`from_fn`](Self::from_fn) for the constructor `op` (named in the size panic).
+    #[track_caller]
+    fn generate(op: &str, shape: &[usize], f: impl FnMut(usize) -> T) -> Self {
+        let n = checked_len::<T>(op, shape);
+        Tensor { shape: Shape::from_slice(shape), data: (0..n).map(f).collect() }
     }
 
     /// Uniform values on `[0, 1)`, bit for bit what `torch.rand(shape)` gives after the same
     /// `torch.manual_seed` (elements drawn in row-major order).
+    #[track_caller]
     pub fn rand(shape: &[usize], rng: &mut TorchRng) -> Self {
-        Self::from_fn(shape, |_| T::rand_unit(rng))
+        Self::generate("Tensor::rand", shape, |_| T::rand_unit(rng))
     }
 
     /// Uniform values on `[from, to)`, bit for bit what `tensor.uniform_(from, to)` gives.
+    #[track_caller]
     pub fn uniform(shape: &[usize], from: T, to: T, rng: &mut TorchRng) -> Self {
-        Self::from_fn(shape, |_| T::torch_uniform(rng, from, to))
+        Self::generate("Tensor::uniform", shape, |_| T::torch_uniform(rng, from, to))
     }
 
     /// The shape.
@@ -194,6 +225,23 @@ impl<T: Float> Tensor<T> {
     }
 }
 
+/// The number of elements of `shape`, for a constructor (`op`) that allocates them: panics
+/// naming the op and the shape when the count or its byte size overflows (more than
+/// `isize::MAX` bytes), instead of Rust's bare "capacity overflow".
+#[track_caller]
+fn checked_len<T>(op: &str, shape: &[usize]) -> usize {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n.checked_mul(std::mem::size_of::<T>()).is_some_and(|b| b <= isize::MAX as usize))
+        .unwrap_or_else(|| {
+            panic!(
+                "{op}: shape {shape:?} has more elements than memory can hold ({} bytes each)",
+                std::mem::size_of::<T>()
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +262,26 @@ mod tests {
     #[should_panic(expected = "Tensor::new: 3 values do not fill shape [2, 2]")]
     fn new_checks_length() {
         let _ = Tensor::<f32>::new(vec![1.0; 3], &[2, 2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "Tensor::rand: shape [18446744073709551615, 2] has more elements than memory can hold")]
+    fn impossible_sizes_name_the_op_and_shape() {
+        let _ = Tensor::<f32>::rand(&[usize::MAX, 2], &mut TorchRng::manual_seed(0));
+    }
+
+    #[test]
+    fn byte_sizes_over_isize_max_are_refused_for_every_constructor() {
+        let huge = [1usize << 31, 1 << 31]; // 2^62 elements: 2^64 bytes of f32
+        for (op, f) in [
+            ("Tensor::zeros", Box::new(|| drop(Tensor::<f32>::zeros(&huge))) as Box<dyn Fn()>),
+            ("Tensor::full", Box::new(|| drop(Tensor::<f64>::full(&huge, 1.0)))),
+            ("Tensor::from_fn", Box::new(|| drop(Tensor::<f32>::from_fn(&huge, |_| 0.0)))),
+            ("Tensor::new", Box::new(|| drop(Tensor::<f32>::new(vec![], &huge)))),
+        ] {
+            let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.starts_with(op) && msg.contains("[2147483648, 2147483648]"), "{msg}");
+        }
     }
 }

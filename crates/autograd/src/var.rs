@@ -47,15 +47,15 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape
     }
 
-    /// Node index on the tape (`None` for a parameter).
-    pub fn node_index(&self) -> Option<usize> {
-        (!self.id.is_param()).then(|| self.id.index())
-    }
-
     #[track_caller]
     pub(crate) fn check_same_tape(&self, other: &Var<'t, T>, op: &str) {
         if !std::ptr::eq(self.tape, other.tape) {
-            panic!("{op}: operands come from different tapes (#{} and #{})", self.tape.uid(), other.tape.uid());
+            panic!(
+                "{op}: operands come from different tapes (#{} and #{}) (at {})",
+                self.tape.uid(),
+                other.tape.uid(),
+                Location::caller()
+            );
         }
     }
 
@@ -90,7 +90,13 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn item(&self) -> T {
         let inner = self.tape.inner.borrow();
         let v = inner.view(self.id);
-        assert_eq!(v.data.len(), 1, "item: variable of shape {:?} is not a single value", v.shape);
+        assert_eq!(
+            v.data.len(),
+            1,
+            "item: variable of shape {:?} is not a single value (at {})",
+            v.shape,
+            Location::caller()
+        );
         v.data[0]
     }
 
@@ -99,22 +105,19 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape.inner.borrow().requires_grad(self.id)
     }
 
-    /// A copy of the gradient from the last backward pass (accumulated across passes for
-    /// leaves and parameters), or `None` if none reached it.
+    /// A copy of the gradient: for a leaf or parameter, the sum over the backward passes
+    /// since it was last zeroed; for an interior node, the one from the last pass that
+    /// reached it. `None` if no pass has reached it (since zeroing). A variable on the
+    /// output's graph gets zeros when every path to it has a zero derivative (`sign`).
     pub fn grad(&self) -> Option<Tensor<T>> {
         let inner = self.tape.inner.borrow();
-        let (shape, grad, has) = if self.id.is_param() {
-            let p = &inner.params[self.id.index()];
-            (&p.shape, &p.grad, p.has_grad)
-        } else {
-            let n = &inner.nodes[self.id.index()];
-            (&n.shape, &n.grad, n.has_grad)
-        };
-        has.then(|| Tensor::from_slice(grad, shape))
+        let s = inner.slot(self.id);
+        s.grad().map(|g| Tensor::from_slice(g, &s.shape))
     }
 
     /// Runs the reverse pass from this one-element output (upstream gradient 1), filling
-    /// the gradients of every node that leads to it. Leaves and parameters accumulate.
+    /// the gradients of every node that leads to it, and visiting no other. Leaves and
+    /// parameters accumulate; interior nodes get this pass's gradient.
     ///
     /// # Panics
     /// If the output has more than one element (use [`Var::backward_with`]) or does not
@@ -124,8 +127,9 @@ impl<'t, T: Float> Var<'t, T> {
         let single = self.with_value(|v| v.len() == 1);
         assert!(
             single,
-            "backward: output of shape {:?} is not a single value; use backward_with(upstream gradient)",
-            self.shape()
+            "backward: output of shape {:?} is not a single value; use backward_with(upstream gradient) (at {})",
+            self.shape(),
+            Location::caller()
         );
         self.tape.backward_from(self.id, None);
     }
@@ -139,9 +143,10 @@ impl<'t, T: Float> Var<'t, T> {
         assert_eq!(
             self.shape().as_slice(),
             grad.shape(),
-            "backward_with: gradient of shape {:?} for an output of shape {:?}",
+            "backward_with: gradient of shape {:?} for an output of shape {:?} (at {})",
             grad.shape(),
-            self.shape()
+            self.shape(),
+            Location::caller()
         );
         self.tape.backward_from(self.id, Some(grad.data()));
     }
@@ -356,7 +361,11 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn transpose(&self, d0: usize, d1: usize) -> Var<'t, T> {
         let nd = self.shape().len();
-        assert!(d0 < nd && d1 < nd, "transpose: dimensions {d0} and {d1} for a {nd}-d variable");
+        assert!(
+            d0 < nd && d1 < nd,
+            "transpose: dimensions {d0} and {d1} for a {nd}-d variable (at {})",
+            Location::caller()
+        );
         let mut perm: Shape = (0..nd).collect();
         perm.swap(d0, d1);
         self.op1(Op::Permute(perm))

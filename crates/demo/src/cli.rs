@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::budget::{demo_needs, parse_size, Budget};
 use crate::{load_initial_params, Config};
 
 /// Reproduces the PyTorch forum experiments on gradient accumulation: accumulating over
@@ -13,10 +14,12 @@ use crate::{load_initial_params, Config};
 #[derive(Parser, Debug)]
 #[command(name = "tapegrad-demo", version, about, long_about = None)]
 pub struct Cli {
-    /// Seed for the data (torch.manual_seed before torch.rand).
+    /// Seed for the data (torch.manual_seed before torch.rand). PyTorch's generator uses
+    /// the low 32 bits of a seed: seeds of 2^32 and above give the numbers of the seed
+    /// modulo 2^32 (a note says so).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub data_seed: u64,
-    /// Seed for the model's initial weights.
+    /// Seed for the model's initial weights (low 32 bits used, as for --data-seed).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub model_seed: u64,
     /// Layer sizes, comma-separated (at least two), e.g. 4,8,2.
@@ -28,7 +31,7 @@ pub struct Cli {
     /// Number of micro-batches K (1..=B); consecutive chunks like torch.tensor_split.
     #[arg(long, default_value_t = 2, value_name = "K", allow_negative_numbers = true)]
     pub micro_batches: usize,
-    /// Learning rate of both runs of the sum experiment.
+    /// Learning rate of both runs of the sum experiment (finite in float32, at least 0).
     #[arg(long, default_value_t = 0.1, value_name = "LR", allow_negative_numbers = true)]
     pub lr_sum: f64,
     /// Learning rate of the batched mean runs (the accumulated mean run uses LR / K).
@@ -52,6 +55,10 @@ pub struct Cli {
     /// time (to stderr with --json, so the JSON stays clean).
     #[arg(long)]
     pub profile: bool,
+    /// Memory the run may use, e.g. 512M or 2GiB (default: the memory available, from
+    /// /proc/meminfo). Sizes that need more are refused before anything is allocated.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, global = true)]
+    pub max_memory: Option<u64>,
 }
 
 /// Parsed `--layers`.
@@ -75,8 +82,9 @@ fn parse_layers(s: &str) -> Result<Layers, String> {
     Ok(Layers(sizes))
 }
 
-/// Checks the options' combinations and reads the `--load` file; the message names the
-/// option.
+/// Checks the options' combinations, the memory the sizes need (against `--max-memory` or
+/// the memory available) and the output paths, then reads the `--load` file: all before
+/// any work, so a refused run has done nothing. The message names the option.
 pub fn validate(cli: &Cli) -> Result<Config, String> {
     if cli.batch == 0 {
         return Err("--batch must be at least 1".into());
@@ -88,10 +96,16 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
         ));
     }
     for (name, lr) in [("--lr-sum", cli.lr_sum), ("--lr-mean", cli.lr_mean)] {
-        if !lr.is_finite() || lr < 0.0 {
-            return Err(format!("{name} must be a finite, non-negative number, got {lr}"));
+        if !lr.is_finite() || !(lr as f32).is_finite() || lr < 0.0 {
+            return Err(format!(
+                "{name} must be a non-negative number that is finite in float32 (at most {:e}), got {}",
+                f32::MAX,
+                crate::json::py_float(lr)
+            ));
         }
     }
+    check_memory(cli)?;
+    check_outputs(cli)?;
     let mut config = Config {
         data_seed: cli.data_seed,
         model_seed: cli.model_seed,
@@ -106,4 +120,55 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
         config.initial_params = Some(load_initial_params(&config, path).map_err(|e| format!("--load: {e}"))?);
     }
     Ok(config)
+}
+
+/// The sizes' memory against the budget: the parameters' share is charged to `--layers`,
+/// the activations' to `--batch` (or `--micro-batches`), and the larger named first.
+fn check_memory(cli: &Cli) -> Result<(), String> {
+    let budget = Budget::detect(cli.max_memory);
+    let (params, batch) = demo_needs(&cli.layers.0, cli.batch, cli.micro_batches, cli.json);
+    let layers = cli.layers.0.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+    let layers_arg = format!("--layers {layers}");
+    let batch_arg = format!("--batch {}", cli.batch);
+    budget.admit(&layers_arg, params)?;
+    budget.admit(&batch_arg, batch)?;
+    let both = if params.0 >= batch.0 {
+        format!("{layers_arg} with {batch_arg}")
+    } else {
+        format!("{batch_arg} with {layers_arg}")
+    };
+    budget.admit(&both, params + batch)
+}
+
+/// The output files' folders exist and take new files, no output is a folder or a device,
+/// and no two outputs are the same file.
+fn check_outputs(cli: &Cli) -> Result<(), String> {
+    let outputs: Vec<(&str, &PathBuf)> =
+        [("--save", &cli.save), ("--dot", &cli.dot)].into_iter().filter_map(|(n, p)| Some((n, p.as_ref()?))).collect();
+    for (name, path) in &outputs {
+        tapegrad_nn::files::check_output(path).map_err(|e| format!("{name}: {}: {e}", path.display()))?;
+    }
+    for (i, (a, pa)) in outputs.iter().enumerate() {
+        for (b, pb) in &outputs[i + 1..] {
+            if tapegrad_nn::files::same_output(pa, pb) {
+                return Err(format!("{a} and {b} name the same file {}", pa.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Notes for stderr that do not stop the run: seeds of 2^32 and above, whose low 32 bits
+/// alone reach PyTorch's generator.
+pub fn notes(cli: &Cli) -> Vec<String> {
+    [("--data-seed", cli.data_seed), ("--model-seed", cli.model_seed)]
+        .into_iter()
+        .filter(|&(_, seed)| seed > u32::MAX as u64)
+        .map(|(name, seed)| {
+            format!(
+                "note: {name} {seed} is 2^32 or more; PyTorch's generator uses its low 32 bits, so this run is seed {}",
+                seed as u32
+            )
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! The `--json` output: exactly the layout of the PyTorch reference files (same keys, same
 //! order, numbers as Python's `repr` of the float32 values), so a script can compare any
-//! run with PyTorch's.
+//! run with PyTorch's. JSON has no NaN or infinity: such values are written as `null`
+//! (the binary says so on stderr, see [`crate::Report::non_finite`]).
 
 use std::fmt::Write;
 
@@ -52,8 +53,13 @@ enum J {
     Obj(Vec<(&'static str, J)>),
 }
 
+/// A number for JSON: Python's repr, or `null` for NaN and infinities.
+fn num(x: f64) -> J {
+    J::Num(if x.is_finite() { py_float(x) } else { "null".into() })
+}
+
 fn floats(v: &[f32]) -> J {
-    J::List(v.iter().map(|&x| J::Num(py_float(x as f64))).collect())
+    J::List(v.iter().map(|&x| num(x as f64)).collect())
 }
 
 fn ints(v: &[usize]) -> J {
@@ -115,13 +121,13 @@ fn experiment(e: &Experiment) -> J {
     J::Obj(vec![
         ("name", J::Str(e.name.into())),
         ("reduction", J::Str(if e.reduction == Reduction::Sum { "sum" } else { "mean" }.into())),
-        ("lr_batched", J::Num(py_float(e.lr_batched))),
-        ("lr_accumulated", J::Num(py_float(e.lr_accumulated))),
+        ("lr_batched", num(e.lr_batched)),
+        ("lr_accumulated", num(e.lr_accumulated)),
         ("loss_scale", J::Str(if e.loss_scale == LossScale::SizeOverBatch { "size/batch" } else { "none" }.into())),
         (
             "batched",
             J::Obj(vec![
-                ("loss", J::Num(py_float(e.batched.losses[0] as f64))),
+                ("loss", num(e.batched.losses[0] as f64)),
                 ("grads", floats(&e.batched.grads)),
                 ("params", floats(&e.batched.params)),
             ]),

@@ -11,8 +11,10 @@
 //! | `mean` | mean | lr-mean | lr-mean / k | gradients k times larger, parameters equal |
 //! | `mean-weighted` | mean × size/batch | lr-mean | lr-mean | equal, even for uneven splits |
 
+pub mod budget;
 pub mod cli;
 pub mod json;
+pub mod output;
 
 use std::path::Path;
 
@@ -120,6 +122,17 @@ impl Experiment {
     }
 }
 
+impl Report {
+    /// How many of the report's numbers are NaN or infinite (a learning rate too large for
+    /// float32 makes the step overflow); JSON writes them as `null`.
+    pub fn non_finite(&self) -> usize {
+        let runs = self.experiments.iter().flat_map(|e| [&e.batched, &e.accumulated]);
+        let values = runs.flat_map(|r| r.losses.iter().chain(&r.grads).chain(&r.params));
+        let data = self.input.data().iter().chain(self.target.data()).chain(&self.initial_params);
+        values.chain(data).filter(|v| !v.is_finite()).count()
+    }
+}
+
 /// The whole report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -137,13 +150,21 @@ pub struct Report {
     pub experiments: Vec<Experiment>,
 }
 
-/// `torch.allclose(a, b)` with the default tolerances (rtol 1e-5, atol 1e-8).
+/// `torch.allclose(a, b)` with the default tolerances (rtol 1e-5, atol 1e-8): equal
+/// infinities are close, NaN is close to nothing.
 pub fn allclose(a: &[f32], b: &[f32]) -> bool {
-    a.iter().zip(b).all(|(&x, &y)| ((x as f64) - (y as f64)).abs() <= 1e-8 + 1e-5 * (y as f64).abs())
+    a.iter().zip(b).all(|(&x, &y)| x == y || ((x as f64) - (y as f64)).abs() <= 1e-8 + 1e-5 * (y as f64).abs())
 }
 
+/// The largest |x - y| (0 for equal values, infinities included); NaN if any pair has a NaN.
 fn max_diff(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(&x, &y)| ((x as f64) - (y as f64)).abs()).fold(0.0, f64::max)
+    a.iter().zip(b).map(|(&x, &y)| if x == y { 0.0 } else { ((x as f64) - (y as f64)).abs() }).fold(0.0, |m, d| {
+        if m.is_nan() || d.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 /// The model of `config` on a fresh tape (after `torch.manual_seed(model_seed)`), with
@@ -166,11 +187,13 @@ pub fn build_model(config: &Config) -> (Tape<f32>, Sequential<f32>) {
 /// [`Config::initial_params`] for `--load`.
 ///
 /// # Errors
-/// The file cannot be read, is not a valid safetensors file, or does not fit the model
-/// (names, shapes, dtype); the message names the file and the problem.
+/// The file cannot be read, is not a valid safetensors file, does not fit the model
+/// (names, shapes, dtype) or holds NaN or infinite weights; the message names the file and
+/// the problem.
 pub fn load_initial_params(config: &Config, path: &Path) -> Result<Vec<f32>, StateDictError> {
     let (mut tape, model) = build_model(&Config { initial_params: None, ..config.clone() });
     tapegrad_nn::load(&mut tape, &model, path)?;
+    tapegrad_nn::check_finite(&tape, &model).map_err(|e| e.at(path))?;
     Ok(flatten(&tape, &model, false))
 }
 
@@ -180,10 +203,21 @@ pub fn load_initial_params(config: &Config, path: &Path) -> Result<Vec<f32>, Sta
 /// # Errors
 /// The file cannot be written; the message names it.
 pub fn save_sum_step(report: &Report, path: &Path) -> Result<(), StateDictError> {
+    tapegrad_nn::files::write_atomic(path, &sum_step_bytes(report)?).map_err(|source| {
+        StateDictError::from(tapegrad_nn::StateDictErrorKind::Io { action: "cannot save", source }).at(path)
+    })
+}
+
+/// The bytes [`save_sum_step`] writes: the safetensors file of the parameters after the
+/// batched step of the sum experiment.
+///
+/// # Errors
+/// The safetensors writer refuses the tensors.
+pub fn sum_step_bytes(report: &Report) -> Result<Vec<u8>, StateDictError> {
     let sum = report.experiments.iter().find(|e| e.name == "sum").expect("run() always runs the sum experiment");
     let (tape, model) =
         build_model(&Config { initial_params: Some(sum.batched.params.clone()), ..report.config.clone() });
-    tapegrad_nn::save(&tape, &model, path)
+    tapegrad_nn::save_to_bytes(&tape, &model)
 }
 
 /// The data of `config`: `torch.rand(B, in)` then `torch.rand(B, out)` after

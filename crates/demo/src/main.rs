@@ -1,10 +1,16 @@
 //! `tapegrad-demo`: the forum experiments on gradient accumulation. See the library docs.
+//!
+//! Every bad argument or file ends the run before any work with one line on stderr and
+//! exit status 2; the output files are written all or nothing (each atomically, after
+//! every one of them has been prepared); a closed stdout pipe ends the run quietly.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tapegrad_demo::cli::{validate, Cli};
-use tapegrad_demo::{json, profile, render_text, run, save_sum_step, step_dot};
+use tapegrad_demo::cli::{notes, validate, Cli};
+use tapegrad_demo::output::{self, fail, say};
+use tapegrad_demo::{json, profile, render_text, run, step_dot, sum_step_bytes};
+use tapegrad_nn::files::prepare_write;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -13,39 +19,58 @@ fn main() -> ExitCode {
             // one clear line: clap's first line names the option and what was wrong
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("tapegrad-demo: {first} (see --help)");
-            return ExitCode::from(2);
+            return fail(&format!("{first} (see --help)"));
         }
         Err(e) => {
             // --help and --version
-            print!("{e}");
-            return ExitCode::SUCCESS;
+            return match output::stdout(&e.to_string()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => output::stdout_failed(&e),
+            };
         }
     };
     let config = match validate(&cli) {
         Ok(c) => c,
-        Err(msg) => {
-            eprintln!("tapegrad-demo: {msg}");
-            return ExitCode::from(2);
-        }
+        Err(msg) => return fail(&msg),
     };
+    for note in notes(&cli) {
+        say(&note);
+    }
     let report = run(&config);
+
+    // every output prepared (written to its temporary file) before any replaces its target
+    let mut files = Vec::new();
     if let Some(path) = &cli.save {
-        if let Err(e) = save_sum_step(&report, path) {
-            eprintln!("tapegrad-demo: --save: {e}");
-            return ExitCode::from(2);
+        let prepared = sum_step_bytes(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| prepare_write(path, &bytes).map_err(|e| e.to_string()));
+        match prepared {
+            Ok(p) => files.push(("--save", path, p)),
+            Err(e) => return fail(&format!("--save: {}: {e}", path.display())),
         }
     }
     if let Some(path) = &cli.dot {
-        if let Err(e) = std::fs::write(path, step_dot(&config)) {
-            eprintln!("tapegrad-demo: --dot: cannot write {}: {e}", path.display());
-            return ExitCode::from(2);
+        match prepare_write(path, step_dot(&config).as_bytes()) {
+            Ok(p) => files.push(("--dot", path, p)),
+            Err(e) => return fail(&format!("--dot: {}: {e}", path.display())),
         }
     }
-    if cli.json {
-        print!("{}", json::render_json(&report));
-    } else {
-        print!("{}", render_text(&report));
+    for (name, path, prepared) in files {
+        if let Err(e) = prepared.commit() {
+            return fail(&format!("{name}: {}: {e}", path.display()));
+        }
+    }
+
+    let non_finite = report.non_finite();
+    if non_finite > 0 {
+        say(&format!(
+            "note: {non_finite} results are NaN or infinite (the step overflows float32: a smaller learning rate avoids it){}",
+            if cli.json { "; JSON has no such numbers, so they are written as null" } else { "" }
+        ));
+    }
+    let text = if cli.json { json::render_json(&report) } else { render_text(&report) };
+    if let Err(e) = output::stdout(&text) {
+        return output::stdout_failed(&e);
     }
     if cli.profile {
         let table = format!(
@@ -53,9 +78,9 @@ fn main() -> ExitCode {
             profile(&config, 1000)
         );
         if cli.json {
-            eprint!("{table}");
-        } else {
-            print!("{table}");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), table.as_bytes());
+        } else if let Err(e) = output::stdout(&table) {
+            return output::stdout_failed(&e);
         }
     }
     ExitCode::SUCCESS

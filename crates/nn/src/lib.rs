@@ -22,6 +22,7 @@
 
 mod accumulate;
 pub mod data;
+pub mod files;
 mod loss;
 mod module;
 mod optim;
@@ -32,4 +33,4 @@ pub use data::{Batch, DataError, DataLoader, Dataset};
 pub use loss::{CrossEntropyLoss, L1Loss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::Sgd;
-pub use serialize::{load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
+pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};

@@ -7,7 +7,9 @@ use tapegrad::{Float, Param, Tape, Tensor, TorchRng, Var};
 
 /// A layer (or network) whose parameters live on a tape.
 pub trait Module<T: Float>: fmt::Display {
-    /// Records the forward pass of `x` on `x`'s tape.
+    /// Records the forward pass of `x` on `x`'s tape. Shape errors name the caller's line
+    /// (`#[track_caller]` here applies to every implementation, through `dyn` calls too).
+    #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
 
     /// Parameters with their names, in PyTorch's `named_parameters()` order.
@@ -20,6 +22,7 @@ pub trait Module<T: Float>: fmt::Display {
 
     /// `relu(self.forward(x))` as one fused op, if this module has one (see
     /// [`Sequential`], which uses it for each module followed by a [`ReLU`]).
+    #[track_caller]
     fn forward_relu<'t>(&self, _x: Var<'t, T>) -> Option<Var<'t, T>> {
         None
     }

@@ -10,19 +10,20 @@
 //!   same tensors (no `__metadata__`). Files with metadata are accepted on load.
 //!
 //! Loading is all or nothing: every name, shape and element type is checked, and the file's
-//! layout validated, before the first parameter changes. Saving writes a temporary file in
-//! the target's folder and renames it over the target, so the target is never half written.
+//! layout validated, before the first parameter changes. [`load`] opens regular files only
+//! (never waits on a FIFO or reads a device), checks the header and the data size it
+//! declares against the file's length and the model before reading the data, and reads no
+//! more than the header promises. [`check_finite`] reports NaN or infinite weights by
+//! tensor. Saving goes through [`files::write_atomic`](crate::files::write_atomic): the
+//! target is never half written.
 //!
 //! [safetensors]: https://github.com/huggingface/safetensors
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, Metadata, View};
 use safetensors::SafeTensors;
@@ -96,6 +97,17 @@ pub enum StateDictErrorKind {
     UnsupportedElementType(&'static str),
     /// The safetensors writer refused the tensors (e.g. a header over its 100 MB limit).
     Serialize(String),
+    /// A tensor holding NaN or infinite values ([`check_finite`]).
+    NonFinite {
+        /// The tensor's name.
+        key: String,
+        /// How many of its values are not finite.
+        count: usize,
+        /// The flat (row-major) index of the first.
+        index: usize,
+        /// The first non-finite value.
+        value: f64,
+    },
 }
 
 impl StateDictError {
@@ -109,8 +121,9 @@ impl StateDictError {
         self.path.as_deref()
     }
 
-    fn at(mut self, path: &Path) -> Self {
-        self.path = Some(path.to_path_buf());
+    /// The same error, naming the file `path`.
+    pub fn at(mut self, path: impl AsRef<Path>) -> Self {
+        self.path = Some(path.as_ref().to_path_buf());
         self
     }
 }
@@ -166,6 +179,11 @@ impl fmt::Display for StateDictErrorKind {
             DuplicateName(name) => write!(f, "the model has more than one parameter named `{name}`"),
             UnsupportedElementType(name) => write!(f, "element type {name} has no safetensors dtype"),
             Serialize(why) => write!(f, "cannot encode the tensors: {why}"),
+            NonFinite { key, count, index, value } => write!(
+                f,
+                "tensor `{key}` holds {count} non-finite value{} (the first, {value}, at flat index {index})",
+                plural(*count)
+            ),
         }
     }
 }
@@ -288,38 +306,91 @@ pub fn save_to_bytes<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M)
         .map_err(|e| StateDictErrorKind::Serialize(e.to_string()).into())
 }
 
-/// Checks the layout of a whole safetensors file, with precise messages for the common
-/// failures, then hands it to the safetensors reader.
-fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, StateDictErrorKind> {
-    use StateDictErrorKind::{Invalid, Truncated};
-    let len = bytes.len() as u64;
-    let Some(prefix) = bytes.get(..N_LEN as usize) else {
-        return Err(Truncated { len, expected: N_LEN });
-    };
-    let mut n = [0u8; N_LEN as usize];
-    n.copy_from_slice(prefix);
-    let n = u64::from_le_bytes(n);
+/// The header length the 8-byte prefix of a file of `len` bytes gives, checked against the
+/// format's limit and the file's length.
+fn header_len(prefix: [u8; N_LEN as usize], len: u64) -> Result<u64, StateDictErrorKind> {
+    let n = u64::from_le_bytes(prefix);
     if n > MAX_HEADER {
-        return Err(Invalid(format!(
+        return Err(StateDictErrorKind::Invalid(format!(
             "the first 8 bytes give a header length of {n} bytes, over the format's limit of {MAX_HEADER}"
         )));
     }
-    let header_end = N_LEN + n;
-    let Some(header) = bytes.get(N_LEN as usize..header_end as usize) else {
-        return Err(Truncated { len, expected: header_end });
-    };
+    if N_LEN + n > len {
+        return Err(StateDictErrorKind::Truncated { len, expected: N_LEN + n });
+    }
+    Ok(n)
+}
+
+/// The header's tensor table, and the file length it implies (prefix + header + data),
+/// checked against the actual length `len`.
+fn parse_header(header: &[u8], len: u64) -> Result<Metadata, StateDictErrorKind> {
+    use StateDictErrorKind::{Invalid, Truncated};
     let metadata: Metadata = serde_json::from_slice(header).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => Invalid(format!("bad header: {e}")),
         _ => Invalid(format!("the header is not valid JSON: {e}")),
     })?;
-    let expected = header_end + metadata.data_len() as u64;
+    let expected = (N_LEN + header.len() as u64).saturating_add(metadata.data_len() as u64);
     if len < expected {
         return Err(Truncated { len, expected });
     }
     if len > expected {
         return Err(Invalid(format!("{} bytes after the end of the last tensor", len - expected)));
     }
-    SafeTensors::deserialize(bytes).map_err(|e| Invalid(e.to_string()))
+    Ok(metadata)
+}
+
+/// Checks the layout of a whole safetensors file, with precise messages for the common
+/// failures, then hands it to the safetensors reader.
+fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, StateDictErrorKind> {
+    let len = bytes.len() as u64;
+    let Some(prefix) = bytes.get(..N_LEN as usize) else {
+        return Err(StateDictErrorKind::Truncated { len, expected: N_LEN });
+    };
+    let mut p = [0u8; N_LEN as usize];
+    p.copy_from_slice(prefix);
+    let n = header_len(p, len)?;
+    parse_header(&bytes[N_LEN as usize..(N_LEN + n) as usize], len)?;
+    SafeTensors::deserialize(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))
+}
+
+/// Checks the file's tensor table against the model: the same names, and for each its
+/// element type and shape. Returns the parameters with their names and shapes.
+fn check_table<T: Float, M: Module<T> + ?Sized>(
+    tape: &Tape<T>,
+    model: &M,
+    table: &Metadata,
+) -> Result<Vec<(String, Param, Vec<usize>)>, StateDictErrorKind> {
+    let dtype = dtype_of::<T>()?;
+    let params = unique_parameters(model)?;
+    let in_file = table.tensors();
+    let missing: Vec<String> =
+        params.iter().filter(|(n, _)| !in_file.contains_key(n.as_str())).map(|(n, _)| n.clone()).collect();
+    if !missing.is_empty() {
+        return Err(StateDictErrorKind::MissingKeys(missing));
+    }
+    let in_model: HashSet<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let mut unexpected: Vec<String> = in_file.keys().filter(|n| !in_model.contains(n.as_str())).cloned().collect();
+    if !unexpected.is_empty() {
+        unexpected.sort();
+        return Err(StateDictErrorKind::UnexpectedKeys(unexpected));
+    }
+    let mut out = Vec::with_capacity(params.len());
+    for (key, p) in params {
+        let info = in_file[&key];
+        if info.dtype != dtype {
+            return Err(StateDictErrorKind::DtypeMismatch {
+                key,
+                expected: dtype.to_string(),
+                found: info.dtype.to_string(),
+            });
+        }
+        let expected = tape.with_param(p, |shape, _, _| shape.to_vec());
+        if info.shape != expected {
+            return Err(StateDictErrorKind::ShapeMismatch { key, expected, found: info.shape.clone() });
+        }
+        out.push((key, p, expected));
+    }
+    Ok(out)
 }
 
 /// Every parameter's new value, after checking names, element types and shapes.
@@ -330,39 +401,35 @@ fn check<T: Float, M: Module<T> + ?Sized>(
 ) -> Result<Vec<(Param, Tensor<T>)>, StateDictErrorKind> {
     let dtype = dtype_of::<T>()?;
     let file = parse(bytes)?;
-    let params = unique_parameters(model)?;
-
-    let in_file: HashSet<&str> = file.names().into_iter().collect();
-    let missing: Vec<String> =
-        params.iter().filter(|(n, _)| !in_file.contains(n.as_str())).map(|(n, _)| n.clone()).collect();
-    if !missing.is_empty() {
-        return Err(StateDictErrorKind::MissingKeys(missing));
-    }
-    let in_model: HashSet<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
-    let mut unexpected: Vec<String> =
-        in_file.iter().filter(|n| !in_model.contains(*n)).map(|n| n.to_string()).collect();
-    if !unexpected.is_empty() {
-        unexpected.sort();
-        return Err(StateDictErrorKind::UnexpectedKeys(unexpected));
-    }
-
-    let mut values = Vec::with_capacity(params.len());
-    for (key, p) in params {
+    let (_, table) = SafeTensors::read_metadata(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
+    let mut values = Vec::new();
+    for (key, p, shape) in check_table(tape, model, &table)? {
         let view = file.tensor(&key).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
-        if view.dtype() != dtype {
-            return Err(StateDictErrorKind::DtypeMismatch {
-                key,
-                expected: dtype.to_string(),
-                found: view.dtype().to_string(),
-            });
-        }
-        let expected = tape.with_param(p, |shape, _, _| shape.to_vec());
-        if view.shape() != expected.as_slice() {
-            return Err(StateDictErrorKind::ShapeMismatch { key, expected, found: view.shape().to_vec() });
-        }
-        values.push((p, Tensor::new(decode(dtype, view.data()), &expected)));
+        values.push((p, Tensor::new(decode(dtype, view.data()), &shape)));
     }
     Ok(values)
+}
+
+/// Checks that every parameter of the model is finite (no NaN, no infinity), e.g. after
+/// [`load`] of a file from elsewhere.
+///
+/// # Errors
+/// [`StateDictErrorKind::NonFinite`] naming the first parameter (in the model's order) with
+/// a non-finite value, how many it has and where the first is.
+///
+/// # Panics
+/// If the model's parameters belong to another tape.
+pub fn check_finite<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M) -> Result<(), StateDictError> {
+    for (key, p) in model.named_parameters() {
+        let bad = tape.with_param(p, |_, value, _| {
+            let mut it = value.iter().enumerate().filter(|(_, v)| !v.to_f64().is_finite());
+            it.next().map(|(index, v)| (index, v.to_f64(), 1 + it.count()))
+        });
+        if let Some((index, value, count)) = bad {
+            return Err(StateDictErrorKind::NonFinite { key, count, index, value }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Sets the model's parameters from the bytes of a safetensors file (what [`load`] reads).
@@ -388,9 +455,11 @@ pub fn load_from_bytes<T: Float, M: Module<T> + ?Sized>(
 
 /// Saves the model's parameters to a safetensors file at `path`, replacing any file there.
 ///
-/// The bytes go to a temporary file in the same folder, which is then renamed over `path`:
-/// readers see the old file or the new one, never a half-written one. On error the
-/// temporary file is removed.
+/// The bytes go through [`files::write_atomic`](crate::files::write_atomic): a temporary
+/// file in the same folder renamed over `path` (readers see the old file or the new one,
+/// never a half-written one); a symbolic link is kept and its target replaced, the
+/// target's permissions are kept. On error the target is unchanged and no temporary file
+/// remains.
 ///
 /// ```no_run
 /// use tapegrad::{Tape, TorchRng};
@@ -414,7 +483,8 @@ pub fn save<T: Float, M: Module<T> + ?Sized>(
 ) -> Result<(), StateDictError> {
     let path = path.as_ref();
     let bytes = save_to_bytes(tape, model).map_err(|e| e.at(path))?;
-    write_atomic(path, &bytes).map_err(|kind| StateDictError::from(kind).at(path))
+    crate::files::write_atomic(path, &bytes)
+        .map_err(|source| StateDictError::from(StateDictErrorKind::Io { action: "cannot save", source }).at(path))
 }
 
 /// Loads the model's parameters from the safetensors file at `path` (written by [`save`]
@@ -442,46 +512,47 @@ pub fn load<T: Float, M: Module<T> + ?Sized>(
     path: impl AsRef<Path>,
 ) -> Result<(), StateDictError> {
     let path = path.as_ref();
-    let bytes = fs::read(path)
-        .map_err(|source| StateDictError::from(StateDictErrorKind::Io { action: "cannot read the file", source }))
-        .map_err(|e| e.at(path))?;
+    let bytes = read_checked(tape, model, path).map_err(|e| StateDictError::from(e).at(path))?;
     load_from_bytes(tape, model, &bytes).map_err(|e| e.at(path))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateDictErrorKind> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io = |action, source| StateDictErrorKind::Io { action, source };
-    let names_a_folder = path.is_dir() || path.as_os_str().to_string_lossy().ends_with(std::path::is_separator);
-    let name = match path.file_name() {
-        Some(name) if !names_a_folder => name,
-        _ => return Err(io("cannot save", io::Error::new(io::ErrorKind::IsADirectory, "it is a folder, not a file"))),
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}-{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let tmp = dir.join(tmp_name);
-
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| io("cannot create a temporary file beside it", e))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    let result = written
-        .map_err(|e| io("cannot write the temporary file", e))
-        .and_then(|()| fs::rename(&tmp, path).map_err(|e| io("cannot replace it with the temporary file", e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    } else {
-        // make the rename itself durable (best effort; not possible on every platform)
-        #[cfg(unix)]
-        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+/// The bytes of the safetensors file at `path`, read only after its header has been
+/// checked against the file's length and the model (so the data read is the model's size).
+fn read_checked<T: Float, M: Module<T> + ?Sized>(
+    tape: &Tape<T>,
+    model: &M,
+    path: &Path,
+) -> Result<Vec<u8>, StateDictErrorKind> {
+    let io = |action| move |source| StateDictErrorKind::Io { action, source };
+    let (file, len) = crate::files::open_regular(path).map_err(io("cannot read the file"))?;
+    let mut file = file.take(len);
+    let mut prefix = [0u8; N_LEN as usize];
+    if len < N_LEN {
+        return Err(StateDictErrorKind::Truncated { len, expected: N_LEN });
     }
-    result
+    file.read_exact(&mut prefix).map_err(io("cannot read the file"))?;
+    let n = header_len(prefix, len)?;
+    let mut bytes = prefix.to_vec();
+    read_exactly(&mut file, &mut bytes, n, len)?;
+    let table = parse_header(&bytes[N_LEN as usize..], len)?;
+    check_table(tape, model, &table)?;
+    read_exactly(&mut file, &mut bytes, table.data_len() as u64, len)?;
+    Ok(bytes)
+}
+
+/// Appends exactly `n` more bytes of `file` to `bytes` (a file that shrank while being read
+/// is reported as truncated).
+fn read_exactly(file: &mut impl Read, bytes: &mut Vec<u8>, n: u64, len: u64) -> Result<(), StateDictErrorKind> {
+    let want = bytes.len() as u64 + n;
+    bytes.try_reserve_exact(n as usize).map_err(|_| StateDictErrorKind::Io {
+        action: "cannot read the file",
+        source: io::Error::new(io::ErrorKind::OutOfMemory, format!("no memory for its {n} bytes")),
+    })?;
+    file.take(n)
+        .read_to_end(bytes)
+        .map_err(|source| StateDictErrorKind::Io { action: "cannot read the file", source })?;
+    if (bytes.len() as u64) < want {
+        return Err(StateDictErrorKind::Truncated { len: bytes.len() as u64, expected: len });
+    }
+    Ok(())
 }

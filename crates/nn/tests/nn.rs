@@ -171,3 +171,24 @@ fn accumulation_policies() {
         }
     }
 }
+
+/// A shape error inside a layer names the line that called `forward` (issue 15, case 8),
+/// through `Sequential`'s `dyn Module` calls, the fused linear+relu and a lone `Linear`.
+#[test]
+fn shape_errors_in_layers_name_the_callers_line() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let tape = Tape::<f64>::new();
+    let mut rng = TorchRng::manual_seed(0);
+    let seq = Sequential::mlp(&tape, &[4, 3, 2], &mut rng);
+    let lin = Linear::new(&tape, 4, 3, &mut rng);
+    let x = tape.input(Tensor::zeros(&[2, 5]));
+    let line = line!() + 1;
+    let err = catch_unwind(AssertUnwindSafe(|| seq.forward(x))).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.starts_with("linear: x [2, 5], weight [3, 4], bias [3]"), "{msg}");
+    assert!(msg.contains(&format!("nn.rs:{line}:")), "{msg}");
+    let line = line!() + 1;
+    let err = catch_unwind(AssertUnwindSafe(|| Module::<f64>::forward(&lin, x))).unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.contains(&format!("nn.rs:{line}:")), "{msg}");
+}

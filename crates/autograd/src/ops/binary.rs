@@ -19,7 +19,8 @@ pub enum Binary {
     Mul,
     /// `a / b`
     Div,
-    /// `a` where `b > 0`, else 0: relu's backward (`dy` masked by the input's sign)
+    /// `a` gated by `b` with [`relu_gate`](super::unary::relu_gate): relu's backward
+    /// (`dy` masked by the input's sign)
     ReluMask,
     /// `a * sign(b)`: abs's backward
     SignMul,
@@ -38,10 +39,8 @@ impl Binary {
         }
     }
 
-    /// The broadcast shape.
-    ///
-    /// # Panics
-    /// `add: shapes [2, 3] and [2] do not broadcast` when they do not.
+    /// The broadcast shape, or an error such as `add: shapes [2, 3] and [2] do not
+    /// broadcast`.
     pub fn out_shape(&self, a: &[usize], b: &[usize]) -> Result<Shape, String> {
         if crate::shape::same(a, b) {
             return Ok(crate::shape::from_dims(a));
@@ -52,20 +51,57 @@ impl Binary {
     /// `out = f(a, b)` with broadcasting.
     pub fn forward<T: Float>(&self, a: View<'_, T>, b: View<'_, T>, out_shape: &[usize], out: &mut [T]) {
         let (ad, asz, bd, bsz) = (a.data, a.shape, b.data, b.shape);
+        // one loop per op, each with the element function of `eval`
         match self {
-            Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x + y),
-            Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x - y),
-            Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * y),
-            Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x / y),
-            Binary::ReluMask => {
-                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| if y > T::ZERO { x } else { T::ZERO })
-            }
-            Binary::SignMul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x * super::unary::sign(y)),
+            Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Add.eval(x, y)),
+            Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Sub.eval(x, y)),
+            Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Mul.eval(x, y)),
+            Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Div.eval(x, y)),
+            Binary::ReluMask => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::ReluMask.eval(x, y)),
+            Binary::SignMul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::SignMul.eval(x, y)),
+        }
+    }
+
+    /// `f(a, b)` for one pair of elements.
+    #[inline(always)]
+    pub fn eval<T: Float>(&self, a: T, b: T) -> T {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+            Binary::ReluMask => super::unary::relu_gate(b, a),
+            Binary::SignMul => a * super::unary::sign(b),
         }
     }
 
     /// Backward: `[da, db]` from `dy` (`y` the output), each summed to its input's shape.
     pub fn vjp<T: Float, G: Graph<T>>(
+        &self,
+        g: &mut G,
+        a: G::V,
+        b: G::V,
+        y: G::V,
+        dy: G::V,
+        need: [bool; 2],
+    ) -> [Option<G::V>; 2] {
+        let [da, db] = self.vjp_elementwise(g, a, b, y, dy, need);
+        // undo broadcasting: each gradient summed back to its input's shape
+        let da = da.map(|d| {
+            let s = g.shape(a);
+            g.sum_to(d, &s)
+        });
+        let db = db.map(|d| {
+            let s = g.shape(b);
+            g.sum_to(d, &s)
+        });
+        [da, db]
+    }
+
+    /// The backward rule elementwise, before broadcasting is undone: `[da, db]` shaped like
+    /// `dy`. (The scalar engine, where nothing broadcasts, uses this directly.)
+    #[inline(always)]
+    pub fn vjp_elementwise<T: Float, G: Graph<T>>(
         &self,
         g: &mut G,
         a: G::V,
@@ -95,15 +131,6 @@ impl Binary {
             // d/da (a sign(b)) = sign(b); d/db = 0 almost everywhere
             Binary::SignMul => (need[0].then(|| g.binary(Binary::SignMul, dy, b)), None),
         };
-        // undo broadcasting: each gradient summed back to its input's shape
-        let da = da.map(|d| {
-            let s = g.shape(a);
-            g.sum_to(d, &s)
-        });
-        let db = db.map(|d| {
-            let s = g.shape(b);
-            g.sum_to(d, &s)
-        });
         [da, db]
     }
 }

@@ -16,7 +16,7 @@ use crate::var::Var;
 /// Result shape of `l1_loss(a, b)`: a 0-d value; `a` and `b` must have the same shape
 /// (the composition `(a - b).abs().mean()` is there for broadcasting).
 ///
-/// # Panics
+/// # Errors
 /// `l1_loss: prediction [2, 2] and target [2, 3] differ in shape`.
 pub fn l1_shape(a: &[usize], b: &[usize]) -> Result<Shape, String> {
     ensure!(crate::shape::same(a, b), "l1_loss: prediction {a:?} and target {b:?} differ in shape");
@@ -47,7 +47,7 @@ pub fn l1_vjp<T: Float, G: Graph<T>>(
 /// Result shape of the L1 gradient `c·dy·sign(a - b)`: `a`'s (`dy` one element, `a` and
 /// `b` of one shape).
 ///
-/// # Panics
+/// # Errors
 /// `l1_loss_backward: dy [2], a [3], b [3]: need a one-element dy and a, b of one shape`.
 pub fn l1_grad_shape(dy: &[usize], a: &[usize], b: &[usize]) -> Result<Shape, String> {
     let ok = dy.iter().product::<usize>() == 1 && crate::shape::same(a, b);

@@ -19,7 +19,7 @@ fn show(s: &[usize], t: bool) -> String {
 
 /// Result shape of `op(A)·op(B)`.
 ///
-/// # Panics
+/// # Errors
 /// `matmul: [2, 4] x [8, 2]: inner dimensions 4 and 8 differ` (or an operand not 2-d).
 pub fn matmul_shape(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Result<Shape, String> {
     ensure!(a.len() == 2 && b.len() == 2, "matmul: {} x {}: both operands must be 2-d", show(a, ta), show(b, tb));
@@ -64,7 +64,7 @@ pub fn matmul_vjp<T: Float, G: Graph<T>>(
 
 /// Result shape of `x·Wᵀ + b`.
 ///
-/// # Panics
+/// # Errors
 /// `linear: x [2, 4], weight [8, 3], bias [8]: ...` when the shapes do not fit.
 pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, String> {
     let ok = x.len() == 2 && w.len() == 2 && b.len() == 1 && x[1] == w[1] && b[0] == w[0];
@@ -72,7 +72,7 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
     Ok(smallvec::smallvec![x[0], w[0]])
 }
 
-/// `out = x·Wᵀ + b` (then `max(out, 0)` with `relu`): the product, with the bias and the
+/// `out = x·Wᵀ + b` (then [`relu`](super::unary::relu) with `relu`): the product, with the bias and the
 /// ReLU added in registers before each tile is stored where the GEMM's panel path runs,
 /// else in one pass over the result (`acc + b` is the same float as `b + acc`).
 pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
@@ -92,7 +92,7 @@ pub fn linear_vjp<T: Float, G: Graph<T>>(
     dy: G::V,
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
-    // d/dz relu(z) = 1 where z > 0, i.e. where y > 0
+    // d/dz relu(z) = 0 where z <= 0, i.e. where y <= 0, else 1 (`relu_gate`)
     let dy = if relu { g.binary(super::Binary::ReluMask, dy, y) } else { dy };
     // d/dx (x Wᵀ) : dx = dy·W
     let dx = need[0].then(|| g.matmul(dy, w, false, false));

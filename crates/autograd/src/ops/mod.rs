@@ -218,6 +218,9 @@ impl<T: Float> Op<T> {
     /// Computes the result into `out` (already sized to the result; its old contents are
     /// ignored).
     pub fn forward(&self, ins: &[View<'_, T>], out_shape: &[usize], out: &mut [T]) {
+        if out.is_empty() {
+            return; // a zero-size result: nothing to compute
+        }
         match self {
             Op::Leaf => unreachable!("leaves are not computed"),
             Op::Unary(u) => u.forward(ins[0].data, out),

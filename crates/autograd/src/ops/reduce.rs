@@ -28,7 +28,7 @@ impl Reduce {
 
     /// Result shape.
     ///
-    /// # Panics
+    /// # Errors
     /// `sum: axis 2 out of range for shape [3, 4]`.
     pub fn out_shape(&self, x: &[usize]) -> Result<Shape, String> {
         Ok(match self.axis {
@@ -57,6 +57,11 @@ impl Reduce {
 
     /// The reduction.
     pub fn forward<T: Float>(&self, x: View<'_, T>, out: &mut [T]) {
+        if self.mean && self.count(x.shape) == 0 {
+            // the mean of nothing is 0/0, as in PyTorch
+            out.fill(T::from_f64(f64::NAN));
+            return;
+        }
         match self.axis {
             None => {
                 let s = crate::kernels::sum(x.data);

@@ -6,7 +6,7 @@ use crate::shape::{broadcasts_to, numel, Shape};
 
 /// Result shape of a reshape.
 ///
-/// # Panics
+/// # Errors
 /// `reshape: [2, 3] (6 elements) into [4, 2] (8 elements)`.
 pub fn reshape_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(numel(x) == numel(to), "reshape: {x:?} ({} elements) into {to:?} ({} elements)", numel(x), numel(to));
@@ -15,7 +15,7 @@ pub fn reshape_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
 
 /// Result shape of a permutation.
 ///
-/// # Panics
+/// # Errors
 /// `permute: [1, 1] is not a permutation of the 2 dimensions of [2, 3]`.
 pub fn permute_shape(x: &[usize], perm: &[usize]) -> Result<Shape, String> {
     let mut seen: Shape = smallvec::smallvec![0; x.len()];
@@ -41,7 +41,7 @@ pub fn inverse_perm(perm: &[usize]) -> Shape {
 
 /// Result shape of an expand.
 ///
-/// # Panics
+/// # Errors
 /// `expand: [3, 2] cannot be broadcast to [3, 4]`.
 pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(broadcasts_to(x, to), "expand: {x:?} cannot be broadcast to {to:?}");
@@ -50,7 +50,7 @@ pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
 
 /// Result shape of a sum_to.
 ///
-/// # Panics
+/// # Errors
 /// `sum_to: [3, 4] cannot be summed to [2]` unless `to` broadcasts to `x`.
 pub fn sum_to_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(broadcasts_to(to, x), "sum_to: {x:?} cannot be summed to {to:?}");

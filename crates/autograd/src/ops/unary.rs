@@ -11,7 +11,7 @@ use crate::float::Float;
 pub enum Unary<T> {
     /// `-x`
     Neg,
-    /// `max(x, 0)`
+    /// `max(x, 0)`, NaN passing (see [`relu`])
     Relu,
     /// `|x|`
     Abs,
@@ -25,7 +25,7 @@ pub enum Unary<T> {
     Sigmoid,
     /// `√x`
     Sqrt,
-    /// `x^p` for a constant `p`
+    /// `x^p` for a constant `p` (see [`powf`])
     Powf(T),
     /// `x + c` for a constant `c`
     AddScalar(T),
@@ -59,20 +59,14 @@ impl<T: Float> Unary<T> {
     pub fn eval(&self, x: T) -> T {
         match *self {
             Unary::Neg => -x,
-            Unary::Relu => {
-                if x < T::ZERO {
-                    T::ZERO
-                } else {
-                    x
-                }
-            }
+            Unary::Relu => relu(x),
             Unary::Abs => x.abs(),
             Unary::Exp => x.exp(),
             Unary::Log => x.ln(),
             Unary::Tanh => x.tanh(),
             Unary::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
             Unary::Sqrt => x.sqrt(),
-            Unary::Powf(p) => x.powf(p),
+            Unary::Powf(p) => powf(x, p),
             Unary::AddScalar(c) => x + c,
             Unary::MulScalar(c) => x * c,
             Unary::Sign => sign(x),
@@ -93,8 +87,7 @@ impl<T: Float> Unary<T> {
         }
         match *self {
             Unary::Neg => map!(|x: T| -x),
-            // NaN stays NaN, as in PyTorch
-            Unary::Relu => map!(|x: T| if x < T::ZERO { T::ZERO } else { x }),
+            Unary::Relu => map!(relu),
             Unary::AddScalar(c) => map!(|x: T| x + c),
             Unary::MulScalar(c) => map!(|x: T| x * c),
             Unary::Abs => map!(|x: T| x.abs()),
@@ -107,7 +100,7 @@ impl<T: Float> Unary<T> {
         Some(match *self {
             // d/dx (-x) = -1
             Unary::Neg => g.neg(dy),
-            // d/dx relu(x) = 1 if x > 0 else 0
+            // d/dx relu(x) = 0 if x <= 0 else 1 (see `relu_gate`)
             Unary::Relu => g.binary(Binary::ReluMask, dy, x),
             // d/dx |x| = sign(x)
             Unary::Abs => g.binary(Binary::SignMul, dy, x),
@@ -132,6 +125,8 @@ impl<T: Float> Unary<T> {
                 let half = g.mul_scalar(dy, T::from_f64(0.5));
                 g.div(half, y)
             }
+            // d/dx x^0 = 0 (zeros, even where x^-1 is infinite, as in PyTorch)
+            Unary::Powf(p) if p == T::ZERO => return None,
             // d/dx x^p = p x^(p-1)
             Unary::Powf(p) => {
                 let d = g.unary(Unary::Powf(p - T::ONE), x);
@@ -163,5 +158,57 @@ pub(crate) fn sign<T: Float>(x: T) -> T {
         -T::ONE
     } else {
         T::ZERO
+    }
+}
+
+/// ReLU's value, the one definition every relu of the crate uses (the op, the fused
+/// `linear_relu` through the GEMM's epilogue, the scalar engine): PyTorch's
+/// `x < 0 ? 0 : x`, so NaN and `-0.0` pass through unchanged.
+#[inline(always)]
+pub fn relu<T: Float>(x: T) -> T {
+    if x < T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+/// ReLU's backward gate: the incoming gradient `dy` where relu's input or output `v` is
+/// positive, else 0. PyTorch's `v <= 0 ? 0 : dy` (`threshold_backward`): a NaN `v` passes
+/// the gradient, as it is not `<= 0`.
+#[inline(always)]
+pub fn relu_gate<T: Float>(v: T, dy: T) -> T {
+    if v <= T::ZERO {
+        T::ZERO
+    } else {
+        dy
+    }
+}
+
+/// `x^p`, as PyTorch computes a tensor to a constant power: exponents 0, 1, 2, 3, 0.5,
+/// -0.5, -1 and -2 are the exact operations `1`, `x`, `x·x`, `x·x·x`, `√x`, `1/√x`, `1/x`
+/// and `1/(x·x)` (so `(-0.0)^0.5 = -0.0` and `(-∞)^0.5 = NaN`, as `√` gives), any
+/// other the C library's `pow`.
+#[inline(always)]
+pub fn powf<T: Float>(x: T, p: T) -> T {
+    let f = p.to_f64();
+    if f == 0.0 {
+        T::ONE
+    } else if f == 1.0 {
+        x
+    } else if f == 2.0 {
+        x * x
+    } else if f == 3.0 {
+        x * x * x
+    } else if f == 0.5 {
+        x.sqrt()
+    } else if f == -0.5 {
+        T::ONE / x.sqrt()
+    } else if f == -1.0 {
+        T::ONE / x
+    } else if f == -2.0 {
+        T::ONE / (x * x)
+    } else {
+        x.powf(p)
     }
 }

@@ -1,0 +1,402 @@
+//! The reverse pass: backward rules run eagerly into reusable scratch buffers.
+//!
+//! A pass visits only the nodes that lead to its output: the output is *reached*, and every
+//! input of a reached node that requires grad is reached. A reached interior node's
+//! gradient is overwritten by the pass (its first contribution replaces the old one); a
+//! reached leaf's or parameter's gradient accumulates. Nodes the pass does not reach keep
+//! what they had. An input that is reached but gets no contribution (the rule of `sign`,
+//! say, has none) gets zeros, as in PyTorch.
+
+use std::mem;
+use std::time::Instant;
+
+use super::{non_finite, resize, Id, Inner, Node, Slot, Tape};
+use crate::float::Float;
+use crate::ops::{Binary, Graph, Op, Unary, View};
+use crate::shape::{numel, Shape};
+
+/// A value seen by a backward rule during the eager pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum H {
+    /// A forward value (node or parameter).
+    Val(Id),
+    /// The incoming gradient of a node.
+    Grad(u32),
+    /// A scratch result.
+    Tmp(u32),
+}
+
+impl crate::ops::Handle for H {
+    fn pack(self) -> u64 {
+        match self {
+            H::Val(id) => id.0 as u64,
+            H::Grad(i) => (1 << 32) | i as u64,
+            H::Tmp(k) => (2 << 32) | k as u64,
+        }
+    }
+    fn unpack(bits: u64) -> Self {
+        let low = bits as u32;
+        match bits >> 32 {
+            0 => H::Val(Id(low)),
+            1 => H::Grad(low),
+            _ => H::Tmp(low),
+        }
+    }
+}
+
+/// A scratch value of the backward pass.
+#[derive(Default)]
+pub(super) struct Temp<T> {
+    shape: Shape,
+    data: Vec<T>,
+}
+
+impl<T: Float> Tape<T> {
+    /// The reverse pass from `root` with upstream gradient `seed` (ones when `None`).
+    #[track_caller]
+    pub(crate) fn backward_from(&self, root: Id, seed: Option<&[T]>) {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        assert!(
+            inner.requires_grad(root),
+            "backward: the output does not require grad (no parameter or leaf with \
+             requires_grad leads to it, or it was made under no_grad) (at {})",
+            std::panic::Location::caller()
+        );
+        let n = numel(inner.shape(root));
+        if let Some(s) = seed {
+            assert_eq!(
+                s.len(),
+                n,
+                "backward: upstream gradient of {} elements for an output of shape {:?} (at {})",
+                s.len(),
+                inner.shape(root),
+                std::panic::Location::caller()
+            );
+        }
+        inner.next_pass();
+        inner.temps_used = 0;
+        if root.is_param() || matches!(inner.nodes[root.index()].op, Op::Leaf) {
+            // differentiating a leaf by itself: its gradient is the seed
+            let k = seed_temp(inner, root, seed);
+            inner.accumulate(root, k, true);
+            return;
+        }
+        let last = root.index();
+        {
+            let node = &mut inner.nodes[last];
+            let grad = &mut node.slot.grad;
+            grad.clear();
+            match seed {
+                Some(s) => grad.extend_from_slice(s),
+                None => grad.resize(n, T::ONE),
+            }
+            node.slot.has_grad = true;
+            node.pass = inner.pass;
+        }
+        for i in (0..=last).rev() {
+            let node = &inner.nodes[i];
+            // only reached nodes with a rule (a node that records an op requires grad)
+            if node.pass != inner.pass || matches!(node.op, Op::Leaf) {
+                continue;
+            }
+            let arity = node.op.arity();
+            let inputs = node.inputs;
+            let need = inner.need(node);
+            let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);
+            let t0 = inner.profile.is_some().then(Instant::now);
+            let xs = [H::Val(inputs[0]), H::Val(inputs[1]), H::Val(inputs[2])];
+            let grads = {
+                let mut eager = Eager { inner: &mut *inner };
+                op.vjp(&mut eager, &xs[..arity], H::Val(Id::node(i)), H::Grad(i as u32), need)
+            };
+            if inner.anomaly {
+                inner.check_backward(i, &op, &grads[..arity]);
+            }
+            for j in 0..arity {
+                match grads[j] {
+                    Some(h) => {
+                        let shared = (j + 1..arity).any(|l| grads[l] == Some(h));
+                        inner.accumulate(inputs[j], h, !shared);
+                    }
+                    None if need[j] => inner.reach_with_zeros(inputs[j]),
+                    None => {}
+                }
+            }
+            if let (Some(t0), Some(p)) = (t0, inner.profile.as_mut()) {
+                p.add_backward(op.name(), t0.elapsed());
+            }
+            inner.nodes[i].op = op;
+        }
+    }
+}
+
+/// Marks `target` reached by the pass numbered `pass`; returns its slot when it requires
+/// grad, with whether this is its first contribution of the pass: an interior gradient
+/// left by an earlier pass, or a leaf gradient zeroed since, is then replaced rather than
+/// added to.
+#[inline]
+fn reach_slot<'a, T: Float>(
+    nodes: &'a mut [Node<T>],
+    params: &'a mut [Slot<T>],
+    pass: u32,
+    target: Id,
+) -> Option<(&'a mut Slot<T>, bool)> {
+    let (slot, first) = if target.is_param() {
+        let p = &mut params[target.index()];
+        let first = !p.has_grad;
+        (p, first)
+    } else {
+        let n = &mut nodes[target.index()];
+        let first = if matches!(n.op, Op::Leaf) { !n.slot.has_grad } else { n.pass != pass };
+        n.pass = pass;
+        (&mut n.slot, first)
+    };
+    slot.requires_grad.then_some((slot, first))
+}
+
+/// Puts the seed of a backward pass (ones, or the given upstream gradient) into a scratch
+/// buffer.
+fn seed_temp<T: Float>(inner: &mut Inner<T>, root: Id, seed: Option<&[T]>) -> H {
+    let shape = crate::shape::from_dims(inner.shape(root));
+    let (k, mut data) = inner.take_temp(numel(&shape));
+    match seed {
+        Some(s) => data.copy_from_slice(s),
+        None => data.fill(T::ONE),
+    }
+    inner.put_temp(k, shape, data)
+}
+
+impl<T: Float> Inner<T> {
+    /// Starts a new backward pass (no node is reached by it yet).
+    fn next_pass(&mut self) {
+        self.pass = self.pass.wrapping_add(1);
+        if self.pass == 0 {
+            // the counter wrapped: forget every old mark
+            for n in &mut self.nodes {
+                n.pass = 0;
+            }
+            self.pass = 1;
+        }
+    }
+
+    /// Marks `target` reached by this pass (see [`reach_slot`]).
+    #[inline]
+    fn reach(&mut self, target: Id) -> Option<(&mut Slot<T>, bool)> {
+        reach_slot(&mut self.nodes, &mut self.params, self.pass, target)
+    }
+
+    /// A needed input that a rule gave no contribution: reached, with a zero gradient if
+    /// nothing else has arrived.
+    fn reach_with_zeros(&mut self, target: Id) {
+        if let Some((slot, true)) = self.reach(target) {
+            let n = numel(&slot.shape);
+            resize(&mut slot.grad, n);
+            slot.grad.fill(T::ZERO);
+            slot.has_grad = true;
+        }
+    }
+
+    /// Adds `h` (a value of the eager backward pass) into the gradient of `target`.
+    /// The first contribution is moved in (a buffer swap) when `h` is a scratch value no
+    /// one else reads; later contributions are added.
+    fn accumulate(&mut self, target: Id, h: H, movable: bool) {
+        let Inner { nodes, params, temps, pass, .. } = self;
+        let Some((slot, first)) = reach_slot(nodes, params, *pass, target) else { return };
+        slot.has_grad = true;
+        let n = numel(&slot.shape);
+        if let (true, H::Tmp(k), true) = (first, h, movable) {
+            // the common case: a scratch value moved into an empty slot
+            let grad = &mut slot.grad;
+            if grad.capacity() < n {
+                grad.reserve_exact(n - grad.len());
+            }
+            mem::swap(grad, &mut temps[k as usize].data);
+            debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
+            return;
+        }
+        // otherwise the value is copied in (first contribution) or added; the buffer is
+        // taken out of its slot meanwhile, as `h` may be read from the same arena
+        let mut buf = mem::take(&mut slot.grad);
+        let src = self.resolve(h).data;
+        if first {
+            buf.clear();
+            buf.extend_from_slice(src);
+        } else {
+            for (g, &d) in buf.iter_mut().zip(src) {
+                *g += d;
+            }
+        }
+        debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
+        self.slot_mut(target).grad = buf;
+    }
+
+    fn slot_mut(&mut self, id: Id) -> &mut Slot<T> {
+        if id.is_param() {
+            &mut self.params[id.index()]
+        } else {
+            &mut self.nodes[id.index()].slot
+        }
+    }
+
+    /// The next scratch buffer of this backward pass, sized to `n` (contents stale). Scratch
+    /// buffers are numbered in the order a pass takes them, so a repeated pass reuses each
+    /// one at the same size and allocates nothing.
+    fn take_temp(&mut self, n: usize) -> (usize, Vec<T>) {
+        let k = self.temps_used;
+        self.temps_used += 1;
+        if k == self.temps.len() {
+            self.temps.push(Temp::default());
+        }
+        let mut data = mem::take(&mut self.temps[k].data);
+        resize(&mut data, n);
+        (k, data)
+    }
+
+    /// Returns a scratch buffer taken with [`Inner::take_temp`], now holding a value.
+    fn put_temp(&mut self, k: usize, shape: Shape, data: Vec<T>) -> H {
+        let t = &mut self.temps[k];
+        t.data = data;
+        t.shape = shape;
+        H::Tmp(k as u32)
+    }
+
+    /// Anomaly mode: panics if a backward rule produced a non-finite gradient.
+    fn check_backward(&self, i: usize, op: &Op<T>, grads: &[Option<H>]) {
+        for (j, h) in grads.iter().enumerate() {
+            let Some(h) = *h else { continue };
+            if let Some(what) = non_finite(self.resolve(h).data) {
+                let node = &self.nodes[i];
+                panic!(
+                    "anomaly: backward of '{}' (node %{i}, shape {:?}, recorded at {}) returned {what} values \
+                     in the gradient of its input {j} ({})",
+                    op.name(),
+                    node.slot.shape.as_slice(),
+                    node.loc,
+                    node.inputs[j]
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn resolve(&self, h: H) -> View<'_, T> {
+        match h {
+            H::Val(id) => self.view(id),
+            H::Grad(i) => {
+                let s = &self.nodes[i as usize].slot;
+                View { shape: &s.shape, data: &s.grad }
+            }
+            H::Tmp(k) => {
+                let t = &self.temps[k as usize];
+                View { shape: &t.shape, data: &t.data }
+            }
+        }
+    }
+}
+
+/// The eager backward pass as a [`Graph`]: rules compute straight into scratch buffers.
+struct Eager<'a, T: Float> {
+    inner: &'a mut Inner<T>,
+}
+
+impl<T: Float> Graph<T> for Eager<'_, T> {
+    type V = H;
+
+    fn apply(&mut self, op: Op<T>, inputs: &[H]) -> H {
+        let inner = &mut *self.inner;
+        let shape = {
+            let mut shapes: [&[usize]; 3] = [&[]; 3];
+            for (s, &h) in shapes.iter_mut().zip(inputs) {
+                *s = inner.resolve(h).shape;
+            }
+            op.out_shape(&shapes[..inputs.len()]).unwrap_or_else(|e| panic!("backward rule: {e}"))
+        };
+        let (k, mut out) = inner.take_temp(numel(&shape));
+        {
+            let mut views = [View { shape: &[], data: &[] }; 3];
+            for (v, &h) in views.iter_mut().zip(inputs) {
+                *v = inner.resolve(h);
+            }
+            op.forward(&views[..inputs.len()], &shape, &mut out);
+        }
+        inner.put_temp(k, shape, out)
+    }
+
+    fn shape(&self, v: H) -> Shape {
+        crate::shape::from_dims(self.inner.resolve(v).shape)
+    }
+
+    fn has_shape(&self, v: H, shape: &[usize]) -> bool {
+        crate::shape::same(self.inner.resolve(v).shape, shape)
+    }
+
+    // The primitives below run the same kernels as `apply`, without building an `Op` and
+    // re-validating shapes: backward rules only make well-shaped calls (the general path
+    // checks them in the gradcheck tests), and these are the hot ones of a backward pass.
+
+    fn unary(&mut self, op: Unary<T>, a: H) -> H {
+        let shape = crate::shape::from_dims(self.inner.resolve(a).shape);
+        self.compute(shape, &[a], |v, _, out| op.forward(v[0].data, out))
+    }
+
+    fn binary(&mut self, op: Binary, a: H, b: H) -> H {
+        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        // equal shapes, or a one-element operand of no more dimensions than the other
+        // (a scalar broadcast): the result has the other's shape
+        let shape = if crate::shape::same(sa, sb) || (numel(sa) == 1 && sa.len() <= sb.len()) {
+            crate::shape::from_dims(sb)
+        } else if numel(sb) == 1 && sb.len() <= sa.len() {
+            crate::shape::from_dims(sa)
+        } else {
+            return self.apply(Op::Binary(op), &[a, b]);
+        };
+        self.compute(shape, &[a, b], |v, shape, out| op.forward(v[0], v[1], shape, out))
+    }
+
+    fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
+        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let m = if ta { sa[1] } else { sa[0] };
+        let n = if tb { sb[0] } else { sb[1] };
+        self.compute(smallvec::smallvec![m, n], &[a, b], |v, _, out| {
+            crate::ops::matmul::matmul_forward(v[0], v[1], ta, tb, out)
+        })
+    }
+
+    fn expand(&mut self, a: H, shape: &[usize]) -> H {
+        if self.has_shape(a, shape) {
+            return a;
+        }
+        self.compute(crate::shape::from_dims(shape), &[a], |v, _, out| {
+            crate::kernels::expand(v[0].data, v[0].shape, shape, out)
+        })
+    }
+
+    fn sum_to(&mut self, a: H, shape: &[usize]) -> H {
+        if self.has_shape(a, shape) {
+            return a;
+        }
+        self.compute(crate::shape::from_dims(shape), &[a], |v, _, out| {
+            crate::kernels::sum_to(v[0].data, v[0].shape, shape, out, false)
+        })
+    }
+}
+
+impl<T: Float> Eager<'_, T> {
+    /// A scratch value of `shape` computed by `f(input views, shape, output buffer)`.
+    #[inline]
+    fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &[usize], &mut [T])) -> H {
+        let inner = &mut *self.inner;
+        let (k, mut out) = inner.take_temp(numel(&shape));
+        {
+            let mut views = [View { shape: &[], data: &[] }; 3];
+            for (v, &h) in views.iter_mut().zip(inputs) {
+                *v = inner.resolve(h);
+            }
+            if !out.is_empty() {
+                f(&views[..inputs.len()], &shape, &mut out);
+            }
+        }
+        inner.put_temp(k, shape, out)
+    }
+}

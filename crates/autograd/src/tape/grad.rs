@@ -1,0 +1,146 @@
+//! The recorder behind [`Tape::grad`]: backward rules run on the tape itself, so the
+//! gradients are variables that can be differentiated again.
+
+use std::panic::Location;
+
+use super::{Id, Tape};
+use crate::float::Float;
+use crate::ops::{Graph, Op};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// The tape itself as a [`Graph`]: rules record ops, so gradients become variables.
+struct Recorder<'t, T: Float> {
+    tape: &'t Tape<T>,
+    loc: &'static Location<'static>,
+}
+
+impl<T: Float> Graph<T> for Recorder<'_, T> {
+    type V = Id;
+
+    fn apply(&mut self, op: Op<T>, inputs: &[Id]) -> Id {
+        self.tape.inner.borrow_mut().record(op, inputs, self.loc)
+    }
+
+    fn shape(&self, v: Id) -> Shape {
+        crate::shape::from_dims(self.tape.inner.borrow().shape(v))
+    }
+}
+
+impl<T: Float> Recorder<'_, T> {
+    /// A recorded constant of zeros shaped like `like`.
+    fn zeros(&mut self, like: Id) -> Id {
+        let shape = self.shape(like);
+        let zeros = Tensor::zeros(&shape);
+        self.tape.inner.borrow_mut().leaf(&shape, zeros.data(), false, self.loc)
+    }
+}
+
+/// Where the recorded gradients of one call gather: one optional variable per node and
+/// per parameter (`None`: not reached).
+struct Grads {
+    nodes: Vec<Option<Id>>,
+    params: Vec<Option<Id>>,
+}
+
+impl Grads {
+    fn at(&mut self, id: Id) -> &mut Option<Id> {
+        if id.is_param() {
+            &mut self.params[id.index()]
+        } else {
+            &mut self.nodes[id.index()]
+        }
+    }
+
+    /// Adds `g` into the gradient of `at` (a recorded add after the first contribution).
+    fn add<T: Float>(&mut self, rec: &mut Recorder<'_, T>, at: Id, g: Id) {
+        let slot = self.at(at);
+        *slot = Some(match *slot {
+            None => g,
+            Some(prev) => rec.add(prev, g),
+        });
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// Gradients of `output` with respect to `wrt`, **recorded on the tape** (PyTorch's
+    /// `torch.autograd.grad(..., create_graph=True)`): the results are variables, so they
+    /// can be differentiated again. The upstream gradient is ones (`output` is usually a
+    /// scalar). Does not touch any `.grad`. An input `output` does not depend on gets zeros.
+    ///
+    /// The backward rules are the same ones the plain backward pass runs, and the pass
+    /// visits the same nodes: those that lead to `output`.
+    #[track_caller]
+    pub fn grad<'t>(&'t self, output: Var<'t, T>, wrt: &[Var<'t, T>]) -> Vec<Var<'t, T>> {
+        let ones = Tensor::ones(&output.shape());
+        self.grad_with(output, self.leaf(&ones, false), wrt)
+    }
+
+    /// Like [`Tape::grad`] with a given upstream gradient `seed` (a vector-Jacobian product;
+    /// the seed may itself require grad).
+    ///
+    /// # Panics
+    /// If the seed's shape is not the output's, or a variable is from another tape.
+    #[track_caller]
+    pub fn grad_with<'t>(&'t self, output: Var<'t, T>, seed: Var<'t, T>, wrt: &[Var<'t, T>]) -> Vec<Var<'t, T>> {
+        let loc = Location::caller();
+        output.check_same_tape(&seed, "grad");
+        for w in wrt {
+            output.check_same_tape(w, "grad");
+        }
+        assert_eq!(
+            output.shape(),
+            seed.shape(),
+            "grad: upstream gradient of shape {:?} for an output of shape {:?} (at {loc})",
+            seed.shape(),
+            output.shape()
+        );
+        let root = output.id();
+        let (n_nodes, n_params) = {
+            let inner = self.inner.borrow();
+            (if root.is_param() { 0 } else { root.index() + 1 }, inner.params.len())
+        };
+        let mut grads = Grads { nodes: vec![None; n_nodes], params: vec![None; n_params] };
+        let mut rec = Recorder { tape: self, loc };
+        grads.add(&mut rec, root, seed.id());
+        for i in (0..n_nodes).rev() {
+            let Some(gy) = grads.nodes[i] else { continue };
+            let (op, inputs, need) = {
+                let inner = self.inner.borrow();
+                let node = &inner.nodes[i];
+                if !node.slot.requires_grad || matches!(node.op, Op::Leaf) {
+                    continue;
+                }
+                (node.op.clone(), node.inputs, inner.need(node))
+            };
+            let arity = op.arity();
+            let contributions = op.vjp(&mut rec, &inputs[..arity], Id::node(i), gy, need);
+            for j in 0..arity {
+                match contributions[j] {
+                    Some(g) => grads.add(&mut rec, inputs[j], g),
+                    // a needed input without a contribution is reached with zeros
+                    None if need[j] && grads.at(inputs[j]).is_none() => {
+                        let z = rec.zeros(inputs[j]);
+                        *grads.at(inputs[j]) = Some(z);
+                    }
+                    None => {}
+                }
+            }
+        }
+        wrt.iter()
+            .map(|w| {
+                let id = w.id();
+                let found = if id.is_param() {
+                    grads.params[id.index()]
+                } else {
+                    grads.nodes.get(id.index()).copied().flatten()
+                };
+                match found {
+                    Some(g) => Var::new(self, g),
+                    None => self.leaf(&Tensor::zeros(&w.shape()), false),
+                }
+            })
+            .collect()
+    }
+}

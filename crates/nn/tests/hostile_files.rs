@@ -1,0 +1,128 @@
+//! `load` on files that are not what they claim: special files, huge or lying headers,
+//! non-finite weights. Each is refused quickly, without reading more than the header
+//! promises, and the model is left as it was.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tapegrad::{Tape, TorchRng};
+use tapegrad_nn::{check_finite, load, save_to_bytes, Sequential, StateDictErrorKind};
+
+const PYTORCH: &[u8] = include_bytes!("fixtures/seed_model.safetensors");
+
+fn mlp(seed: u64) -> (Tape<f32>, Sequential<f32>) {
+    let tape = Tape::new();
+    let model = Sequential::mlp(&tape, &[4, 8, 2], &mut TorchRng::manual_seed(seed));
+    (tape, model)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tapegrad-hostile-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Loads `path` into a fresh model: the error text, after checking the model is unchanged
+/// and the call was quick.
+#[track_caller]
+fn refused(path: &std::path::Path) -> String {
+    let (mut tape, model) = mlp(2);
+    let before = save_to_bytes(&tape, &model).unwrap();
+    let start = Instant::now();
+    let err = load(&mut tape, &model, path).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1), "{path:?} took {:?}", start.elapsed());
+    assert_eq!(save_to_bytes(&tape, &model).unwrap(), before, "the model changed");
+    err.to_string()
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_devices_and_folders_are_refused_without_reading() {
+    let dir = TempDir::new("special");
+    let fifo = dir.0.join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let msg = refused(&fifo);
+    assert!(msg.contains("not a regular file but a FIFO"), "{msg}");
+    for dev in ["/dev/zero", "/dev/urandom", "/dev/null"] {
+        let msg = refused(dev.as_ref());
+        assert!(msg.contains("character device"), "{msg}");
+    }
+    let msg = refused(&dir.0);
+    assert!(msg.contains("it is a folder"), "{msg}");
+}
+
+#[test]
+fn a_huge_file_with_a_small_header_is_refused_before_its_data_is_read() {
+    let dir = TempDir::new("huge");
+    let path = dir.0.join("huge.safetensors");
+    std::fs::write(&path, PYTORCH).unwrap();
+    // 6 GB, sparse: only its length changes
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(6 << 30).unwrap();
+    let msg = refused(&path);
+    assert!(msg.contains("bytes after the end of the last tensor"), "{msg}");
+}
+
+#[test]
+fn a_header_length_past_the_end_of_the_file_is_truncation() {
+    let dir = TempDir::new("lying");
+    let path = dir.0.join("lying.safetensors");
+    let mut bytes = PYTORCH.to_vec();
+    bytes[..8].copy_from_slice(&50_000_000u64.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = refused(&path);
+    assert!(msg.contains("truncated file"), "{msg}");
+    bytes[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let msg = refused(&path);
+    assert!(msg.contains("over the format's limit"), "{msg}");
+}
+
+/// A header whose data sizes fit the file but not the model: refused by names and shapes
+/// before the data is read (the data of 100 MB would otherwise be read whole).
+#[test]
+fn a_file_for_another_model_is_refused_from_its_header() {
+    let dir = TempDir::new("other");
+    let path = dir.0.join("other.safetensors");
+    let header = br#"{"big":{"dtype":"F32","shape":[25000000],"data_offsets":[0,100000000]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(bytes.len() as u64 + 100_000_000).unwrap();
+    let msg = refused(&path);
+    assert!(msg.contains("missing tensors `0.weight`"), "{msg}");
+}
+
+#[test]
+fn non_finite_weights_are_reported_by_tensor() {
+    let (mut tape, model) = mlp(2);
+    assert!(check_finite(&tape, &model).is_ok());
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut bytes = PYTORCH.to_vec();
+        // the last value of the last tensor in the file's data
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&bad.to_le_bytes());
+        let dir = TempDir::new("nan");
+        let path = dir.0.join("nan.safetensors");
+        std::fs::write(&path, &bytes).unwrap();
+        load(&mut tape, &model, &path).unwrap();
+        let err = check_finite(&tape, &model).unwrap_err();
+        let StateDictErrorKind::NonFinite { key, count, value, .. } = err.kind() else { panic!("{err}") };
+        assert_eq!((*count, value.to_bits()), (1, (bad as f64).to_bits()));
+        let want = format!("tensor `{key}` holds 1 non-finite value");
+        let msg = err.at(&path).to_string();
+        assert!(msg.starts_with(path.to_str().unwrap()) && msg.contains(&want), "{msg}");
+    }
+}
