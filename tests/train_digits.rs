@@ -90,3 +90,27 @@ fn bad_arguments_get_one_line_and_status_2() {
     let help = run(&["--help"]);
     assert!(help.status.success() && stdout(&help).starts_with("usage: train_digits"));
 }
+
+/// The README's "Train on real data" block is what the example prints (the epochs it
+/// leaves out as `...`, the plot's path and the time aside).
+#[test]
+fn readme_shows_what_the_example_prints() {
+    const README: &str = include_str!("../README.md");
+    let section = README.split("\n## Train on real data\n").nth(1).expect("a `## Train on real data` section");
+    let block = section.split("```text\n").nth(1).and_then(|b| b.split("\n```").next()).expect("an output block");
+    let command = "cargo run --release --example train_digits -- --plot docs/train_digits.svg";
+    assert!(section.contains(command), "the section shows the command");
+    let dir = std::env::temp_dir().join(format!("tapegrad-readme-digits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("train_digits.svg");
+    let o = run(&["--plot", svg.to_str().unwrap()]);
+    assert!(o.status.success());
+    let out = stdout(&o).replace(svg.to_str().unwrap(), "docs/train_digits.svg");
+    let mut lines = out.lines();
+    for want in block.lines().filter(|l| *l != "...") {
+        // the time differs from run to run
+        let want = want.split(" in ").next().unwrap();
+        assert!(lines.any(|l| l.starts_with(want)), "README line not printed (in order): {want}\n{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
