@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use tapegrad::kernels::gemm::sgemm;
+use tapegrad::Element;
 use tapegrad_workspace::workloads::GEMM_SHAPES;
 
 /// Peak f32 FMA throughput of one core of the reference machine (`anchors.md`).
@@ -36,7 +36,7 @@ fn main() {
         for _ in 0..15 {
             let t = Instant::now();
             for _ in 0..iters {
-                sgemm(m, k, n, black_box(&a), rsa, csa, black_box(&b), rsb, csb, &mut c, false);
+                f32::gemm(m, k, n, black_box(&a), rsa, csa, black_box(&b), rsb, csb, &mut c, false);
             }
             best = best.min(t.elapsed().as_secs_f64() / iters as f64);
         }
