@@ -253,7 +253,10 @@ impl<T> Problem<'_, T> {
     /// C as a slice (`m·n` elements).
     ///
     /// # Safety
-    /// The bounds are checked and `ldc == n`.
+    /// The bounds are checked, `ldc == n`, and no other reference to C is alive while the
+    /// slice is (the `Problem` holds the caller's only borrow of C; C is otherwise written
+    /// through the raw pointer).
+    #[allow(clippy::mut_from_ref)]
     unsafe fn c_slice(&self) -> &mut [T] {
         // SAFETY: guaranteed by the caller; the `Problem` holds the only borrow of C.
         unsafe { std::slice::from_raw_parts_mut(self.c, self.m * self.n) }
