@@ -351,6 +351,7 @@ fn run_checked<T: Element>(p: &Problem<'_, T>, accumulate: bool, forced: Option<
 /// | condition | path |
 /// | --- | --- |
 /// | `csb == 1` and `2 <= n < 8` (rows narrower than a vector) | skip the direct paths |
+/// | `m == 1` with `csb != 1`, or `n == 1` with `rsa == 1` (not `x·Wᵀ`) | the rows below on `p` transposed |
 /// | [`panel_pays`] | panel |
 /// | on more than one thread (`m·k·n >= PARALLEL_WORK`) | skip the other direct paths |
 /// | `csb == 1` (a single column only without a dot product), `m·k·n <= DIRECT_MAX_WORK`, `k <= DIRECT_MAX_K`, `csa == 1` or `m·k <= DIRECT_MAX_A` | broadcast, B in place |
