@@ -17,7 +17,9 @@ pub mod json;
 use std::path::Path;
 
 use tapegrad::{Profile, Tape, Tensor, TorchRng};
-use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd, StateDictError};
+use tapegrad_nn::{
+    split_sizes, Accumulation, L1Loss, LossScale, Module, Optimizer, Reduction, Sequential, Sgd, StateDictError,
+};
 
 /// What to run (validated command-line options).
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,9 @@
 //! Layers, loss, SGD and gradient accumulation.
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{split_sizes, Accumulation, L1Loss, Linear, LossScale, Module, ReLU, Reduction, Sequential, Sgd};
+use tapegrad_nn::{
+    split_sizes, Accumulation, L1Loss, Linear, LossScale, Module, Optimizer, ReLU, Reduction, Sequential, Sgd,
+};
 
 fn flat_grads(tape: &Tape<f64>, model: &dyn Module<f64>) -> Vec<f64> {
     model.parameters().iter().flat_map(|&p| tape.param_grad(p).map(|g| g.into_vec()).unwrap_or_default()).collect()
