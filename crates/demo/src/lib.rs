@@ -12,7 +12,11 @@
 //! | `mean-weighted` | mean × size/batch | lr-mean | lr-mean | equal, even for uneven splits |
 
 pub mod cli;
+pub mod fixes;
+pub mod fixes_cli;
+pub mod fixes_json;
 pub mod json;
+pub mod plot;
 
 use std::path::Path;
 

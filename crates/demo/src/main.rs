@@ -7,6 +7,10 @@ use tapegrad_demo::cli::{validate, Cli};
 use tapegrad_demo::{json, profile, render_text, run, save_sum_step, step_dot};
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    if std::env::args_os().nth(1).is_some_and(|a| a == "fixes") {
+        return tapegrad_demo::fixes_cli::main(args.by_ref().skip(2));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -57,6 +61,9 @@ fn main() -> ExitCode {
         } else {
             print!("{table}");
         }
+    }
+    if !cli.json {
+        println!("\nFor SGD with momentum or weight decay, Adam and AdamW over several steps, see `tapegrad-demo fixes`.");
     }
     ExitCode::SUCCESS
 }
