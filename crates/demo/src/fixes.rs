@@ -297,8 +297,7 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
     for s in 0..config.steps {
         let (x, t) = (input.rows(s * b, b), target.rows(s * b, b));
         for (i, r) in runners.iter_mut().enumerate() {
-            let losses =
-                r.accumulation.run(&mut r.tape, &r.model, loss.as_ref(), &x, &t, Some(r.optimizer.as_mut()));
+            let losses = r.accumulation.run(&mut r.tape, &r.model, loss.as_ref(), &x, &t, Some(r.optimizer.as_mut()));
             r.losses.push(losses);
             let params = flatten(&r.tape, &r.model, false);
             if i == 0 {
@@ -377,7 +376,9 @@ pub fn render_table(reports: &[FixesReport]) -> String {
     let first = &reports[0];
     let c = &first.config;
     let k = c.micro_batches;
-    let mut s = String::from("Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n");
+    let mut s = String::from(
+        "Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n",
+    );
     s += &setting(c, &first.micro_batch_sizes, first.initial_params.len());
     s += "\n";
     s += CELL_NOTE;
@@ -406,15 +407,15 @@ pub fn render_table(reports: &[FixesReport]) -> String {
 /// One experiment's five runs as text.
 pub fn render_one(r: &FixesReport) -> String {
     let c = &r.config;
-    let mut s = String::from("Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n");
+    let mut s = String::from(
+        "Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n",
+    );
     s += &setting(c, &r.micro_batch_sizes, r.initial_params.len());
     s += &format!("optim   {}\n\n", c.optimizer.describe());
     s += CELL_NOTE;
     s += "\n| run | lr | last loss | equal to batched |\n| --- | --- | --- | --- |\n";
     for run in &r.runs {
-        let last = run.losses.last().map(|l| {
-            l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", ")
-        });
+        let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
         s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
     }

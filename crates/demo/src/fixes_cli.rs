@@ -22,19 +22,19 @@ pub struct FixesCli {
     #[arg(long, value_name = "NAME", value_parser = parse_optimizer)]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate [default: 0.1 for sgd, 0.01 for adam and adamw].
-    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
+    #[arg(long, value_name = "LR", allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// SGD momentum [default: 0].
-    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
     pub momentum: Option<f64>,
     /// Adam(W) betas, each in [0, 1) [default: 0.9,0.999].
     #[arg(long, value_name = "B1,B2", value_parser = parse_betas, allow_hyphen_values = true)]
     pub betas: Option<Betas>,
     /// Adam(W) eps [default: 1e-8].
-    #[arg(long, value_name = "EPS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "EPS", allow_hyphen_values = true)]
     pub eps: Option<f64>,
     /// Weight decay: L2 for sgd and adam, decoupled for adamw [default: 0, or 0.01 for adamw].
-    #[arg(long, value_name = "WD", allow_negative_numbers = true)]
+    #[arg(long, value_name = "WD", allow_hyphen_values = true)]
     pub weight_decay: Option<f64>,
     /// Loss: l1 (mean |y - t|) or mse (mean (y - t)^2).
     #[arg(long, value_name = "NAME", default_value = "l1", value_parser = parse_loss)]
@@ -94,7 +94,7 @@ fn parse_loss(s: &str) -> Result<LossKind, String> {
 fn parse_betas(s: &str) -> Result<Betas, String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     let [b1, b2] = parts.as_slice() else {
-        return Err(format!("need two comma-separated numbers B1,B2, got {} values", parts.len()));
+        return Err(format!("need two comma-separated numbers B1,B2, got {}", parts.len()));
     };
     let num = |p: &str| p.parse::<f64>().map_err(|_| format!("'{p}' is not a number"));
     Ok(Betas(num(b1)?, num(b2)?))
@@ -169,7 +169,7 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
     ] {
         if let Some(v) = value {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{name} must be a finite number >= 0, got {v}"));
+                return Err(format!("{name} must be a finite number >= 0, got {}", crate::fmt_num(v)));
             }
             *slot = v;
         }
@@ -177,7 +177,7 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
     if let Some(Betas(b1, b2)) = cli.betas {
         for (i, b) in [(1, b1), (2, b2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(format!("--betas: beta{i} must be in [0, 1), got {b}"));
+                return Err(format!("--betas: beta{i} must be in [0, 1), got {}", crate::fmt_num(b)));
             }
         }
         spec.betas = (b1, b2);

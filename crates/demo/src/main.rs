@@ -63,7 +63,9 @@ fn main() -> ExitCode {
         }
     }
     if !cli.json {
-        println!("\nFor SGD with momentum or weight decay, Adam and AdamW over several steps, see `tapegrad-demo fixes`.");
+        println!(
+            "\nFor SGD with momentum or weight decay, Adam and AdamW over several steps, see `tapegrad-demo fixes`."
+        );
     }
     ExitCode::SUCCESS
 }

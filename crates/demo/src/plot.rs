@@ -11,7 +11,8 @@ use crate::fixes::FixesReport;
 pub const FLOOR: f64 = 1e-10;
 
 /// The colours of the four fixes (`none`, `lr/k`, `loss/k`, `size/batch`).
-const COLOURS: [RGBColor; 4] = [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(31, 119, 180), RGBColor(44, 160, 44)];
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(31, 119, 180), RGBColor(44, 160, 44)];
 
 /// The chart of `reports` (one panel each) as SVG text.
 ///
@@ -51,10 +52,10 @@ fn panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("step")
-        .y_desc("distance from batched")
+        .y_desc("distance from batched (relative)")
         .x_labels(c.steps.clamp(2, 10))
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .y_label_formatter(&|&y| if y <= FLOOR * 1.001 { "0".into() } else { format!("{y:.0e}") })
         .draw()?;
     for (i, run) in fixes.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];

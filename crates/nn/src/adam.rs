@@ -94,7 +94,7 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
             let g = if !decay {
                 g
             } else if h.decoupled {
-                *x = *x * shrink;
+                *x *= shrink;
                 g
             } else {
                 wd.mul_add(*x, g)
@@ -102,7 +102,7 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
             *m = lerp(*m, g, w1);
             *v = (c2 * g).mul_add(g, *v * b2_t);
             let denom = v.sqrt() / bc2_sqrt + eps;
-            *x = *x + (neg_step * *m) / denom;
+            *x += (neg_step * *m) / denom;
         }
     });
 }
