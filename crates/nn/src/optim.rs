@@ -1,5 +1,5 @@
 //! The [`Optimizer`] trait and stochastic gradient descent with PyTorch's update rule and
-//! rounding. Adam and AdamW are in [`crate::adam`](crate::Adam).
+//! rounding. [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW) are in `adam.rs`.
 
 use tapegrad::{Float, Tape};
 
