@@ -6,7 +6,7 @@
 //! [0, 1) tensors made once.
 
 use tapegrad::{ScalarTape, Tape, Tensor, TorchRng};
-use tapegrad_nn::{L1Loss, Linear, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{L1Loss, Linear, Module, Optimizer, Reduction, Sequential, Sgd};
 
 /// What a workload can do, each part timeable on its own.
 pub trait Workload {
