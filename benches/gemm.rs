@@ -4,7 +4,7 @@
 //! `cargo bench --bench gemm` (`BENCH_THREADS=2` for two threads)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tapegrad::kernels::gemm::sgemm;
+use tapegrad::Element;
 use tapegrad::{Tensor, TorchRng};
 use tapegrad_workspace::workloads::GEMM_SHAPES;
 
@@ -21,7 +21,7 @@ fn gemm(c: &mut Criterion) {
         let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
         g.bench_function(BenchmarkId::new(name, format!("{m}x{k}x{n}")), |bench| {
-            bench.iter(|| sgemm(m, k, n, a.data(), rsa, csa, b.data(), rsb, csb, &mut out, false))
+            bench.iter(|| f32::gemm(m, k, n, a.data(), rsa, csa, b.data(), rsb, csb, &mut out, false))
         });
     }
     g.finish();

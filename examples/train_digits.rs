@@ -1,10 +1,10 @@
 //! Trains a 64-64-10 MLP on the 8x8 handwritten digits bundled with tapegrad-nn, with
-//! cross-entropy, batches of 64 and SGD with momentum, and reports the training loss and
-//! the test accuracy after every epoch.
+//! cross-entropy, batches of 64 and SGD with momentum (or Adam), and reports the training
+//! loss and the test accuracy after every epoch.
 //!
 //! ```text
 //! cargo run --release --example train_digits -- [--epochs N] [--micro-batches K]
-//!     [--optimizer sgd] [--lr LR] [--seed S] [--plot FILE.svg]
+//!     [--optimizer sgd|adam] [--lr LR] [--seed S] [--plot FILE.svg]
 //! ```
 //!
 //! - The data: `Dataset::digits()` (1,797 images), split by
@@ -18,6 +18,8 @@
 //!   their final weights.
 //! - `--plot FILE.svg` draws the training loss and the test accuracy per epoch of the
 //!   full-batch run and the accumulated one (K micro-batches, 4 when K is 1).
+//! - `--optimizer sgd` (the default: lr 0.05, momentum 0.9) or `adam` (lr 0.01, PyTorch's
+//!   default betas and eps); `--lr` overrides the learning rate.
 //! - A progress bar shows each epoch's batches when stdout is a terminal.
 //! - The last line is `test accuracy: 0.972` (the run asked for).
 //!
@@ -28,29 +30,49 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapegrad::{Tape, TorchRng};
-use tapegrad_nn::{CrossEntropyLoss, DataLoader, Dataset, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{Adam, CrossEntropyLoss, DataLoader, Dataset, Module, Optimizer, Reduction, Sequential, Sgd};
 
 /// The split seed: one fixed split, whatever `--seed` is.
 const SPLIT_SEED: u64 = 0;
 const BATCH: usize = 64;
 const HIDDEN: usize = 64;
 
-const USAGE: &str = "usage: train_digits [--epochs N] [--micro-batches K] [--optimizer sgd] [--lr LR] \
+const USAGE: &str = "usage: train_digits [--epochs N] [--micro-batches K] [--optimizer sgd|adam] [--lr LR] \
                      [--seed S] [--plot FILE.svg]";
+
+/// The optimizers on offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OptimizerKind {
+    /// SGD with momentum 0.9.
+    Sgd,
+    /// Adam with PyTorch's default betas and eps.
+    Adam,
+}
 
 /// The command line.
 #[derive(Clone, Debug)]
 struct Options {
     epochs: usize,
     micro_batches: usize,
+    optimizer: OptimizerKind,
     lr: Option<f64>,
     seed: u64,
     plot: Option<String>,
 }
 
+impl Options {
+    /// The learning rate: given, or the optimizer's default here.
+    fn lr(&self) -> f64 {
+        self.lr.unwrap_or(match self.optimizer {
+            OptimizerKind::Sgd => 0.05,
+            OptimizerKind::Adam => 0.01,
+        })
+    }
+}
+
 /// Parses the arguments (without the program name): `Ok(None)` for `--help`.
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut o = Options { epochs: 20, micro_batches: 1, lr: None, seed: 0, plot: None };
+    let mut o = Options { epochs: 20, micro_batches: 1, optimizer: OptimizerKind::Sgd, lr: None, seed: 0, plot: None };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
@@ -83,8 +105,10 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                 }
             }
             "--optimizer" => {
-                if value != "sgd" {
-                    return Err(bad("unknown optimizer (available: sgd)"));
+                o.optimizer = match value.as_str() {
+                    "sgd" => OptimizerKind::Sgd,
+                    "adam" => OptimizerKind::Adam,
+                    _ => return Err(bad("unknown optimizer (sgd or adam)")),
                 }
             }
             "--lr" => {
@@ -121,7 +145,10 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Ru
     let mut tape = Tape::<f32>::new();
     let model =
         Sequential::mlp(&tape, &[train.num_features(), HIDDEN, train.classes()], &mut TorchRng::manual_seed(o.seed));
-    let mut opt = Sgd::new(o.lr.unwrap_or(0.05)).momentum(0.9);
+    let mut opt: Box<dyn Optimizer<f32>> = match o.optimizer {
+        OptimizerKind::Sgd => Box::new(Sgd::new(o.lr()).momentum(0.9)),
+        OptimizerKind::Adam => Box::new(Adam::new(o.lr())),
+    };
     let loss_fn = CrossEntropyLoss::new(Reduction::Mean);
     let mut loader = DataLoader::new(BATCH).shuffle(o.seed);
     let style = ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} batches  loss {msg}")
@@ -137,7 +164,7 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Ru
         .with_prefix(epoch.to_string());
         let mut total = 0.0;
         for batch in loader.epoch(train) {
-            tape.zero_grad();
+            opt.zero_grad(&tape);
             let mut batch_loss = 0.0;
             for mb in batch.micro_batches(k) {
                 tape.reset();
@@ -217,9 +244,12 @@ fn main() -> ExitCode {
         test_set.len(),
         digits.classes()
     );
-    let lr = o.lr.unwrap_or(0.05);
+    let optimizer = match o.optimizer {
+        OptimizerKind::Sgd => format!("SGD lr {} momentum 0.9", o.lr()),
+        OptimizerKind::Adam => format!("Adam lr {}", o.lr()),
+    };
     println!(
-        "MLP 64-{HIDDEN}-10 (ReLU), cross-entropy (mean), SGD lr {lr} momentum 0.9, batch {BATCH}, {} epochs, seed {}",
+        "MLP 64-{HIDDEN}-10 (ReLU), cross-entropy (mean), {optimizer}, batch {BATCH}, {} epochs, seed {}",
         o.epochs, o.seed
     );
     let start = Instant::now();
@@ -357,6 +387,9 @@ mod tests {
     fn options() {
         let o = parse(&args("--epochs 3 --micro-batches=4 --seed 7 --plot a.svg --lr 0.1")).unwrap().unwrap();
         assert_eq!((o.epochs, o.micro_batches, o.seed, o.plot.as_deref(), o.lr), (3, 4, 7, Some("a.svg"), Some(0.1)));
+        assert_eq!((o.optimizer, o.lr()), (super::OptimizerKind::Sgd, 0.1));
+        let o = parse(&args("--optimizer adam")).unwrap().unwrap();
+        assert_eq!((o.optimizer, o.lr()), (super::OptimizerKind::Adam, 0.01));
         assert!(parse(&args("--help")).unwrap().is_none());
         for (bad, want) in [
             ("--epochs 0", "--epochs '0': need 1 to 10000 epochs"),

@@ -4,7 +4,7 @@
 //! `cargo run --release --example two_layer_step [graph.dot]`
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{L1Loss, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{L1Loss, Module, Optimizer, Reduction, Sequential, Sgd};
 
 fn main() {
     let mut tape = Tape::<f32>::new();

@@ -6,7 +6,7 @@
 //! [0, 1) tensors made once.
 
 use tapegrad::{ScalarTape, Tape, Tensor, TorchRng};
-use tapegrad_nn::{L1Loss, Linear, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{L1Loss, Linear, Module, Optimizer, Reduction, Sequential, Sgd};
 
 /// What a workload can do, each part timeable on its own.
 pub trait Workload {
@@ -327,7 +327,7 @@ pub fn all() -> Vec<(&'static str, Make)> {
 
 /// Every matrix product of the dense workloads' training steps, as
 /// (name, m, k, n, A read transposed, B read transposed): forward x·Wᵀ, backward dX = G·W
-/// and dW = Gᵀ·X of each layer. Timed by `benches/gemm.rs` and `examples/gemm_shapes.rs`.
+/// and dW = Gᵀ·X of each layer. Timed by `benches/gemm.rs` and `tools/gemm_shapes.rs`.
 pub const GEMM_SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("wide fwd x·Wᵀ", 256, 1024, 1024, false, true),
     ("wide dX G·W", 256, 1024, 1024, false, false),

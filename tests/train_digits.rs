@@ -42,6 +42,9 @@ fn default_run_reaches_95_percent_and_micro_batches_follow_it() {
     assert!(acc.status.success());
     let a4 = final_accuracy(&acc);
     assert!((a4 - a1).abs() <= 0.005, "{a4} vs {a1}");
+    let adam = run(&["--optimizer", "adam"]);
+    assert!(adam.status.success());
+    assert!(final_accuracy(&adam) >= 0.95, "Adam: {}", final_accuracy(&adam));
     let note = stdout(&acc);
     let note = note.lines().find(|l| l.starts_with("4 micro-batches vs full batch")).unwrap();
     assert!(note.contains("final weights") && note.contains("apart"), "{note}");

@@ -1,10 +1,13 @@
 //! A steady-state training step (after one warm-up step, on a reset tape) makes zero heap
 //! allocations: the seed network, mlp-mnist, seed-accum2, deep-narrow and the scalar
-//! engine. Counted with a global allocator that counts every allocation of this thread.
+//! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
+//! their state is allocated at the first step only) and the MSE loss. Counted with a global allocator that counts every allocation of this thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad_nn::{Adam, AdamW, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd};
 use tapegrad_workspace::workloads::{Dense, ScalarMlp, Workload};
 
 struct Counting;
@@ -74,6 +77,40 @@ fn deep_narrow_step_allocates_nothing() {
 #[test]
 fn scalar_engine_step_allocates_nothing() {
     steady_state(Box::new(ScalarMlp::new()));
+}
+
+/// The seed network (4-8-2, batch 2) trained with `opt` and `loss`: a warm-up step, then
+/// three steps that must not allocate.
+fn optimizer_steady_state(name: &str, opt: &mut dyn Optimizer<f32>, loss: &dyn Loss<f32>) {
+    let mut tape = Tape::<f32>::new();
+    let model = Sequential::mlp(&tape, &[4, 8, 2], &mut TorchRng::manual_seed(2));
+    let mut rng = TorchRng::manual_seed(1);
+    let x = tape.parameter_with(Tensor::rand(&[2, 4], &mut rng), false);
+    let t = tape.parameter_with(Tensor::rand(&[2, 2], &mut rng), false);
+    let mut step = |tape: &mut Tape<f32>| {
+        opt.zero_grad(tape);
+        tape.reset();
+        loss.forward(model.forward(tape.var(x)), tape.var(t)).backward();
+        tape.reset();
+        opt.step(tape);
+    };
+    step(&mut tape);
+    let n = allocations(|| {
+        for _ in 0..3 {
+            step(&mut tape);
+        }
+    });
+    assert_eq!(n, 0, "{name}: {n} heap allocations in 3 steady-state steps");
+}
+
+#[test]
+fn optimizer_steps_allocate_nothing() {
+    let l1 = L1Loss::new(Reduction::Mean);
+    optimizer_steady_state("sgd momentum nesterov", &mut Sgd::new(0.1).nesterov(true).momentum(0.9), &l1);
+    optimizer_steady_state("sgd weight decay", &mut Sgd::new(0.1).weight_decay(0.1), &l1);
+    optimizer_steady_state("adam", &mut Adam::new(0.01).weight_decay(0.1), &l1);
+    optimizer_steady_state("adamw", &mut AdamW::new(0.01), &l1);
+    optimizer_steady_state("adam, mse", &mut Adam::new(0.01), &MSELoss::new(Reduction::Sum));
 }
 
 #[test]

@@ -30,7 +30,6 @@
 pub mod float;
 pub mod gradcheck;
 pub mod introspect;
-pub mod kernels;
 pub mod ops;
 pub mod print;
 pub mod profile;
@@ -46,11 +45,12 @@ pub use gradcheck::{
     gradcheck, gradcheck_with, gradgradcheck, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport,
 };
 pub use introspect::Listing;
-pub use kernels::gemm::{num_threads, set_num_threads};
 pub use profile::{OpStats, Profile};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;
 pub use tape::{NoGradGuard, Param, Tape};
+pub use tapegrad_kernels as kernels;
+pub use tapegrad_kernels::{num_threads, set_num_threads, Element};
 pub use tensor::Tensor;
 pub use var::Var;

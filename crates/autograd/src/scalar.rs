@@ -518,7 +518,7 @@ impl<'t> Scalar<'t> {
     pub fn tanh(self) -> Scalar<'t> {
         self.op1(ScalarOp::Unary(Unary::Tanh))
     }
-    /// `max(self, 0)`, NaN passing (the tensor engine's [`relu`](crate::ops::unary::relu)).
+    /// `max(self, 0)`, NaN passing (the one definition, [`Element::relu`](crate::Element::relu)).
     #[track_caller]
     pub fn relu(self) -> Scalar<'t> {
         self.op1(ScalarOp::Unary(Unary::Relu))

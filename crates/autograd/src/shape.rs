@@ -1,16 +1,6 @@
 //! Shapes (small inline vectors of dimension sizes) and the broadcasting rules.
 
-use smallvec::SmallVec;
-
-/// A tensor shape: dimension sizes, outermost first (row-major). Up to four dimensions live
-/// inline, so making or copying a shape does not touch the heap.
-pub type Shape = SmallVec<[usize; 4]>;
-
-/// Number of elements of a shape (1 for a scalar shape `[]`).
-#[inline]
-pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
+pub use tapegrad_kernels::layout::{broadcast_strides, numel, strides, Shape};
 
 /// A shape with these dimensions. The same as `Shape::from_slice`, without its `memcpy`
 /// call for the usual one to four dimensions (a shape is made on every op).
@@ -35,15 +25,6 @@ pub fn same(a: &[usize], b: &[usize]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// Row-major strides of a contiguous tensor of this shape.
-pub fn strides(shape: &[usize]) -> Shape {
-    let mut s: Shape = smallvec::smallvec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
 /// The broadcast shape of `a` and `b` (NumPy/PyTorch rules: align trailing dimensions; each
 /// pair must be equal or contain a 1), or `None` if they do not broadcast.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
@@ -66,20 +47,6 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
 pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
     // align trailing dimensions: each of `from` must be 1 or equal
     from.len() <= to.len() && from.iter().rev().zip(to.iter().rev()).all(|(&f, &t)| f == 1 || f == t)
-}
-
-/// Strides with which to read a tensor of shape `from` as if it had the (broadcast) shape
-/// `to`: 0 along every broadcast dimension.
-pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Shape {
-    let own = strides(from);
-    let off = to.len() - from.len();
-    let mut s: Shape = smallvec::smallvec![0; to.len()];
-    for i in 0..from.len() {
-        if from[i] != 1 {
-            s[off + i] = own[i];
-        }
-    }
-    s
 }
 
 #[cfg(test)]
@@ -109,18 +76,5 @@ mod tests {
         assert!(broadcast_shapes(&[2, 3], &[2]).is_none());
         assert!(broadcasts_to(&[1, 3], &[4, 3]));
         assert!(!broadcasts_to(&[4, 3], &[3]));
-    }
-
-    #[test]
-    fn strided_walk_matches_index_arithmetic() {
-        let shape = [2, 3, 4];
-        let st = broadcast_strides(&[3, 1], &shape);
-        let mut seen = vec![];
-        crate::kernels::for_each_strided2(&shape, &st, &st, |o, i, _| seen.push((o, i)));
-        assert_eq!(seen.len(), 24);
-        for (o, i) in seen {
-            let j = (o / 4) % 3; // the middle index
-            assert_eq!(i, j);
-        }
     }
 }

@@ -13,13 +13,19 @@
 
 pub mod budget;
 pub mod cli;
+pub mod fixes;
+pub mod fixes_cli;
+pub mod fixes_json;
 pub mod json;
 pub mod output;
+pub mod plot;
 
 use std::path::Path;
 
 use tapegrad::{Profile, Tape, Tensor, TorchRng};
-use tapegrad_nn::{split_sizes, Accumulation, L1Loss, LossScale, Module, Reduction, Sequential, Sgd, StateDictError};
+use tapegrad_nn::{
+    split_sizes, Accumulation, L1Loss, LossScale, Module, Optimizer, Reduction, Sequential, Sgd, StateDictError,
+};
 
 /// What to run (validated command-line options).
 #[derive(Clone, Debug, PartialEq)]

@@ -13,6 +13,9 @@ use tapegrad_demo::{json, profile, render_text, run, step_dot, sum_step_bytes};
 use tapegrad_nn::files::prepare_write;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "fixes") {
+        return tapegrad_demo::fixes_cli::main(std::env::args_os().skip(2));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -80,6 +83,13 @@ fn main() -> ExitCode {
         if cli.json {
             let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), table.as_bytes());
         } else if let Err(e) = output::stdout(&table) {
+            return output::stdout_failed(&e);
+        }
+    }
+    if !cli.json {
+        let pointer =
+            "\nFor SGD with momentum or weight decay, Adam and AdamW over several steps, see `tapegrad-demo fixes`.\n";
+        if let Err(e) = output::stdout(pointer) {
             return output::stdout_failed(&e);
         }
     }

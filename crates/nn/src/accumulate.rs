@@ -7,7 +7,7 @@
 
 use tapegrad::{Float, Tape, Tensor};
 
-use crate::{L1Loss, Module, Sgd};
+use crate::{Loss, Module, Optimizer};
 
 /// How each micro-batch's loss is scaled before its backward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,22 +60,23 @@ impl Accumulation {
         }
     }
 
-    /// Zeroes the gradients, accumulates over the micro-batches of `input`/`target` (split
-    /// along the first dimension as [`split_sizes`]), then steps. Returns each
+    /// Zeroes the gradients, accumulates `loss_fn` over the micro-batches of
+    /// `input`/`target` (split along the first dimension as [`split_sizes`]), then steps
+    /// with `optimizer` (any [`Optimizer`]: `Some(&mut sgd)`, `Some(&mut adam)`). Returns each
     /// micro-batch's loss before scaling. Without `optimizer`, stops before the step (the
     /// gradients stay on the tape for inspection).
     ///
     /// # Panics
     /// If the micro-batch count does not fit the batch, or input and target have different
     /// batch sizes.
-    pub fn run<T: Float, M: Module<T>>(
+    pub fn run<T: Float, M: Module<T> + ?Sized, L: Loss<T> + ?Sized>(
         &self,
         tape: &mut Tape<T>,
         model: &M,
-        loss_fn: &L1Loss,
+        loss_fn: &L,
         input: &Tensor<T>,
         target: &Tensor<T>,
-        optimizer: Option<&mut Sgd<T>>,
+        optimizer: Option<&mut dyn Optimizer<T>>,
     ) -> Vec<T> {
         let batch = input.shape()[0];
         assert_eq!(target.shape()[0], batch, "accumulate: input batch {batch} but target batch {}", target.shape()[0]);

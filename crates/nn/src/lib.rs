@@ -6,21 +6,23 @@
 //! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
 //!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
 //!   `nn.Sequential` names them);
-//! - [`L1Loss`] and [`CrossEntropyLoss`] (on class indices) with [`Reduction::Sum`] or
-//!   [`Reduction::Mean`];
+//! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
+//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`];
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
-//! - [`Sgd`] (lr, momentum, dampening, weight decay, nesterov; the plain step rounds as
-//!   PyTorch's does);
+//! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
+//!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
+//!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
 //! - gradient accumulation: gradients add up across backward calls until
-//!   [`Sgd::zero_grad`]; [`Accumulation`] runs k micro-batches then one step, with a
-//!   [`LossScale`] policy;
+//!   [`Optimizer::zero_grad`]; [`Accumulation`] runs k micro-batches with any loss, then
+//!   one step of any optimizer, with a [`LossScale`] policy;
 //! - [`save`] and [`load`]: parameters as a safetensors file under their state-dict names,
 //!   interchangeable with PyTorch's `safetensors.torch.save_file` / `load_file`.
 
 #![warn(missing_docs)]
 
 mod accumulate;
+mod adam;
 pub mod data;
 pub mod files;
 mod loss;
@@ -29,8 +31,9 @@ mod optim;
 mod serialize;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
+pub use adam::{Adam, AdamW};
 pub use data::{Batch, DataError, DataLoader, Dataset};
-pub use loss::{CrossEntropyLoss, L1Loss, Reduction};
+pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
-pub use optim::Sgd;
+pub use optim::{Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};

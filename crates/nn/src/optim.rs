@@ -1,6 +1,70 @@
-//! Stochastic gradient descent with PyTorch's update rule and rounding.
+//! The [`Optimizer`] trait and stochastic gradient descent with PyTorch's update rule and
+//! rounding. [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW) are in `adam.rs`.
 
 use tapegrad::{Float, Tape};
+
+/// An optimizer: updates every parameter of a tape that has a gradient.
+///
+/// The same loop drives every optimizer (and [`crate::Accumulation`] takes any of them):
+///
+/// ```
+/// use tapegrad::{Tape, Tensor};
+/// use tapegrad_nn::{Adam, Optimizer, Sgd};
+///
+/// fn train(opt: &mut dyn Optimizer<f32>) -> f32 {
+///     let mut tape = Tape::<f32>::new();
+///     let p = tape.parameter(Tensor::new(vec![1.0, -2.0], &[2]));
+///     for _ in 0..3 {
+///         opt.zero_grad(&tape);
+///         let w = tape.var(p);
+///         (w * w).sum().backward(); // gradient 2 w
+///         tape.reset();
+///         opt.step(&mut tape);
+///     }
+///     tape.param_value(p).data()[0]
+/// }
+/// assert!(train(&mut Sgd::new(0.1).momentum(0.9)) < 1.0);
+/// assert!(train(&mut Adam::new(0.01)) < 1.0);
+/// ```
+///
+/// State (momentum buffers, moment estimates, step counts) is allocated at the first
+/// [`step`](Optimizer::step) that sees a parameter's gradient and reused afterwards: later
+/// steps allocate nothing. State is indexed by the tape's parameter index, so one optimizer
+/// serves one tape.
+pub trait Optimizer<T: Float> {
+    /// One update of every parameter of the tape that has a gradient (parameters without
+    /// one are skipped and their state is left as it is, as in PyTorch).
+    ///
+    /// # Panics
+    /// If the hyper-parameters contradict each other (e.g. Nesterov without momentum).
+    fn step(&mut self, tape: &mut Tape<T>);
+
+    /// Clears the gradient of every parameter of the tape (PyTorch's
+    /// `zero_grad(set_to_none=True)`).
+    fn zero_grad(&self, tape: &Tape<T>) {
+        tape.zero_grad();
+    }
+
+    /// The learning rate.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate (for schedules); the state is kept.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite.
+    fn set_lr(&mut self, lr: f64);
+
+    /// Forgets the state (buffers, moments, step counts): the next step is a first step
+    /// again. The memory is kept for reuse.
+    fn reset_state(&mut self);
+}
+
+/// Panics unless `value` is finite and `>= 0` (PyTorch's check of lr, momentum, eps and
+/// weight decay), naming the optimizer and the hyper-parameter.
+#[track_caller]
+pub(crate) fn check_non_negative(who: &str, what: &str, value: f64) {
+    assert!(value.is_finite() && value >= 0.0, "{who}: invalid {what} {value} (must be finite and >= 0)");
+}
 
 /// `torch.optim.SGD`: for each parameter `p` with gradient `g`
 ///
@@ -13,8 +77,18 @@ use tapegrad::{Float, Tape};
 /// ```
 ///
 /// Each `a + s * b` is rounded once (a fused multiply-add, with `s` first rounded to the
-/// element type), which is how PyTorch's CPU kernels compute `add_(b, alpha=s)`: the plain
-/// step matches PyTorch bit for bit. Parameters without a gradient are skipped.
+/// element type), which is how PyTorch's CPU kernels compute `add_(b, alpha=s)`;
+/// `momentum * buf` is rounded on its own (`buf.mul_(momentum)`). The plain step matches
+/// PyTorch bit for bit.
+///
+/// The builder methods can be called in any order; their combination is checked at the
+/// first [`step`](Optimizer::step):
+///
+/// ```
+/// use tapegrad_nn::Sgd;
+/// let opt = Sgd::<f32>::new(0.1).nesterov(true).momentum(0.9).weight_decay(1e-4);
+/// assert_eq!(opt.momentum, 0.9);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Sgd<T: Float> {
     /// Learning rate.
@@ -23,89 +97,145 @@ pub struct Sgd<T: Float> {
     pub momentum: f64,
     /// Dampening of the momentum.
     pub dampening: f64,
-    /// L2 penalty.
+    /// L2 penalty, added to the gradient.
     pub weight_decay: f64,
-    /// Nesterov momentum.
+    /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`).
     pub nesterov: bool,
-    buffers: Vec<Option<Vec<T>>>,
+    /// Momentum buffer of each parameter (by tape index); empty until its first step.
+    buffers: Vec<Vec<T>>,
+    /// Whether each parameter's buffer holds a value (false before its first step).
+    started: Vec<bool>,
 }
 
 impl<T: Float> Sgd<T> {
     /// Plain SGD with learning rate `lr`.
+    ///
+    /// # Panics
+    /// If `lr` is negative or not finite.
+    #[track_caller]
     pub fn new(lr: f64) -> Self {
-        Sgd { lr, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, buffers: Vec::new() }
+        check_non_negative("Sgd", "learning rate", lr);
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            buffers: Vec::new(),
+            started: Vec::new(),
+        }
     }
 
     /// Sets the momentum.
+    ///
+    /// # Panics
+    /// If it is negative or not finite.
+    #[track_caller]
     pub fn momentum(mut self, momentum: f64) -> Self {
+        check_non_negative("Sgd", "momentum", momentum);
         self.momentum = momentum;
         self
     }
 
     /// Sets the dampening.
+    ///
+    /// # Panics
+    /// If it is not finite.
+    #[track_caller]
     pub fn dampening(mut self, dampening: f64) -> Self {
+        assert!(dampening.is_finite(), "Sgd: invalid dampening {dampening}");
         self.dampening = dampening;
         self
     }
 
-    /// Sets the weight decay.
+    /// Sets the weight decay (L2 penalty).
+    ///
+    /// # Panics
+    /// If it is negative or not finite.
+    #[track_caller]
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        check_non_negative("Sgd", "weight_decay", weight_decay);
         self.weight_decay = weight_decay;
         self
     }
 
-    /// Enables Nesterov momentum.
-    ///
-    /// # Panics
-    /// If momentum is 0 or dampening is not 0 (as PyTorch).
+    /// Turns Nesterov momentum on or off. Needs a momentum and zero dampening, checked at
+    /// the first step (so the builder calls may come in any order).
     pub fn nesterov(mut self, on: bool) -> Self {
-        assert!(
-            !on || (self.momentum > 0.0 && self.dampening == 0.0),
-            "Sgd: nesterov needs a momentum and zero dampening"
-        );
         self.nesterov = on;
         self
     }
 
-    /// Clears the gradients of every parameter of the tape.
-    pub fn zero_grad(&self, tape: &Tape<T>) {
-        tape.zero_grad();
+    /// Whether the hyper-parameters fit together (PyTorch's constructor check).
+    ///
+    /// # Errors
+    /// Nesterov momentum without a momentum, or with dampening.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(format!(
+                "Sgd: nesterov needs a momentum > 0 and zero dampening (momentum {}, dampening {})",
+                self.momentum, self.dampening
+            ));
+        }
+        Ok(())
     }
+}
 
-    /// One update of every parameter of the tape that has a gradient.
-    pub fn step(&mut self, tape: &mut Tape<T>) {
+impl<T: Float> Optimizer<T> for Sgd<T> {
+    #[track_caller]
+    fn step(&mut self, tape: &mut Tape<T>) {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         let neg_lr = T::from_f64(-self.lr);
         let (wd, mom) = (T::from_f64(self.weight_decay), T::from_f64(self.momentum));
         let one_minus_damp = T::from_f64(1.0 - self.dampening);
-        let plain = self.weight_decay == 0.0 && self.momentum == 0.0;
+        let decay = self.weight_decay != 0.0;
         let (nesterov, momentum) = (self.nesterov, self.momentum != 0.0);
-        if self.buffers.len() < tape.num_params() && momentum {
-            self.buffers.resize(tape.num_params(), None);
+        if momentum && self.buffers.len() < tape.num_params() {
+            self.buffers.resize_with(tape.num_params(), Vec::new);
+            self.started.resize(tape.num_params(), false);
         }
-        let buffers = &mut self.buffers;
+        let (buffers, started) = (&mut self.buffers, &mut self.started);
         tape.for_each_param_mut(|p, value, grad| {
             let Some(grad) = grad else { return };
-            if plain {
+            if !momentum && !decay {
                 // p = p - lr * g, one rounding
                 tapegrad::kernels::fma_axpy(neg_lr, grad, value);
                 return;
             }
-            let buf = if momentum { Some(&mut buffers[p.index()]) } else { None };
-            let fresh = buf.as_ref().is_some_and(|b| b.is_none());
-            if let Some(b) = buf {
-                let b = b.get_or_insert_with(|| vec![T::ZERO; value.len()]);
-                for ((v, &g), m) in value.iter_mut().zip(grad).zip(b.iter_mut()) {
-                    let d = if wd != T::ZERO { wd.mul_add(*v, g) } else { g };
-                    *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
-                    let d = if nesterov { mom.mul_add(*m, d) } else { *m };
-                    *v = neg_lr.mul_add(d, *v);
-                }
-            } else {
+            if !momentum {
                 for (v, &g) in value.iter_mut().zip(grad) {
                     let d = wd.mul_add(*v, g);
                     *v = neg_lr.mul_add(d, *v);
                 }
+                return;
+            }
+            let (buf, fresh) = (&mut buffers[p.index()], !started[p.index()]);
+            if buf.len() != value.len() {
+                *buf = vec![T::ZERO; value.len()];
+            }
+            started[p.index()] = true;
+            for ((v, &g), m) in value.iter_mut().zip(grad).zip(buf.iter_mut()) {
+                let d = if decay { wd.mul_add(*v, g) } else { g };
+                *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
+                let d = if nesterov { mom.mul_add(*m, d) } else { *m };
+                *v = neg_lr.mul_add(d, *v);
             }
         });
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    #[track_caller]
+    fn set_lr(&mut self, lr: f64) {
+        check_non_negative("Sgd", "learning rate", lr);
+        self.lr = lr;
+    }
+
+    fn reset_state(&mut self) {
+        self.started.fill(false);
     }
 }

@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 use tapegrad::{Tape, TorchRng};
-use tapegrad_nn::{CrossEntropyLoss, DataError, DataLoader, Dataset, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{
+    Accumulation, Adam, CrossEntropyLoss, DataError, DataLoader, Dataset, LossScale, Module, Optimizer, Reduction,
+    Sequential, Sgd,
+};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("fixtures/digits_reference.json")).unwrap()
@@ -62,14 +65,16 @@ fn shuffled_epochs_are_pytorchs_dataloader_epochs() {
 }
 
 /// Trains the reference's network for `epochs` on the reference split with `k`
-/// micro-batches per batch (each micro-batch's mean loss scaled by its share of the batch):
-/// per-epoch mean training loss, test accuracy, and the final parameters.
-fn train(epochs: usize, k: usize) -> (Vec<f64>, Vec<f64>, Vec<Vec<f32>>) {
+/// micro-batches per batch (each micro-batch's mean loss scaled by its share of the batch),
+/// with SGD (lr 0.05, momentum 0.9) or Adam (lr 0.01): per-epoch mean training loss, test
+/// accuracy, and the final parameters.
+fn train(epochs: usize, k: usize, adam: bool) -> (Vec<f64>, Vec<f64>, Vec<Vec<f32>>) {
     let d = Dataset::<f32>::digits().unwrap();
     let (train, test) = d.train_test_split(0.2, 0);
     let mut tape = Tape::<f32>::new();
     let model = Sequential::mlp(&tape, &[64, 64, 10], &mut TorchRng::manual_seed(0));
-    let mut opt = Sgd::new(0.05).momentum(0.9);
+    let mut opt: Box<dyn Optimizer<f32>> =
+        if adam { Box::new(Adam::new(0.01)) } else { Box::new(Sgd::new(0.05).momentum(0.9)) };
     let ce = CrossEntropyLoss::new(Reduction::Mean);
     let mut loader = DataLoader::new(64).shuffle(0);
     let (mut losses, mut accs) = (Vec::new(), Vec::new());
@@ -99,10 +104,19 @@ fn train(epochs: usize, k: usize) -> (Vec<f64>, Vec<f64>, Vec<Vec<f32>>) {
 
 #[test]
 fn a_short_training_run_follows_pytorch() {
+    follows_pytorch("run", false);
+}
+
+#[test]
+fn a_short_adam_run_follows_pytorch() {
+    follows_pytorch("run_adam", true);
+}
+
+fn follows_pytorch(key: &str, adam: bool) {
     let fx = fixture();
-    let run = &fx["run"];
+    let run = &fx[key];
     let epochs = run["epochs"].as_u64().unwrap() as usize;
-    let (losses, accs, params) = train(epochs, 1);
+    let (losses, accs, params) = train(epochs, 1, adam);
     let want_loss: Vec<f64> = run["train_loss"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     let want_acc: Vec<f64> = run["test_accuracy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     for e in 0..epochs {
@@ -125,8 +139,8 @@ fn a_short_training_run_follows_pytorch() {
 
 #[test]
 fn micro_batches_follow_the_full_batch_run() {
-    let (l1, a1, p1) = train(2, 1);
-    let (l4, a4, p4) = train(2, 4);
+    let (l1, a1, p1) = train(2, 1, false);
+    let (l4, a4, p4) = train(2, 4, false);
     let dist =
         p1.iter().zip(&p4).flat_map(|(a, b)| a.iter().zip(b)).map(|(&a, &b)| f64::from(a - b).powi(2)).sum::<f64>();
     assert!(dist.sqrt() < 1e-3, "final weights {} apart", dist.sqrt());
@@ -152,4 +166,31 @@ fn csv_errors_name_the_file_and_line() {
     let err = Dataset::<f32>::from_csv(dir.join("missing.csv"), 1.0).unwrap_err();
     assert!(err.to_string().contains("missing.csv") && err.line.is_none(), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `Accumulation::run` with the cross-entropy loss (through the `Loss` trait) and the
+/// size-weighted scale gives the gradients of one full-batch backward.
+#[test]
+fn accumulation_runs_cross_entropy() {
+    let d = Dataset::<f64>::digits().unwrap();
+    let batch = d.batch(&(0..64).map(|i| i * 28).collect::<Vec<_>>());
+    let grads = |k: usize| {
+        let mut tape = Tape::<f64>::new();
+        let model = Sequential::mlp(&tape, &[64, 64, 10], &mut TorchRng::manual_seed(4));
+        let ce = CrossEntropyLoss::new(Reduction::Mean);
+        let losses = Accumulation::new(k, LossScale::SizeOverBatch).run(
+            &mut tape,
+            &model,
+            &ce,
+            &batch.inputs,
+            &batch.targets(),
+            None,
+        );
+        assert_eq!(losses.len(), k);
+        let g: Vec<f64> = model.parameters().iter().flat_map(|&p| tape.param_grad(p).unwrap().into_vec()).collect();
+        g
+    };
+    let (full, acc) = (grads(1), grads(3));
+    let diff = full.iter().zip(&acc).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(diff < 1e-12, "accumulated gradients differ by {diff}");
 }

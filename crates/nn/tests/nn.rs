@@ -1,7 +1,9 @@
 //! Layers, loss, SGD and gradient accumulation.
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{split_sizes, Accumulation, L1Loss, Linear, LossScale, Module, ReLU, Reduction, Sequential, Sgd};
+use tapegrad_nn::{
+    split_sizes, Accumulation, L1Loss, Linear, LossScale, Module, Optimizer, ReLU, Reduction, Sequential, Sgd,
+};
 
 fn flat_grads(tape: &Tape<f64>, model: &dyn Module<f64>) -> Vec<f64> {
     model.parameters().iter().flat_map(|&p| tape.param_grad(p).map(|g| g.into_vec()).unwrap_or_default()).collect()
@@ -191,4 +193,48 @@ fn shape_errors_in_layers_name_the_callers_line() {
     let err = catch_unwind(AssertUnwindSafe(|| Module::<f64>::forward(&lin, x))).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     assert!(msg.contains(&format!("nn.rs:{line}:")), "{msg}");
+}
+
+/// `Accumulation::run` with any loss and any optimizer is the same as the hand-written
+/// loop: zero the gradients, backward each micro-batch's scaled loss, step.
+#[test]
+fn accumulation_takes_any_loss_and_any_optimizer() {
+    use tapegrad_nn::{Adam, AdamW, Loss, MSELoss};
+    let x = Tensor::<f32>::uniform(&[5, 3], 0.0, 1.0, &mut TorchRng::manual_seed(6));
+    let t = Tensor::<f32>::uniform(&[5, 2], 0.0, 1.0, &mut TorchRng::manual_seed(7));
+    let losses: [&dyn Loss<f32>; 2] = [&L1Loss::new(Reduction::Mean), &MSELoss::new(Reduction::Sum)];
+    for loss in losses {
+        let make_opts = || -> Vec<Box<dyn Optimizer<f32>>> {
+            vec![
+                Box::new(Sgd::new(0.1).nesterov(true).momentum(0.9)),
+                Box::new(Adam::new(0.01).weight_decay(0.1)),
+                Box::new(AdamW::new(0.01)),
+            ]
+        };
+        for (mut a, mut b) in make_opts().into_iter().zip(make_opts()) {
+            let mut tape_a = Tape::<f32>::new();
+            let model_a = Sequential::mlp(&tape_a, &[3, 4, 2], &mut TorchRng::manual_seed(5));
+            let mut tape_b = Tape::<f32>::new();
+            let model_b = Sequential::mlp(&tape_b, &[3, 4, 2], &mut TorchRng::manual_seed(5));
+            let acc = Accumulation::new(2, LossScale::SizeOverBatch);
+            for _ in 0..3 {
+                let got = acc.run(&mut tape_a, &model_a, loss, &x, &t, Some(a.as_mut()));
+                b.zero_grad(&tape_b);
+                let mut want = Vec::new();
+                for (start, size) in [(0, 3), (3, 2)] {
+                    tape_b.reset();
+                    let l = loss
+                        .forward(model_b.forward(tape_b.input(x.rows(start, size))), tape_b.input(t.rows(start, size)));
+                    want.push(l.item());
+                    l.mul_scalar(size as f32 / 5.0).backward();
+                }
+                tape_b.reset();
+                b.step(&mut tape_b);
+                assert_eq!(got, want);
+            }
+            for (pa, pb) in model_a.parameters().into_iter().zip(model_b.parameters()) {
+                assert_eq!(tape_a.param_value(pa).data(), tape_b.param_value(pb).data());
+            }
+        }
+    }
 }

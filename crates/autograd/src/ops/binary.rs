@@ -19,7 +19,7 @@ pub enum Binary {
     Mul,
     /// `a / b`
     Div,
-    /// `a` gated by `b` with [`relu_gate`](super::unary::relu_gate): relu's backward
+    /// `a` gated by `b` with [`relu_backward`](crate::Element::relu_backward): relu's backward
     /// (`dy` masked by the input's sign)
     ReluMask,
     /// `a * sign(b)`: abs's backward
@@ -70,7 +70,7 @@ impl Binary {
             Binary::Sub => a - b,
             Binary::Mul => a * b,
             Binary::Div => a / b,
-            Binary::ReluMask => super::unary::relu_gate(b, a),
+            Binary::ReluMask => b.relu_backward(a),
             Binary::SignMul => a * super::unary::sign(b),
         }
     }

@@ -72,7 +72,7 @@ pub fn linear_shape(x: &[usize], w: &[usize], b: &[usize]) -> Result<Shape, Stri
     Ok(smallvec::smallvec![x[0], w[0]])
 }
 
-/// `out = x·Wᵀ + b` (then [`relu`](super::unary::relu) with `relu`): the product, with the bias and the
+/// `out = x·Wᵀ + b` (then [`relu`](crate::Element::relu) with `relu`): the product, with the bias and the
 /// ReLU added in registers before each tile is stored where the GEMM's panel path runs,
 /// else in one pass over the result (`acc + b` is the same float as `b + acc`).
 pub fn linear_forward<T: Float>(x: View<'_, T>, w: View<'_, T>, b: View<'_, T>, relu: bool, out: &mut [T]) {
@@ -92,7 +92,7 @@ pub fn linear_vjp<T: Float, G: Graph<T>>(
     dy: G::V,
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
-    // d/dz relu(z) = 0 where z <= 0, i.e. where y <= 0, else 1 (`relu_gate`)
+    // d/dz relu(z) = 0 where z <= 0, i.e. where y <= 0, else 1 (`Element::relu_backward`)
     let dy = if relu { g.binary(super::Binary::ReluMask, dy, y) } else { dy };
     // d/dx (x Wᵀ) : dx = dy·W
     let dx = need[0].then(|| g.matmul(dy, w, false, false));

@@ -59,7 +59,7 @@ impl<T: Float> Unary<T> {
     pub fn eval(&self, x: T) -> T {
         match *self {
             Unary::Neg => -x,
-            Unary::Relu => relu(x),
+            Unary::Relu => x.relu(),
             Unary::Abs => x.abs(),
             Unary::Exp => x.exp(),
             Unary::Log => x.ln(),
@@ -87,7 +87,7 @@ impl<T: Float> Unary<T> {
         }
         match *self {
             Unary::Neg => map!(|x: T| -x),
-            Unary::Relu => map!(relu),
+            Unary::Relu => map!(|x: T| x.relu()),
             Unary::AddScalar(c) => map!(|x: T| x + c),
             Unary::MulScalar(c) => map!(|x: T| x * c),
             Unary::Abs => map!(|x: T| x.abs()),
@@ -100,7 +100,7 @@ impl<T: Float> Unary<T> {
         Some(match *self {
             // d/dx (-x) = -1
             Unary::Neg => g.neg(dy),
-            // d/dx relu(x) = 0 if x <= 0 else 1 (see `relu_gate`)
+            // d/dx relu(x) = 0 if x <= 0 else 1 (see `Element::relu_backward`)
             Unary::Relu => g.binary(Binary::ReluMask, dy, x),
             // d/dx |x| = sign(x)
             Unary::Abs => g.binary(Binary::SignMul, dy, x),
@@ -158,30 +158,6 @@ pub(crate) fn sign<T: Float>(x: T) -> T {
         -T::ONE
     } else {
         T::ZERO
-    }
-}
-
-/// ReLU's value, the one definition every relu of the crate uses (the op, the fused
-/// `linear_relu` through the GEMM's epilogue, the scalar engine): PyTorch's
-/// `x < 0 ? 0 : x`, so NaN and `-0.0` pass through unchanged.
-#[inline(always)]
-pub fn relu<T: Float>(x: T) -> T {
-    if x < T::ZERO {
-        T::ZERO
-    } else {
-        x
-    }
-}
-
-/// ReLU's backward gate: the incoming gradient `dy` where relu's input or output `v` is
-/// positive, else 0. PyTorch's `v <= 0 ? 0 : dy` (`threshold_backward`): a NaN `v` passes
-/// the gradient, as it is not `<= 0`.
-#[inline(always)]
-pub fn relu_gate<T: Float>(v: T, dy: T) -> T {
-    if v <= T::ZERO {
-        T::ZERO
-    } else {
-        dy
     }
 }
 

@@ -1,7 +1,7 @@
 //! Runs N training steps of one benchmark workload, for profilers that count instructions
 //! (`valgrind --tool=callgrind`) or sample (`perf record`).
 //!
-//! `cargo run --release --example steps -- seed 100000`
+//! `cargo run --release --bin steps -- seed 100000`
 
 use tapegrad_workspace::workloads::all;
 

@@ -1,0 +1,423 @@
+//! `tapegrad-demo fixes`: which fix makes k accumulated micro-batches reproduce large-batch
+//! training, for SGD (with momentum or weight decay), Adam and AdamW, over several steps.
+//!
+//! Exactly the experiment of the PyTorch reference generator `make_fixes_reference.py`
+//! (kept beside this crate's test fixtures):
+//!
+//! - data: `torch.manual_seed(data_seed)`, then `torch.rand(steps * B, layers[0])` and
+//!   `torch.rand(steps * B, layers[-1])`; step `s` uses rows `s*B .. (s+1)*B`;
+//! - model: `torch.manual_seed(model_seed)`, `Linear, ReLU, ..., Linear`, rebuilt for every
+//!   run so all start from the same parameters;
+//! - loss: mean L1 or mean squared error over the (micro-)batch;
+//! - five runs of `steps` optimizer steps each: `batched` (the whole batch per step, lr),
+//!   `none` (k micro-batches as `torch.tensor_split`, gradients accumulated, lr), `lr/k`
+//!   (the same with lr / k), `loss/k` (each micro-batch loss times 1/k, lr: PyTorch
+//!   Lightning's way) and `size/batch` (each micro-batch loss times its size / B, lr).
+
+use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad_nn::{
+    split_sizes, Accumulation, Adam, AdamW, L1Loss, Loss, LossScale, MSELoss, Optimizer, Reduction, Sequential, Sgd,
+};
+
+use crate::{allclose, flatten};
+
+/// Which optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// `torch.optim.SGD` (momentum, L2 weight decay; no dampening, no Nesterov).
+    Sgd,
+    /// `torch.optim.Adam` (L2 weight decay added to the gradient).
+    Adam,
+    /// `torch.optim.AdamW` (decoupled weight decay).
+    AdamW,
+}
+
+impl OptimizerKind {
+    /// The command-line name: `sgd`, `adam`, `adamw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+        }
+    }
+}
+
+/// An optimizer with its hyper-parameters (those that do not apply to the kind are
+/// ignored: momentum for Adam(W), betas and eps for SGD).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OptimizerSpec {
+    /// Which optimizer.
+    pub kind: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Adam(W) betas.
+    pub betas: (f64, f64),
+    /// Adam(W) eps.
+    pub eps: f64,
+    /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
+    pub weight_decay: f64,
+}
+
+impl OptimizerSpec {
+    /// PyTorch's defaults for `kind`, with the demo's learning rates: lr 0.1 for SGD, 0.01
+    /// for Adam and AdamW; weight decay 0, or 0.01 for AdamW; betas (0.9, 0.999); eps 1e-8.
+    pub fn defaults(kind: OptimizerKind) -> Self {
+        OptimizerSpec {
+            kind,
+            lr: if kind == OptimizerKind::Sgd { 0.1 } else { 0.01 },
+            momentum: 0.0,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: if kind == OptimizerKind::AdamW { 0.01 } else { 0.0 },
+        }
+    }
+
+    /// The optimizer with learning rate `lr` (the spec's, or lr / k).
+    ///
+    /// # Panics
+    /// If a hyper-parameter is invalid (the command line checks them first).
+    pub fn build(&self, lr: f64) -> Box<dyn Optimizer<f32>> {
+        let (b1, b2) = self.betas;
+        match self.kind {
+            OptimizerKind::Sgd => Box::new(Sgd::new(lr).momentum(self.momentum).weight_decay(self.weight_decay)),
+            OptimizerKind::Adam => Box::new(Adam::new(lr).betas(b1, b2).eps(self.eps).weight_decay(self.weight_decay)),
+            OptimizerKind::AdamW => {
+                Box::new(AdamW::new(lr).betas(b1, b2).eps(self.eps).weight_decay(self.weight_decay))
+            }
+        }
+    }
+
+    /// A short description, e.g. `Adam (lr 0.01, betas 0.9,0.999, eps 1e-08)`.
+    pub fn describe(&self) -> String {
+        let f = crate::fmt_num;
+        let mut parts = vec![format!("lr {}", f(self.lr))];
+        match self.kind {
+            OptimizerKind::Sgd if self.momentum != 0.0 => parts.push(format!("momentum {}", f(self.momentum))),
+            OptimizerKind::Sgd => {}
+            _ => {
+                parts.push(format!("betas {},{}", f(self.betas.0), f(self.betas.1)));
+                parts.push(format!("eps {}", f(self.eps)));
+            }
+        }
+        if self.weight_decay != 0.0 {
+            parts.push(format!("weight decay {}", f(self.weight_decay)));
+        }
+        let name = match self.kind {
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::Adam => "Adam",
+            OptimizerKind::AdamW => "AdamW",
+        };
+        format!("{name} ({})", parts.join(", "))
+    }
+}
+
+/// Which loss (mean over all elements of the micro-batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// `nn.L1Loss()`: mean |y - t|.
+    L1,
+    /// `nn.MSELoss()`: mean (y - t)².
+    Mse,
+}
+
+impl LossKind {
+    /// The command-line name: `l1` or `mse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::L1 => "l1",
+            LossKind::Mse => "mse",
+        }
+    }
+}
+
+/// One experiment's settings (validated command-line options).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixesConfig {
+    /// The optimizer of every run.
+    pub optimizer: OptimizerSpec,
+    /// The loss.
+    pub loss: LossKind,
+    /// Layer sizes, e.g. `[4, 8, 2]`.
+    pub layers: Vec<usize>,
+    /// Batch size B of one step.
+    pub batch: usize,
+    /// Micro-batches k per step (1..=B).
+    pub micro_batches: usize,
+    /// Optimizer steps (at least 1).
+    pub steps: usize,
+    /// `torch.manual_seed` before drawing the data.
+    pub data_seed: u64,
+    /// `torch.manual_seed` before building the model.
+    pub model_seed: u64,
+}
+
+impl Default for FixesConfig {
+    /// The issue's setting: the forum's 4-8-2 network, batch 2 in 2 micro-batches, 5 steps,
+    /// mean L1 loss, data seed 1, model seed 2, plain SGD with lr 0.1.
+    fn default() -> Self {
+        FixesConfig {
+            optimizer: OptimizerSpec::defaults(OptimizerKind::Sgd),
+            loss: LossKind::L1,
+            layers: vec![4, 8, 2],
+            batch: 2,
+            micro_batches: 2,
+            steps: 5,
+            data_seed: 1,
+            model_seed: 2,
+        }
+    }
+}
+
+/// The five runs, in the reference's order.
+pub const RUNS: [&str; 5] = ["batched", "none", "lr/k", "loss/k", "size/batch"];
+
+/// One run's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixesRun {
+    /// `batched`, `none`, `lr/k`, `loss/k` or `size/batch`.
+    pub name: &'static str,
+    /// Its learning rate.
+    pub lr: f64,
+    /// All parameters after the last step, flat in `parameters()` order.
+    pub params: Vec<f32>,
+    /// Per step: the batch loss (one value) for `batched`, else the k micro-batch losses
+    /// before scaling.
+    pub losses: Vec<Vec<f32>>,
+    /// Per step: `max|p - p_batched| / max|p_batched|` after that step.
+    pub distances: Vec<f64>,
+    /// The distance after the last step.
+    pub max_rel_diff: f64,
+    /// `torch.allclose(params, batched params)` after the last step.
+    pub equal: bool,
+}
+
+/// One experiment's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FixesReport {
+    /// The settings.
+    pub config: FixesConfig,
+    /// Micro-batch sizes (`torch.tensor_split`).
+    pub micro_batch_sizes: Vec<usize>,
+    /// The parameters every run starts from, flat.
+    pub initial_params: Vec<f32>,
+    /// The five runs, in [`RUNS`] order.
+    pub runs: Vec<FixesRun>,
+}
+
+impl FixesReport {
+    /// The run named `name`.
+    ///
+    /// # Panics
+    /// If there is no such run.
+    pub fn run(&self, name: &str) -> &FixesRun {
+        self.runs.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no run named {name}"))
+    }
+}
+
+/// `max|a - b| / max|b|` with the differences rounded to f32 first, as the reference
+/// computes `(p - base).abs().max().item() / scale` on float32 tensors.
+pub fn rel_distance(a: &[f32], b: &[f32]) -> f64 {
+    let diff = a.iter().zip(b).fold(0.0f32, |m, (&x, &y)| m.max((x - y).abs())) as f64;
+    let scale = b.iter().fold(0.0f32, |m, &y| m.max(y.abs())) as f64;
+    if diff == 0.0 {
+        0.0
+    } else {
+        diff / scale
+    }
+}
+
+/// One run in progress: its model, optimizer and records.
+struct Runner {
+    name: &'static str,
+    lr: f64,
+    accumulation: Accumulation,
+    tape: Tape<f32>,
+    model: Sequential<f32>,
+    optimizer: Box<dyn Optimizer<f32>>,
+    losses: Vec<Vec<f32>>,
+    distances: Vec<f64>,
+}
+
+/// The model of `config` on a fresh tape, after `torch.manual_seed(model_seed)`.
+fn build_model(config: &FixesConfig) -> (Tape<f32>, Sequential<f32>) {
+    let tape = Tape::new();
+    let model = Sequential::mlp(&tape, &config.layers, &mut TorchRng::manual_seed(config.model_seed));
+    (tape, model)
+}
+
+/// The data of `config`: inputs `[steps * B, in]` and targets `[steps * B, out]`.
+pub fn make_data(config: &FixesConfig) -> (Tensor<f32>, Tensor<f32>) {
+    let rows = config.steps * config.batch;
+    let mut rng = TorchRng::manual_seed(config.data_seed);
+    let input = Tensor::rand(&[rows, config.layers[0]], &mut rng);
+    let target = Tensor::rand(&[rows, *config.layers.last().expect("at least two layers")], &mut rng);
+    (input, target)
+}
+
+/// Runs the five runs of `config` side by side, step by step.
+///
+/// # Panics
+/// If the configuration is invalid (see [`crate::fixes_cli`], which checks it).
+pub fn run_fixes(config: &FixesConfig) -> FixesReport {
+    let (input, target) = make_data(config);
+    let (b, k) = (config.batch, config.micro_batches);
+    let loss: Box<dyn Loss<f32>> = match config.loss {
+        LossKind::L1 => Box::new(L1Loss::new(Reduction::Mean)),
+        LossKind::Mse => Box::new(MSELoss::new(Reduction::Mean)),
+    };
+    let lr = config.optimizer.lr;
+    let mut runners: Vec<Runner> = RUNS
+        .iter()
+        .map(|&name| {
+            let (micro, scale, run_lr) = match name {
+                "batched" => (1, LossScale::None, lr),
+                "none" => (k, LossScale::None, lr),
+                "lr/k" => (k, LossScale::None, lr / k as f64),
+                "loss/k" => (k, LossScale::DivideByK, lr),
+                _ => (k, LossScale::SizeOverBatch, lr),
+            };
+            let (tape, model) = build_model(config);
+            Runner {
+                name,
+                lr: run_lr,
+                accumulation: Accumulation::new(micro, scale),
+                tape,
+                model,
+                optimizer: config.optimizer.build(run_lr),
+                losses: Vec::with_capacity(config.steps),
+                distances: Vec::with_capacity(config.steps),
+            }
+        })
+        .collect();
+    let initial_params = flatten(&runners[0].tape, &runners[0].model, false);
+    let mut batched = Vec::new();
+    for s in 0..config.steps {
+        let (x, t) = (input.rows(s * b, b), target.rows(s * b, b));
+        for (i, r) in runners.iter_mut().enumerate() {
+            let losses = r.accumulation.run(&mut r.tape, &r.model, loss.as_ref(), &x, &t, Some(r.optimizer.as_mut()));
+            r.losses.push(losses);
+            let params = flatten(&r.tape, &r.model, false);
+            if i == 0 {
+                batched = params;
+                r.distances.push(0.0);
+            } else {
+                r.distances.push(rel_distance(&params, &batched));
+            }
+        }
+    }
+    let runs = runners
+        .into_iter()
+        .map(|r| {
+            let params = flatten(&r.tape, &r.model, false);
+            FixesRun {
+                name: r.name,
+                lr: r.lr,
+                max_rel_diff: rel_distance(&params, &batched),
+                equal: allclose(&params, &batched),
+                params,
+                losses: r.losses,
+                distances: r.distances,
+            }
+        })
+        .collect();
+    FixesReport { config: config.clone(), micro_batch_sizes: split_sizes(b, k), initial_params, runs }
+}
+
+/// The five optimizers of the summary table: SGD; SGD with momentum 0.9; SGD with weight
+/// decay 0.1; Adam; AdamW with weight decay 0.1 (learning rates 0.1 for SGD, 0.01 for Adam).
+pub fn table_optimizers() -> [OptimizerSpec; 5] {
+    let sgd = OptimizerSpec::defaults(OptimizerKind::Sgd);
+    [
+        sgd,
+        OptimizerSpec { momentum: 0.9, ..sgd },
+        OptimizerSpec { weight_decay: 0.1, ..sgd },
+        OptimizerSpec::defaults(OptimizerKind::Adam),
+        OptimizerSpec { weight_decay: 0.1, ..OptimizerSpec::defaults(OptimizerKind::AdamW) },
+    ]
+}
+
+/// The experiment of `base` (data, model, loss, split) for each optimizer of the table.
+pub fn run_table(base: &FixesConfig) -> Vec<FixesReport> {
+    table_optimizers().iter().map(|&optimizer| run_fixes(&FixesConfig { optimizer, ..base.clone() })).collect()
+}
+
+/// A table cell: `yes`, `yes (2.8e-07)` or `NO (3.0e-01)`.
+pub fn verdict(run: &FixesRun) -> String {
+    match (run.equal, run.max_rel_diff == 0.0) {
+        (true, true) => "yes".into(),
+        (true, false) => format!("yes ({:.1e})", run.max_rel_diff),
+        (false, _) => format!("NO ({:.1e})", run.max_rel_diff),
+    }
+}
+
+fn setting(c: &FixesConfig, sizes: &[usize], n_params: usize) -> String {
+    let arch = c.layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+    let loss = match c.loss {
+        LossKind::L1 => "mean L1 loss |y - t|",
+        LossKind::Mse => "mean squared error (y - t)^2",
+    };
+    format!(
+        "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, model seed {}\n\
+         data    {} steps of a batch of {} (data seed {}), {loss}\n\
+         split   {} micro-batches of sizes {sizes:?} per step\n",
+        c.model_seed, c.steps, c.batch, c.data_seed, c.micro_batches
+    )
+}
+
+const CELL_NOTE: &str = "Each cell: equal to the large-batch run after the last step (torch.allclose, rtol 1e-5),\n\
+     and in brackets the largest parameter difference relative to the largest parameter.\n";
+
+/// The summary table for the optimizers of [`table_optimizers`] (one report each, as
+/// [`run_table`] makes them), then why each fix holds or fails.
+pub fn render_table(reports: &[FixesReport]) -> String {
+    let first = &reports[0];
+    let c = &first.config;
+    let k = c.micro_batches;
+    let mut s = String::from(
+        "Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n",
+    );
+    s += &setting(c, &first.micro_batch_sizes, first.initial_params.len());
+    s += "\n";
+    s += CELL_NOTE;
+    s += "\n| optimizer | no fix | lr / k | loss / k (Lightning) | loss x size / batch |\n";
+    s += "| --- | --- | --- | --- | --- |\n";
+    for r in reports {
+        let cells: Vec<String> = RUNS[1..].iter().map(|name| verdict(r.run(name))).collect();
+        s += &format!("| {} | {} |\n", r.config.optimizer.describe(), cells.join(" | "));
+    }
+    let even = first.micro_batch_sizes.iter().all(|&m| m == first.micro_batch_sizes[0]);
+    s += &format!(
+        "\nWhy (k = {k}): accumulating k mean losses sums k micro-batch means, about k times the batch gradient.\n\
+         - SGD: the step is lr x gradient, so dividing the lr or each loss by k is the same fix; momentum only\n  \
+           sums past steps, so it keeps the equality.\n\
+         - Weight decay is added to the gradient (SGD, Adam) or applied as p *= 1 - lr x wd (AdamW): dividing\n  \
+           the lr by k divides the decay too, dividing the loss does not.\n\
+         - Adam divides by the root of the squared-gradient average: a gradient k times larger gives almost the\n  \
+           same step (only eps sees the scale), so no fix is needed and lr / k halves every step.\n\
+         - Scaling each micro-batch's mean loss (by 1/k, or by its size / batch) gives the batch gradient itself,\n  \
+           so every optimizer takes the large-batch step.{}\n",
+        if even { "" } else { " Here the micro-batches differ in size: only size / batch is exact." }
+    );
+    s
+}
+
+/// One experiment's five runs as text.
+pub fn render_one(r: &FixesReport) -> String {
+    let c = &r.config;
+    let mut s = String::from(
+        "Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n",
+    );
+    s += &setting(c, &r.micro_batch_sizes, r.initial_params.len());
+    s += &format!("optim   {}\n\n", c.optimizer.describe());
+    s += CELL_NOTE;
+    s += "\n| run | lr | last loss | equal to batched |\n| --- | --- | --- | --- |\n";
+    for run in &r.runs {
+        let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
+        let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
+        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
+    }
+    s
+}

@@ -1,0 +1,97 @@
+//! `fixes --plot`: each fix's distance from the large-batch run after every step, on a log
+//! scale, one line per fix and one panel per optimizer, drawn with `plotters`' SVG backend.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::fixes::FixesReport;
+
+/// Distances of exactly 0 are drawn at this height (a log scale has no 0).
+pub const FLOOR: f64 = 1e-10;
+
+/// The colours of the four fixes (`none`, `lr/k`, `loss/k`, `size/batch`).
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(31, 119, 180), RGBColor(44, 160, 44)];
+
+/// The chart of `reports` (one panel each) as SVG text.
+///
+/// # Errors
+/// A drawing error of the backend, as text.
+pub fn render_svg(reports: &[FixesReport]) -> Result<String, String> {
+    let cols = if reports.len() > 1 { 2 } else { 1 };
+    let rows = reports.len().div_ceil(cols).max(1);
+    let (w, h) = (560 * cols as u32, 340 * rows as u32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for (area, report) in root.split_evenly((rows, cols)).iter().zip(reports) {
+            panel(area, report).map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    report: &FixesReport,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let c = &report.config;
+    let fixes = &report.runs[1..];
+    let top = fixes.iter().flat_map(|r| r.distances.iter().copied()).fold(FLOOR, f64::max);
+    let x_end = (c.steps as f64).max(2.0);
+    let title = format!("{}, k = {}", c.optimizer.describe(), c.micro_batches);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 15))
+        .margin(8)
+        .x_label_area_size(34)
+        .y_label_area_size(58)
+        .build_cartesian_2d(1.0..x_end, (FLOOR..top * 10.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("distance from batched (relative)")
+        .x_labels(c.steps.clamp(2, 10))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|&y| if y <= FLOOR * 1.001 { "0".into() } else { format!("{y:.0e}") })
+        .draw()?;
+    for (i, run) in fixes.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        // the last two fixes often coincide: draw them wider underneath
+        let style = colour.stroke_width(if i >= 2 { 5 - i as u32 } else { 2 });
+        let points = run.distances.iter().enumerate().map(|(s, &d)| ((s + 1) as f64, d.max(FLOOR)));
+        chart
+            .draw_series(LineSeries::new(points, style).point_size(3))?
+            .label(run.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// Draws `reports` into the SVG file `path`, written to a temporary file in the same
+/// folder and renamed, so a failure never leaves a partial file.
+///
+/// # Errors
+/// The drawing fails or the file cannot be written; the message names the file.
+pub fn write_plot(reports: &[FixesReport], path: &Path) -> Result<(), String> {
+    let svg = render_svg(reports)?;
+    let name = path.file_name().ok_or_else(|| format!("{} is not a file name", path.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = std::fs::write(&tmp, svg.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}

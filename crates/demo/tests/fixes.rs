@@ -1,0 +1,366 @@
+//! `tapegrad-demo fixes` against PyTorch (`fixtures/make_fixes_reference.py`, commands in
+//! `fixtures/README.md`): initial parameters bit for bit; every run's final parameters and
+//! per-step losses within 1e-5 of the vector's largest magnitude, for SGD (plain, momentum,
+//! weight decay), Adam (with and without L2 decay), AdamW, L1 and MSE losses, even and
+//! uneven splits; the JSON layout; the table's verdicts; the plot; bad arguments.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tapegrad_demo::fixes::{run_fixes, run_table, FixesConfig, LossKind, OptimizerKind, OptimizerSpec, RUNS};
+use tapegrad_demo::fixes_json::render_fixes_json;
+
+const FIXTURES: [(&str, &str); 10] = [
+    ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
+    ("fixes-sgd-wd-uneven", include_str!("fixtures/fixes-sgd-wd-uneven.json")),
+    ("fixes-sgd-momentum", include_str!("fixtures/fixes-sgd-momentum.json")),
+    ("fixes-sgd-momentum-wd-mse", include_str!("fixtures/fixes-sgd-momentum-wd-mse.json")),
+    ("fixes-sgd-mse-wide", include_str!("fixtures/fixes-sgd-mse-wide.json")),
+    ("fixes-adamw-uneven", include_str!("fixtures/fixes-adamw-uneven.json")),
+    ("fixes-adamw-wd", include_str!("fixtures/fixes-adamw-wd.json")),
+    ("fixes-adam-wd-mse", include_str!("fixtures/fixes-adam-wd-mse.json")),
+    ("fixes-adam-k1", include_str!("fixtures/fixes-adam-k1.json")),
+    ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
+];
+
+fn demo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(args).output().unwrap()
+}
+
+/// The command-line arguments that reproduce a reference file.
+fn args_of(r: &Value) -> Vec<String> {
+    let join = |v: &Value| v.as_array().unwrap().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+    let mut a: Vec<String> = vec!["fixes".into(), "--json".into()];
+    let mut opt = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v);
+    };
+    opt("--optimizer", r["optimizer"].as_str().unwrap().into());
+    opt("--lr", r["lr"].to_string());
+    if r["optimizer"] == "sgd" {
+        opt("--momentum", r["momentum"].to_string());
+    } else {
+        opt("--betas", join(&r["betas"]));
+        opt("--eps", r["eps"].to_string());
+    }
+    opt("--weight-decay", r["weight_decay"].to_string());
+    opt("--loss", r["loss"].as_str().unwrap().into());
+    opt("--layers", join(&r["layers"]));
+    for key in ["batch", "micro_batches", "steps", "data_seed", "model_seed"] {
+        opt(&format!("--{}", key.replace('_', "-")), r[key].to_string());
+    }
+    a
+}
+
+fn config_of(r: &Value) -> FixesConfig {
+    let f = |k: &str| r[k].as_f64().unwrap();
+    let u = |k: &str| r[k].as_u64().unwrap();
+    let kind = match r["optimizer"].as_str().unwrap() {
+        "sgd" => OptimizerKind::Sgd,
+        "adam" => OptimizerKind::Adam,
+        _ => OptimizerKind::AdamW,
+    };
+    let mut spec = OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..OptimizerSpec::defaults(kind) };
+    if kind == OptimizerKind::Sgd {
+        spec.momentum = f("momentum");
+    } else {
+        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
+        spec.eps = f("eps");
+    }
+    FixesConfig {
+        optimizer: spec,
+        loss: if r["loss"] == "l1" { LossKind::L1 } else { LossKind::Mse },
+        layers: r["layers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect(),
+        batch: u("batch") as usize,
+        micro_batches: u("micro_batches") as usize,
+        steps: u("steps") as usize,
+        data_seed: u("data_seed"),
+        model_seed: u("model_seed"),
+    }
+}
+
+/// Numbers of a (nested) JSON list as f32 (they are exact float32 values).
+fn f32s(v: &Value) -> Vec<f32> {
+    match v {
+        Value::Array(a) => a.iter().flat_map(f32s).collect(),
+        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
+        _ => panic!("not a number list: {v}"),
+    }
+}
+
+#[track_caller]
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-5 * scale, "{what}[{i}]: tapegrad {g}, PyTorch {w} (scale {scale})");
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+fn check_against(name: &str, reference: &Value, ours: &Value) {
+    assert_eq!(keys(ours), keys(reference), "{name}: keys and their order");
+    for key in [
+        "experiment",
+        "optimizer",
+        "lr",
+        "momentum",
+        "betas",
+        "eps",
+        "weight_decay",
+        "loss",
+        "data_seed",
+        "model_seed",
+        "layers",
+        "batch",
+        "micro_batches",
+        "micro_batch_sizes",
+        "steps",
+    ] {
+        assert_eq!(ours[key], reference[key], "{name}: {key}");
+    }
+    let bits = |v: &Value| f32s(v).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&ours["initial_params"]), bits(&reference["initial_params"]), "{name}: initial_params bit for bit");
+    let (rr, or) = (reference["runs"].as_array().unwrap(), ours["runs"].as_array().unwrap());
+    assert_eq!(rr.len(), 5);
+    assert_eq!(or.len(), 5);
+    for (r, o) in rr.iter().zip(or) {
+        let run = r["name"].as_str().unwrap();
+        assert_eq!(keys(o), keys(r), "{name} {run}: keys");
+        assert_eq!(o["name"], r["name"]);
+        assert_eq!(o["lr"].as_f64(), r["lr"].as_f64(), "{name} {run}: lr");
+        assert_close(&format!("{name} {run} params"), &f32s(&o["params"]), &f32s(&r["params"]));
+        assert_close(&format!("{name} {run} losses"), &f32s(&o["losses"]), &f32s(&r["losses"]));
+        // the nesting: one loss per step for batched, k per step otherwise
+        assert_eq!(o["losses"].as_array().unwrap().len(), r["losses"].as_array().unwrap().len());
+        assert_eq!(o["losses"][0].is_array(), r["losses"][0].is_array(), "{name} {run}: losses nesting");
+        // max_rel_diff is a difference of nearly equal numbers: compare it on the scale of
+        // the parameters (1e-5 of the largest), not relative to itself
+        let (od, rd) = (o["max_rel_diff"].as_f64().unwrap(), r["max_rel_diff"].as_f64().unwrap());
+        assert!((od - rd).abs() <= 2e-5, "{name} {run}: max_rel_diff {od} vs PyTorch {rd}");
+        // `equal` can sit on either side of allclose's bound by float32 luck when the
+        // difference is rounding; when the runs really differ it must agree
+        if rd > 1e-4 {
+            assert_eq!(o["equal"], false, "{name} {run}: equal");
+        }
+        if rd == 0.0 {
+            assert_eq!(o["equal"], true, "{name} {run}: equal");
+        }
+    }
+}
+
+#[test]
+fn library_matches_every_reference_file() {
+    for (name, text) in FIXTURES {
+        let reference: Value = serde_json::from_str(text).unwrap();
+        let report = run_fixes(&config_of(&reference));
+        let ours: Value = serde_json::from_str(&render_fixes_json(&report)).unwrap();
+        check_against(name, &reference, &ours);
+    }
+}
+
+#[test]
+fn binary_json_matches_the_reference_files() {
+    for (name, text) in &FIXTURES[..3] {
+        let reference: Value = serde_json::from_str(text).unwrap();
+        let args = args_of(&reference);
+        let out = Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        check_against(name, &reference, &ours);
+    }
+}
+
+#[test]
+fn json_layout_is_the_generators_line_for_line() {
+    // same keys on the same lines as Python's dumps: compare the text with numbers masked
+    let reference = FIXTURES[0].1;
+    let out = demo(&["fixes", "--optimizer", "adam", "--json"]);
+    assert!(out.status.success());
+    let ours = String::from_utf8(out.stdout).unwrap();
+    let mask = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| match l.split_once(": ") {
+                Some((k, v)) if v.starts_with('[') || v.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                    format!("{k}: <{}>", v.matches(',').count())
+                }
+                _ => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(mask(&ours), mask(reference));
+}
+
+#[test]
+fn defaults_are_the_issues() {
+    let json: Value = serde_json::from_slice(&demo(&["fixes", "--json"]).stdout).unwrap();
+    for (key, want) in [
+        ("optimizer", "\"sgd\""),
+        ("lr", "0.1"),
+        ("momentum", "0.0"),
+        ("betas", "null"),
+        ("weight_decay", "0.0"),
+        ("loss", "\"l1\""),
+        ("layers", "[4,8,2]"),
+        ("batch", "2"),
+        ("micro_batches", "2"),
+        ("steps", "5"),
+        ("data_seed", "1"),
+        ("model_seed", "2"),
+    ] {
+        assert_eq!(json[key].to_string(), want, "{key}");
+    }
+    let adamw: Value = serde_json::from_slice(&demo(&["fixes", "--optimizer", "adamw", "--json"]).stdout).unwrap();
+    assert_eq!((adamw["lr"].as_f64(), adamw["weight_decay"].as_f64()), (Some(0.01), Some(0.01)));
+    assert_eq!((adamw["betas"].to_string(), adamw["eps"].as_f64()), ("[0.9,0.999]".to_string(), Some(1e-8)));
+    let adam: Value = serde_json::from_slice(&demo(&["fixes", "--optimizer", "adam", "--json"]).stdout).unwrap();
+    assert_eq!((adam["lr"].as_f64(), adam["weight_decay"].as_f64()), (Some(0.01), Some(0.0)));
+}
+
+/// The issue's table: which fix holds (true) for SGD, SGD momentum, SGD weight decay, Adam,
+/// AdamW; columns none, lr/k, loss/k, size/batch.
+const PATTERN: [[bool; 4]; 5] = [
+    [false, true, true, true],
+    [false, true, true, true],
+    [false, false, true, true],
+    [true, false, true, true],
+    [true, false, true, true],
+];
+
+#[test]
+fn the_table_has_the_issues_verdicts() {
+    let reports = run_table(&FixesConfig::default());
+    for (report, want) in reports.iter().zip(PATTERN) {
+        let got: Vec<bool> = RUNS[1..].iter().map(|n| report.run(n).equal).collect();
+        assert_eq!(got, want, "{}", report.config.optimizer.describe());
+    }
+    // and the printed table says so, row by row
+    let out = demo(&["fixes"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| SGD") || l.starts_with("| Adam")).collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    for (row, want) in rows.iter().zip(PATTERN) {
+        let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
+        assert_eq!(cells, want, "{row}");
+    }
+    assert!(text.contains("Why"), "{text}");
+}
+
+#[test]
+fn the_main_demo_points_to_fixes() {
+    let out = demo(&[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.trim_end().lines().last().unwrap().contains("tapegrad-demo fixes"), "{text}");
+    assert!(text.starts_with("Gradient accumulation vs one big batch"));
+    // --json stays pure JSON
+    let json = demo(&["--json"]);
+    assert!(serde_json::from_slice::<Value>(&json.stdout).is_ok());
+}
+
+#[test]
+fn plot_is_an_svg_written_whole() {
+    let dir = std::env::temp_dir().join(format!("tapegrad-fixes-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fixes.svg");
+    for args in [vec!["fixes"], vec!["fixes", "--optimizer", "adamw", "--steps", "1"]] {
+        let mut args: Vec<&str> = args;
+        let p = path.to_str().unwrap();
+        args.extend(["--plot", p]);
+        let out = demo(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .map(|t| t.split_once('>').unwrap().1.split("</text>").next().unwrap().trim())
+            .collect();
+        for label in ["none", "lr/k", "loss/k", "size/batch", "step"] {
+            assert!(texts.contains(&label), "label {label}: {texts:?}");
+        }
+        let panels = texts.iter().filter(|t| t.ends_with("k = 2")).count();
+        assert_eq!(panels, if args.len() == 3 { 5 } else { 1 });
+        // nothing else is left in the folder (no temporary file)
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+    // an unwritable target: one line, status 2, no file
+    let bad = dir.join("no-such-folder").join("x.svg");
+    let out = demo(&["fixes", "--plot", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    assert!(!bad.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_arguments_get_one_line_and_status_2() {
+    for (args, needle) in [
+        (&["--steps", "0"][..], "--steps"),
+        (&["--optimizer", "rmsprop"], "sgd, adam or adamw"),
+        (&["--optimizer", "adam", "--betas", "0.9,1"], "--betas"),
+        (&["--optimizer", "adam", "--betas", "1.5,0.9"], "--betas"),
+        (&["--optimizer", "adamw", "--betas", "-0.1,0.9"], "--betas"),
+        (&["--optimizer", "adam", "--betas", "0.9"], "--betas"),
+        (&["--optimizer", "adam", "--betas", "0.9,x"], "--betas"),
+        (&["--optimizer", "adam", "--eps", "-1e-8"], "--eps"),
+        (&["--optimizer", "adam", "--eps", "nan"], "--eps"),
+        (&["--weight-decay", "-0.1"], "--weight-decay"),
+        (&["--lr", "-1"], "--lr"),
+        (&["--lr", "inf"], "--lr"),
+        (&["--momentum", "-0.9"], "--momentum"),
+        (&["--optimizer", "adam", "--momentum", "0.9"], "--momentum"),
+        (&["--betas", "0.9,0.99"], "--betas"),
+        (&["--loss", "huber"], "l1 or mse"),
+        (&["--layers", "4"], "--layers"),
+        (&["--layers", "4,0,2"], "--layers"),
+        (&["--batch", "0"], "--batch"),
+        (&["--micro-batches", "3"], "--micro-batches"),
+        (&["--micro-batches", "0"], "--micro-batches"),
+        (&["--steps", "-1"], "--steps"),
+        (&["--layers", "100000,100000,2"], "memory"),
+        (&["--steps", "18446744073709551615"], "memory"),
+        (&["--layers", "18446744073709551615,18446744073709551615"], "memory"),
+        (&["--batch", "4000000000", "--micro-batches", "1"], "memory"),
+        (&["--frobnicate"], "--frobnicate"),
+    ] {
+        let mut all = vec!["fixes"];
+        all.extend_from_slice(args);
+        let out = demo(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_lists_the_options() {
+    let out = demo(&["fixes", "--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for opt in [
+        "--optimizer",
+        "--lr",
+        "--momentum",
+        "--betas",
+        "--eps",
+        "--weight-decay",
+        "--loss",
+        "--layers",
+        "--batch",
+        "--micro-batches",
+        "--steps",
+        "--data-seed",
+        "--model-seed",
+        "--json",
+        "--plot",
+    ] {
+        assert!(text.contains(opt), "{opt}");
+    }
+}

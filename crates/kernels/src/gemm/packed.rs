@@ -1,0 +1,317 @@
+//! The blocked algorithm with packed operands (BLIS / GotoBLAS), for the large products.
+//!
+//! Operands are arbitrary strided views, so transposed operands never need a separate
+//! copy: the packing routines read any strides. For one thread the loops are
+//!
+//! ```text
+//! for jc in 0..n step NC            // B column block (kc×nc packed panel lives in L3)
+//!   for pc in 0..k step KC          // depth block
+//!     pack B[pc.., jc..] into NR-wide micro-panels (row p of a panel = NR values)
+//!     for ic in 0..m step MC        // A row block (mc×kc packed block lives in L2)
+//!       pack A[ic.., pc..] into MR-tall micro-panels (row p of a panel = MR values)
+//!       for jr in micro-panels of B // one kc×NR B micro-panel stays in L1
+//!         for ir in micro-panels of A
+//!           micro-kernel: MR×NR tile of C += A-panel · B-panel (kept in registers)
+//! ```
+//!
+//! Block sizes are balanced (e.g. k = 257 gives two depth blocks of 129, not 256 + 1).
+//! Edge panels are zero-padded when packed, so the micro-kernel always computes a full
+//! MR×NR tile; partial tiles are written through a small stack buffer. Micro-kernels:
+//! AVX2+FMA (`f32`: 6×16, `f64`: 6×8, i.e. 12 ymm accumulators) and a portable plain-Rust
+//! kernel of the same geometry. Several threads split the problem along `n` (or `m`) into
+//! whole micro-panels, each running the serial algorithm on its own part of C.
+
+use super::{Operands, Problem};
+use crate::cpu::Isa;
+use crate::threads::run_parallel;
+use crate::Element;
+
+/// Alignment (in bytes) of packed buffers.
+const ALIGN: usize = 64;
+/// Largest MR·NR over the element types (size of the edge-tile scratch buffer).
+const MAX_TILE: usize = 96;
+
+/// Splits `total` into `parts` ranges made of whole `unit`s; returns range `t`.
+fn split_range(total: usize, unit: usize, parts: usize, t: usize) -> (usize, usize) {
+    let units = total.div_ceil(unit);
+    let per = units.div_ceil(parts) * unit;
+    let start = (t * per).min(total);
+    (start, ((t + 1) * per).min(total))
+}
+
+/// The packed algorithm with the micro-kernel of `isa` (supported by the CPU), split over
+/// `threads` pool threads; `p` is bounds-checked with `m, k, n >= 1`.
+pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, T>, accumulate: bool) {
+    let (m, k, n) = (p.m, p.k, p.n);
+    // Split the dimension whose split duplicates the cheaper packing: splitting n makes
+    // every thread pack all of A (m·k), splitting m makes every thread pack all of B.
+    let split_n = m <= n;
+    let threads = if split_n { threads.min(n.div_ceil(T::NR)) } else { threads.min(m.div_ceil(T::MR)) };
+    let run_part = |t: usize| {
+        let (m0, m1, n0, n1) = if split_n {
+            let (n0, n1) = split_range(n, T::NR, threads, t);
+            (0, m, n0, n1)
+        } else {
+            let (m0, m1) = split_range(m, T::MR, threads, t);
+            (m0, m1, 0, n)
+        };
+        if m0 == m1 || n0 == n1 {
+            return;
+        }
+        // SAFETY: the bounds were checked, so every element of the sub-problem
+        // [m0, m1)×[n0, n1) is in bounds; the offsets stay inside the slices.
+        // Parts are disjoint in C, so no two threads write the same element.
+        unsafe {
+            let part = p.ops.at(m0, n0);
+            gemm_serial(isa, m1 - m0, k, n1 - n0, &part, accumulate);
+        }
+    };
+    if threads <= 1 {
+        run_part(0);
+    } else {
+        run_parallel(threads, &run_part);
+    }
+}
+
+/// Length of balanced blocks of at most `max` (a multiple of `align`) covering `total`.
+fn block_len(total: usize, max: usize, align: usize) -> usize {
+    let blocks = total.div_ceil(max);
+    total.div_ceil(blocks).next_multiple_of(align).min(max)
+}
+
+/// Returns a pointer into `buf` aligned to [`ALIGN`] with room for `len` elements,
+/// growing `buf` if necessary (grow-only, so steady state does not allocate).
+pub(super) fn aligned_buffer<T: Element>(buf: &mut Vec<T>, len: usize) -> *mut T {
+    let slack = ALIGN / std::mem::size_of::<T>();
+    if buf.len() < len + slack {
+        buf.resize(len + slack, T::ZERO);
+    }
+    let offset = buf.as_ptr().align_offset(ALIGN);
+    debug_assert!(offset <= slack);
+    // SAFETY: `offset <= slack` and the buffer holds `len + slack` elements.
+    unsafe { buf.as_mut_ptr().add(offset) }
+}
+
+/// Serial blocked algorithm on one (sub-)problem.
+///
+/// # Safety
+/// Every element addressed by `ops` for the sizes `m, k, n` must be valid (reads for A
+/// and B, writes for C), no other thread may access that part of C concurrently, and the
+/// CPU supports `isa`.
+unsafe fn gemm_serial<T: Element>(isa: Isa, m: usize, k: usize, n: usize, ops: &Operands<T>, accumulate: bool) {
+    let kc_max = block_len(k, T::KC, 1);
+    let mc_max = block_len(m, T::MC, T::MR);
+    let nc_max = block_len(n, T::NC, T::NR);
+    T::with_buffers(|abuf, bbuf| {
+        let apack = aligned_buffer(abuf, mc_max * kc_max);
+        let bpack = aligned_buffer(bbuf, nc_max.next_multiple_of(T::NR) * kc_max);
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let beta = accumulate || pc > 0;
+                // SAFETY: the source block is inside the caller-guaranteed view and the
+                // destination has room for ceil(nc/NR)·NR·kc elements.
+                unsafe {
+                    let src = ops.b.add(pc * ops.rsb + jc * ops.csb);
+                    pack_block(isa, src, ops.rsb, ops.csb, kc, nc, T::NR, bpack);
+                }
+                for ic in (0..m).step_by(mc_max) {
+                    let mc = mc_max.min(m - ic);
+                    // SAFETY: as for B; `apack` holds mc_max·kc_max elements.
+                    unsafe {
+                        let src = ops.a.add(ic * ops.rsa + pc * ops.csa);
+                        pack_block(isa, src, ops.csa, ops.rsa, kc, mc, T::MR, apack);
+                        let c = ops.c.add(ic * ops.ldc + jc);
+                        macro_block(isa, mc, nc, kc, apack, bpack, c, ops.ldc, beta);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Packs a `kc`-deep, `w`-wide block (element (p, j) at `src[p*sp + j*sj]`) into
+/// `width`-wide micro-panels: panel `q`, row `p` starts at `dst[(q*kc + p)*width]`.
+/// Columns past `w` in the last panel are zero-filled.
+///
+/// # Safety
+/// `src` must be valid for the whole view; `dst` for `ceil(w/width)·width·kc` writes.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn pack_block<T: Element>(
+    isa: Isa,
+    src: *const T,
+    sp: usize,
+    sj: usize,
+    kc: usize,
+    w: usize,
+    width: usize,
+    dst: *mut T,
+) {
+    if sj == 1 {
+        // SAFETY: same contract.
+        return unsafe { pack_block_rows(src, sp, kc, w, width, dst) };
+    }
+    for (q, j0) in (0..w).step_by(width).enumerate() {
+        let cols = width.min(w - j0);
+        // SAFETY: panel `q` lies inside both the source view and the destination.
+        unsafe {
+            let s = src.add(j0 * sj);
+            let d = dst.add(q * kc * width);
+            if cols == width && sp == 1 && T::pack_transposed(isa, s, sj, kc, width, d) {
+                continue;
+            }
+            pack_panel(s, sp, sj, kc, cols, width, d);
+        }
+    }
+}
+
+/// [`pack_block`] for row-contiguous sources (`sj == 1`): walks the source row by row
+/// (sequential reads, one `width`-long store per panel) instead of panel by panel,
+/// which would stride through memory.
+///
+/// # Safety
+/// As for [`pack_block`].
+unsafe fn pack_block_rows<T: Element>(src: *const T, sp: usize, kc: usize, w: usize, width: usize, dst: *mut T) {
+    let (full, rest) = (w / width, w % width);
+    // SAFETY: reads stay in the kc×w source view; panel q < ceil(w/width) occupies
+    // dst[q·kc·width ..][.. kc·width], inside the destination.
+    unsafe {
+        if rest > 0 {
+            std::ptr::write_bytes(dst.add(full * kc * width), 0, kc * width);
+        }
+        // Constant lengths for the usual widths let the copies compile to a few vector
+        // moves instead of `memcpy` calls.
+        let copy_rows = |len: usize| {
+            for p in 0..kc {
+                let (s, d) = (src.add(p * sp), dst.add(p * width));
+                for q in 0..full {
+                    std::ptr::copy_nonoverlapping(s.add(q * width), d.add(q * kc * width), len);
+                }
+                if rest > 0 {
+                    std::ptr::copy_nonoverlapping(s.add(full * width), d.add(full * kc * width), rest);
+                }
+            }
+        };
+        match width {
+            16 => copy_rows(16),
+            8 => copy_rows(8),
+            6 => copy_rows(6),
+            _ => copy_rows(width),
+        }
+    }
+}
+
+/// Scalar packing of one micro-panel (see [`pack_block`]).
+///
+/// # Safety
+/// As for [`pack_block`] with a single panel.
+unsafe fn pack_panel<T: Element>(
+    src: *const T,
+    sp: usize,
+    sj: usize,
+    kc: usize,
+    cols: usize,
+    width: usize,
+    dst: *mut T,
+) {
+    // SAFETY: for the whole body, reads stay in the kc×cols source view, writes in kc×width.
+    unsafe {
+        if cols < width {
+            std::ptr::write_bytes(dst, 0, kc * width);
+        }
+        if sp == 1 {
+            // Walk each source line contiguously.
+            for j in 0..cols {
+                let s = src.add(j * sj);
+                for p in 0..kc {
+                    *dst.add(p * width + j) = *s.add(p);
+                }
+            }
+        } else {
+            for p in 0..kc {
+                for j in 0..cols {
+                    *dst.add(p * width + j) = *src.add(p * sp + j * sj);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the micro-kernel over all MR×NR tiles of an `mc×nc` block of C.
+///
+/// # Safety
+/// `apack`/`bpack` hold packed blocks for these sizes; `c` is valid for an `mc×nc`
+/// view with row stride `ldc`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_block<T: Element>(
+    isa: Isa,
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    apack: *const T,
+    bpack: *const T,
+    c: *mut T,
+    ldc: usize,
+    beta: bool,
+) {
+    let (mr, nr) = (T::MR, T::NR);
+    for (jq, jr) in (0..nc).step_by(nr).enumerate() {
+        let cols = nr.min(nc - jr);
+        for (iq, ir) in (0..mc).step_by(mr).enumerate() {
+            let rows = mr.min(mc - ir);
+            // SAFETY: panel offsets are inside the packed blocks; the tile origin is
+            // inside C, and partial tiles go through `tile`, never touching C outside
+            // the rows×cols part.
+            unsafe {
+                let a = apack.add(iq * kc * mr);
+                let b = bpack.add(jq * kc * nr);
+                let ct = c.add(ir * ldc + jr);
+                if rows == mr && cols == nr {
+                    T::micro_kernel(isa, kc, a, b, ct, ldc, beta);
+                } else {
+                    let mut tile = [T::ZERO; MAX_TILE];
+                    T::micro_kernel(isa, kc, a, b, tile.as_mut_ptr(), nr, false);
+                    for i in 0..rows {
+                        for j in 0..cols {
+                            let cij = ct.add(i * ldc + j);
+                            let v = tile[i * nr + j];
+                            *cij = if beta { *cij + v } else { v };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+pub(super) unsafe fn portable_kernel<T: Element, const MR: usize, const NR: usize>(
+    kc: usize,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+    ldc: usize,
+    beta: bool,
+) {
+    let mut acc = [[T::ZERO; NR]; MR];
+    // SAFETY: the caller guarantees kc·MR values at `a` and kc·NR values at `b`.
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
+    for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] += ap[i] * bp[j];
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            // SAFETY: (i, j) is inside the MR×NR tile the caller guarantees.
+            unsafe {
+                let cij = c.add(i * ldc + j);
+                *cij = if beta { *cij + v } else { v };
+            }
+        }
+    }
+}
