@@ -23,7 +23,8 @@
 //! - A progress bar shows each epoch's batches when stdout is a terminal.
 //! - The last line is `test accuracy: 0.972` (the run asked for).
 //!
-//! Bad arguments print one line on stderr and exit with status 2.
+//! Bad arguments (a plot path that cannot be written included) print one line on stderr
+//! and exit with status 2, before any training.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -237,6 +238,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // a plot that could not be written is refused before any work
+    if let Some(path) = &o.plot {
+        if let Err(e) = tapegrad_nn::files::check_output(path) {
+            eprintln!("train_digits: --plot {path}: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let (train_set, test_set) = digits.train_test_split(0.2, SPLIT_SEED);
     println!(
         "8x8 digits: {} training and {} test images, {} classes (random_split seed {SPLIT_SEED})",
@@ -292,15 +300,12 @@ mod plot {
 
     use super::Run;
 
-    /// Writes the chart to a temporary file beside `path`, then renames it into place, so
-    /// a failure leaves no partial file.
+    /// Draws the chart and writes it all or nothing (`tapegrad_nn::files::write_atomic`).
     pub fn draw(path: &str, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
-        let tmp = format!("{path}.tmp");
-        let result = render(&tmp, full, acc).and_then(|()| Ok(std::fs::rename(&tmp, path)?));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let mut svg = String::new();
+        render(&mut svg, full, acc)?;
+        tapegrad_nn::files::write_atomic(path, svg.as_bytes())?;
+        Ok(())
     }
 
     /// `(epoch, value)` pairs, epochs from 1.
@@ -308,8 +313,8 @@ mod plot {
         v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect()
     }
 
-    fn render(path: &str, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(path, (900, 380)).into_drawing_area();
+    fn render(svg: &mut String, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
+        let root = SVGBackend::with_string(svg, (900, 380)).into_drawing_area();
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(450);
         let epochs = full.losses.len() as f64;

@@ -59,12 +59,20 @@ fn plot_is_written_whole_or_not_at_all() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.contains("test accuracy") && text.contains("4 micro-batches"));
-    // an unwritable place: an error, and nothing left behind
+    // an unwritable place: refused before training, one line, nothing left behind
     let bad = dir.join("no-such-folder").join("x.svg");
     let o = run(&["--epochs", "1", "--plot", bad.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write the plot"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.starts_with("train_digits: --plot ") && err.lines().count() == 1, "{err}");
+    assert!(o.stdout.is_empty(), "no training before the check");
     assert!(!bad.exists() && !dir.join("no-such-folder").exists());
+    // a folder is not a plot file
+    let folder = dir.join("folder.svg");
+    std::fs::create_dir_all(&folder).unwrap();
+    let o = run(&["--plot", folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("folder"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

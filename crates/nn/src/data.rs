@@ -71,12 +71,15 @@ impl<T: Float> Dataset<T> {
     /// largest label plus one.
     ///
     /// # Errors
-    /// If the file cannot be read, is empty, or a line has another field count than the
+    /// If the file cannot be read (or is not a regular file), is empty, or a line has another field count than the
     /// first, a field that is not a number, or a label that is not a non-negative integer.
     pub fn from_csv(path: impl AsRef<Path>, scale: f64) -> Result<Self, DataError> {
         let path = path.as_ref();
         let err = |line: Option<usize>, reason: String| DataError { path: path.display().to_string(), line, reason };
-        let text = std::fs::read_to_string(path).map_err(|e| err(None, e.to_string()))?;
+        // a regular file only: a FIFO or device is refused, not waited on
+        let (mut file, _) = crate::files::open_regular(path).map_err(|e| err(None, e.to_string()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| err(None, e.to_string()))?;
         let mut data = Vec::new();
         let mut labels = Vec::new();
         let mut width = None;
