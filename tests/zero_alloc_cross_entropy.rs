@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{CrossEntropyLoss, Module, Reduction, Sequential, Sgd};
+use tapegrad_nn::{CrossEntropyLoss, Module, Optimizer, Reduction, Sequential, Sgd};
 
 struct Counting;
 
