@@ -52,10 +52,10 @@ if has pytorch || has micrograd; then
     venv=${PEERS_VENV:-$root/target/peers-venv}
     py=$venv/bin/python
     if ! "$py" -c 'import torch, micrograd' 2>/dev/null; then
-      say "creating the virtualenv $venv (torch 2.15.0, micrograd 0.1.0)"
+      say "creating the virtualenv $venv (torch 2.15.0, micrograd 0.1.0, numpy)"
       python3 -m venv "$venv"
       "$py" -m pip install -q --upgrade pip >&2
-      "$py" -m pip install -q torch==2.15.0 micrograd==0.1.0 >&2
+      "$py" -m pip install -q torch==2.15.0 micrograd==0.1.0 numpy >&2
     fi
   fi
   say "python: $("$py" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)')"
@@ -71,6 +71,7 @@ if has tapegrad; then
 fi
 
 # ---- measure
+printf 'engine\tworkload\tthreads\tstep_us\tfwd_us\tbwd_us\n'
 say "measuring the FMA peak"
 "${run[@]}" "$peers_bin/peak" | tee -a "$rows"
 
