@@ -5,7 +5,8 @@ Reads the benchmark's TSV rows (`engine<TAB>workload<TAB>threads<TAB>step_us<TAB
 bwd_us`, header lines skipped) and the peak rows (`peak<TAB>isa<TAB>threads<TAB>gflops`) from
 the files named (or stdin), and prints a Markdown table: per workload and thread count, each
 engine's step time, the best peer, tapegrad's speed-up over it (best peer's step / tapegrad's)
-and, for the dense workloads, each of those two as a share of the measured FMA peak. When an
+and, for the dense workloads, each of those two as a share of the measured FMA peak of the
+widest instruction set measured (avx512 before avx2). When an
 engine has several rows for one workload and thread count, the fastest counts (a neighbour on
 a shared machine can slow a run, never speed it up).
 
@@ -16,6 +17,7 @@ import sys
 
 WORKLOADS = ["seed", "seed-accum2", "mlp-mnist", "mlp-wide", "deep-narrow", "scalar-mlp"]
 EXTRA = ["adam-wide", "train-digits"]
+ISAS = ["avx512", "avx2"]  # widest first
 ENGINES = ["tapegrad", "pytorch", "candle", "burn", "dfdx", "micrograd"]
 # Layer sizes and batch of the dense workloads whose FLOP rate is compared with the peak.
 DENSE = {"mlp-mnist": ([784, 256, 256, 10], 64), "mlp-wide": ([1024, 1024, 1024, 1024], 256)}
@@ -29,23 +31,22 @@ def step_flops(sizes, batch):
 
 
 def parse(lines):
-    """(best step_us per (engine, workload, threads), peak GFLOP/s per threads, isa)."""
-    steps, peaks, isa = {}, {}, None
+    """(best step_us per (engine, workload, threads), peak GFLOP/s per (isa, threads))."""
+    steps, peaks = {}, {}
     for n, line in enumerate(lines, 1):
         f = line.rstrip("\n").split("\t")
         if not line.strip() or f[0] == "engine":
             continue
         if f[0] == "peak" and len(f) == 4:
-            isa = f[1]
-            t, g = int(f[2]), float(f[3])
-            peaks[t] = max(peaks.get(t, 0.0), g)
+            key, g = (f[1], int(f[2])), float(f[3])
+            peaks[key] = max(peaks.get(key, 0.0), g)
             continue
         if len(f) != 6:
             raise ValueError(f"line {n}: expected 6 tab-separated fields, got {len(f)}: {line!r}")
         key = (f[0], f[1], int(f[2]))
         step = float(f[3])
         steps[key] = min(steps.get(key, step), step)
-    return steps, peaks, isa
+    return steps, peaks
 
 
 def fmt_us(v):
@@ -60,8 +61,11 @@ def fmt_ratio(r):
     return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
 
 
-def table(steps, peaks, isa):
+def table(steps, all_peaks):
     out = []
+    isas = sorted({i for i, _ in all_peaks}, key=lambda i: (ISAS.index(i) if i in ISAS else len(ISAS), i))
+    # The share of peak is against the widest instruction set measured.
+    peaks = {t: g for (i, t), g in all_peaks.items() if isas and i == isas[0]}
     engines = [e for e in ENGINES if any(k[0] == e for k in steps)]
     engines += sorted({k[0] for k in steps} - set(ENGINES))
     peers = [e for e in engines if e != "tapegrad"]
@@ -94,12 +98,16 @@ def table(steps, peaks, isa):
             ips = [f"{64e6 / v:,.0f}" if w == "train-digits" and v else "–" for v in (tg, pt)]
             ratio = fmt_ratio(pt / tg) if tg and pt else "–"
             out.append(f"| {w} | {t} | {fmt_us(tg)} | {fmt_us(pt)} | {ratio} | {ips[0]} | {ips[1]} |")
-    if peaks:
+    if isas:
         out.append("")
+        per_isa = []
+        for i in isas:
+            ts = sorted(t for j, t in all_peaks if j == i)
+            per_isa.append(f"{i} " + ", ".join(f"{all_peaks[(i, t)]:.1f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in ts))
         out.append(
-            f"FMA peak ({isa}): "
-            + ", ".join(f"{peaks[t]:.1f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peaks))
-            + "; FLOPs per step: "
+            "FMA peak: "
+            + "; ".join(per_isa)
+            + f" (% of peak: against {isas[0]}). FLOPs per step: "
             + ", ".join(f"{w} {step_flops(*DENSE[w]) / 1e6:,.1f} M" for w in DENSE)
             + "."
         )
@@ -111,11 +119,11 @@ def main():
     for path in sys.argv[1:] or ["-"]:
         lines += (sys.stdin if path == "-" else open(path, encoding="utf-8")).readlines()
     try:
-        steps, peaks, isa = parse(lines)
+        steps, peaks = parse(lines)
     except ValueError as e:
         print(f"peers_table: {e}", file=sys.stderr)
         return 1
-    print(table(steps, peaks, isa))
+    print(table(steps, peaks))
     return 0
 
 
