@@ -2,17 +2,26 @@
 //! exit code, never a panic.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::budget::{demo_needs, parse_size, Budget};
+use crate::output;
 use crate::{load_initial_params, Config};
+
+/// The subcommand the main parser does not know (the binary dispatches it first), listed
+/// at the end of `--help`.
+pub const SUBCOMMANDS: &str = "Subcommand:\n  \
+    fixes  Which fix (lr / k, loss / k, loss x size / batch) makes accumulation equal one large batch\n         \
+    for SGD with momentum or weight decay, Adam and AdamW over several steps\n         \
+    (tapegrad-demo fixes --help lists its options)";
 
 /// Reproduces the PyTorch forum experiments on gradient accumulation: accumulating over
 /// micro-batches equals one big batch when the loss is a sum; with a mean the gradients are
 /// k times larger and the learning rate (or the loss) must be scaled.
 #[derive(Parser, Debug)]
-#[command(name = "tapegrad-demo", version, about, long_about = None)]
+#[command(name = "tapegrad-demo", version, about, long_about = None, after_help = SUBCOMMANDS)]
 pub struct Cli {
     /// Seed for the data (torch.manual_seed before torch.rand). PyTorch's generator uses
     /// the low 32 bits of a seed: seeds of 2^32 and above give the numbers of the seed
@@ -65,7 +74,11 @@ pub struct Cli {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layers(pub Vec<usize>);
 
-fn parse_layers(s: &str) -> Result<Layers, String> {
+/// `--layers`: comma-separated positive sizes, at least two.
+///
+/// # Errors
+/// A part that is not a positive whole number, or fewer than two parts.
+pub fn parse_layers(s: &str) -> Result<Layers, String> {
     let sizes = s
         .split(',')
         .map(|p| {
@@ -96,13 +109,7 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
         ));
     }
     for (name, lr) in [("--lr-sum", cli.lr_sum), ("--lr-mean", cli.lr_mean)] {
-        if !lr.is_finite() || !(lr as f32).is_finite() || lr < 0.0 {
-            return Err(format!(
-                "{name} must be a non-negative number that is finite in float32 (at most {:e}), got {}",
-                f32::MAX,
-                crate::json::py_float(lr)
-            ));
-        }
+        check_f32(name, lr)?;
     }
     check_memory(cli)?;
     check_outputs(cli)?;
@@ -120,6 +127,22 @@ pub fn validate(cli: &Cli) -> Result<Config, String> {
         config.initial_params = Some(load_initial_params(&config, path).map_err(|e| format!("--load: {e}"))?);
     }
     Ok(config)
+}
+
+/// `Ok` if `value` (of option `name`) is at least 0 and finite in float32, the element
+/// type it is used in; else one line naming the option.
+///
+/// # Errors
+/// The line.
+pub fn check_f32(name: &str, value: f64) -> Result<(), String> {
+    if value.is_finite() && (value as f32).is_finite() && value >= 0.0 {
+        return Ok(());
+    }
+    Err(format!(
+        "{name} must be a non-negative number that is finite in float32 (at most {:e}), got {}",
+        f32::MAX,
+        crate::json::py_float(value)
+    ))
 }
 
 /// The sizes' memory against the budget: the parameters' share is charged to `--layers`,
@@ -161,14 +184,35 @@ fn check_outputs(cli: &Cli) -> Result<(), String> {
 /// Notes for stderr that do not stop the run: seeds of 2^32 and above, whose low 32 bits
 /// alone reach PyTorch's generator.
 pub fn notes(cli: &Cli) -> Vec<String> {
-    [("--data-seed", cli.data_seed), ("--model-seed", cli.model_seed)]
-        .into_iter()
-        .filter(|&(_, seed)| seed > u32::MAX as u64)
-        .map(|(name, seed)| {
+    seed_notes(&[("--data-seed", cli.data_seed), ("--model-seed", cli.model_seed)])
+}
+
+/// A note for each `(option, seed)` of 2^32 or more: PyTorch's generator uses its low 32
+/// bits, so the run is the one of the lower seed.
+pub fn seed_notes(seeds: &[(&str, u64)]) -> Vec<String> {
+    seeds
+        .iter()
+        .filter(|&&(_, seed)| seed > u32::MAX as u64)
+        .map(|&(name, seed)| {
             format!(
                 "note: {name} {seed} is 2^32 or more; PyTorch's generator uses its low 32 bits, so this run is seed {}",
                 seed as u32
             )
         })
         .collect()
+}
+
+/// The end of a run whose arguments clap refused: its first line (naming the option and
+/// what was wrong) on stderr and status 2; or, for `--help` and `--version`, their text on
+/// stdout.
+pub fn clap_exit(e: &clap::Error) -> ExitCode {
+    if e.use_stderr() {
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+        return output::fail(&format!("{first} (see --help)"));
+    }
+    match output::stdout(&e.to_string()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output::stdout_failed(&e),
+    }
 }

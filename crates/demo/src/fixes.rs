@@ -215,13 +215,26 @@ impl FixesReport {
     pub fn run(&self, name: &str) -> &FixesRun {
         self.runs.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no run named {name}"))
     }
+
+    /// How many of the numbers `--json` writes are NaN or infinite (a learning rate or
+    /// weight decay too large for float32 makes a step overflow; `eps` 0 with a zero
+    /// gradient divides 0 by 0); JSON writes them as `null`.
+    pub fn non_finite(&self) -> usize {
+        let runs = self.runs.iter().flat_map(|r| {
+            let floats = r.params.iter().chain(r.losses.iter().flatten()).map(|&x| x as f64);
+            floats.chain([r.lr, r.max_rel_diff])
+        });
+        self.initial_params.iter().map(|&x| x as f64).chain(runs).filter(|v| !v.is_finite()).count()
+    }
 }
 
 /// `max|a - b| / max|b|` with the differences rounded to f32 first, as the reference
-/// computes `(p - base).abs().max().item() / scale` on float32 tensors.
+/// computes `(p - base).abs().max().item() / scale` on float32 tensors: NaN when a value is
+/// NaN (torch's `max` propagates it, `f32::max` would skip it) or when infinities meet.
 pub fn rel_distance(a: &[f32], b: &[f32]) -> f64 {
-    let diff = a.iter().zip(b).fold(0.0f32, |m, (&x, &y)| m.max((x - y).abs())) as f64;
-    let scale = b.iter().fold(0.0f32, |m, &y| m.max(y.abs())) as f64;
+    let nan_max = |m: f32, x: f32| if m.is_nan() || x.is_nan() { f32::NAN } else { m.max(x) };
+    let diff = a.iter().zip(b).map(|(&x, &y)| (x - y).abs()).fold(0.0, nan_max) as f64;
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, nan_max) as f64;
     if diff == 0.0 {
         0.0
     } else {

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::budget::{fixes_needs, parse_size, Budget, Bytes};
+use crate::cli::{check_f32, clap_exit, parse_layers, seed_notes, Layers};
 use crate::fixes::{
-    render_one, render_table, run_fixes, run_table, FixesConfig, LossKind, OptimizerKind, OptimizerSpec,
+    render_one, render_table, run_fixes, run_table, table_optimizers, FixesConfig, LossKind, OptimizerKind,
+    OptimizerSpec,
 };
+use crate::output::{self, fail, say};
 
 /// Which fix makes k accumulated micro-batches equal one large batch, for SGD, SGD with
 /// momentum or weight decay, Adam and AdamW, over several steps. With no optimizer option
@@ -51,10 +55,12 @@ pub struct FixesCli {
     /// Optimizer steps.
     #[arg(long, default_value_t = 5, value_name = "N", allow_negative_numbers = true)]
     pub steps: usize,
-    /// Seed for the data (torch.manual_seed before torch.rand).
+    /// Seed for the data (torch.manual_seed before torch.rand). PyTorch's generator uses
+    /// the low 32 bits of a seed: seeds of 2^32 and above give the numbers of the seed
+    /// modulo 2^32 (a note says so).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub data_seed: u64,
-    /// Seed for the model's initial weights.
+    /// Seed for the model's initial weights (low 32 bits used, as for --data-seed).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub model_seed: u64,
     /// Print the five runs of one optimizer as JSON in the layout of the PyTorch reference
@@ -64,15 +70,15 @@ pub struct FixesCli {
     /// Draw each fix's distance from the large-batch run per step (log scale) as an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Memory the run may use, e.g. 512M or 2GiB (default: the memory available, from
+    /// /proc/meminfo). Sizes that need more are refused before anything is allocated.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 /// Parsed `--betas`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Betas(pub f64, pub f64);
-
-/// Parsed `--layers`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Layers(pub Vec<usize>);
 
 fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
     match s {
@@ -100,39 +106,22 @@ fn parse_betas(s: &str) -> Result<Betas, String> {
     Ok(Betas(num(b1)?, num(b2)?))
 }
 
-fn parse_layers(s: &str) -> Result<Layers, String> {
-    let sizes = s
-        .split(',')
-        .map(|p| {
-            let p = p.trim();
-            p.parse::<usize>().map_err(|_| format!("'{p}' is not a layer size (a positive whole number)"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if sizes.len() < 2 {
-        return Err(format!("need at least two layer sizes (input and output), got {}", sizes.len()));
+/// The sizes' memory against the budget (`--max-memory`, else the memory available):
+/// each part charged to the argument that drives it, then all together, the largest
+/// named first.
+fn check_memory(cli: &FixesCli, c: &FixesConfig, table: bool) -> Result<(), String> {
+    let budget = Budget::detect(cli.max_memory);
+    let reports = if table { table_optimizers().len() } else { 1 };
+    let parts = fixes_needs(&c.layers, c.batch, c.micro_batches, c.steps, reports, cli.json, cli.plot.is_some());
+    let layers = c.layers.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+    let args = [format!("--layers {layers}"), format!("--batch {}", c.batch), format!("--steps {}", c.steps)];
+    for (arg, &need) in args.iter().zip(&parts) {
+        budget.admit(arg, need)?;
     }
-    if sizes.contains(&0) {
-        return Err("layer sizes must be positive, got a 0".into());
-    }
-    Ok(Layers(sizes))
-}
-
-/// The most memory one run of `fixes` may need (data, five models with their gradients,
-/// optimizer state and activations, the records).
-pub const MEMORY_BUDGET: u128 = 2 << 30;
-
-/// Bytes `config` needs, roughly (an upper estimate); `None` when it overflows.
-pub fn memory_needed(config: &FixesConfig) -> Option<u128> {
-    let l: Vec<u128> = config.layers.iter().map(|&x| x as u128).collect();
-    let (steps, b, k) = (config.steps as u128, config.batch as u128, config.micro_batches as u128);
-    let params = l.windows(2).try_fold(0u128, |acc, w| acc.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))?;
-    let widths = l.iter().try_fold(0u128, |acc, &x| acc.checked_add(x))?;
-    let data = steps.checked_mul(b)?.checked_mul(l[0].checked_add(*l.last()?)?)?;
-    // value, gradient, two state vectors, two flat copies; activations and their gradients
-    let per_run = params.checked_mul(6)?.checked_add(b.checked_mul(widths)?.checked_mul(8)?)?;
-    let records = steps.checked_mul(k.checked_add(2)?)?;
-    let floats = data.checked_mul(2)?.checked_add(per_run.checked_add(records)?.checked_mul(5)?)?;
-    floats.checked_mul(4)
+    let mut order: Vec<usize> = (0..args.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].0));
+    let all = order.iter().map(|&i| args[i].as_str()).collect::<Vec<_>>().join(" with ");
+    budget.admit(&all, parts.into_iter().fold(Bytes::ZERO, |a, b| a + b))
 }
 
 /// The experiment settings of `cli`, and whether it asks for the table of five optimizers.
@@ -168,9 +157,7 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
         ("--weight-decay", cli.weight_decay, &mut spec.weight_decay),
     ] {
         if let Some(v) = value {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!("{name} must be a finite number >= 0, got {}", crate::fmt_num(v)));
-            }
+            check_f32(name, v)?;
             *slot = v;
         }
     }
@@ -192,20 +179,6 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
         data_seed: cli.data_seed,
         model_seed: cli.model_seed,
     };
-    match memory_needed(&config) {
-        Some(n) if n <= MEMORY_BUDGET => {}
-        need => {
-            let gib = |n: u128| n as f64 / (1u64 << 30) as f64;
-            let need = need.map_or("more than can be counted".to_string(), |n| format!("about {:.1} GiB", gib(n)));
-            return Err(format!(
-                "--layers {}, --batch {}, --steps {} need {need} of memory, over the {:.0} GiB limit",
-                config.layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
-                config.batch,
-                config.steps,
-                gib(MEMORY_BUDGET)
-            ));
-        }
-    }
     let single = cli.optimizer.is_some()
         || cli.lr.is_some()
         || cli.momentum.is_some()
@@ -213,48 +186,52 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
         || cli.eps.is_some()
         || cli.weight_decay.is_some()
         || cli.json;
+    check_memory(cli, &config, !single)?;
+    if let Some(path) = &cli.plot {
+        tapegrad_nn::files::check_output(path).map_err(|e| format!("--plot: {}: {e}", path.display()))?;
+    }
     Ok((config, !single))
 }
 
 /// Runs `tapegrad-demo fixes` with `args` (the arguments after `fixes`): prints the table
-/// or one optimizer's runs (text or JSON), writes the plot; one line on stderr and exit
-/// status 2 for bad arguments or an unwritable plot file.
+/// or one optimizer's runs (text or JSON) and writes the plot. Bad arguments, sizes that do
+/// not fit and unwritable plot files are refused before any work with one line on stderr
+/// and exit status 2; a closed stdout pipe ends the run quietly.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let argv = std::iter::once(OsString::from("tapegrad-demo fixes")).chain(args);
     let cli = match FixesCli::try_parse_from(argv) {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("tapegrad-demo fixes: {first} (see --help)");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            // --help
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
+        Err(e) => return clap_exit(&e),
     };
     let (config, table) = match validate(&cli) {
         Ok(v) => v,
-        Err(msg) => {
-            eprintln!("tapegrad-demo fixes: {msg}");
-            return ExitCode::from(2);
-        }
+        Err(msg) => return fail(&msg),
     };
+    for note in seed_notes(&[("--data-seed", cli.data_seed), ("--model-seed", cli.model_seed)]) {
+        say(&note);
+    }
     let reports = if table { run_table(&config) } else { vec![run_fixes(&config)] };
     if let Some(path) = &cli.plot {
         if let Err(e) = crate::plot::write_plot(&reports, path) {
-            eprintln!("tapegrad-demo fixes: --plot: {e}");
-            return ExitCode::from(2);
+            return fail(&format!("--plot: {}: {e}", path.display()));
         }
     }
-    if cli.json {
-        print!("{}", crate::fixes_json::render_fixes_json(&reports[0]));
-    } else if table {
-        print!("{}", render_table(&reports));
-    } else {
-        print!("{}", render_one(&reports[0]));
+    let non_finite: usize = reports.iter().map(|r| r.non_finite()).sum();
+    if non_finite > 0 {
+        say(&format!(
+            "note: {non_finite} results are NaN or infinite (a step overflows float32, or eps 0 divides 0 by 0){}",
+            if cli.json { "; JSON has no such numbers, so they are written as null" } else { "" }
+        ));
     }
-    ExitCode::SUCCESS
+    let text = if cli.json {
+        crate::fixes_json::render_fixes_json(&reports[0])
+    } else if table {
+        render_table(&reports)
+    } else {
+        render_one(&reports[0])
+    };
+    match output::stdout(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => output::stdout_failed(&e),
+    }
 }

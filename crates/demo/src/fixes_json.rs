@@ -1,72 +1,14 @@
 //! `fixes --json`: the layout of the PyTorch reference `make_fixes_reference.py` (same keys
 //! in the same order, one key per line, lists of numbers on one line, numbers as Python's
-//! `repr`), so a script can compare any run with PyTorch's.
+//! `repr`), so a script can compare any run with PyTorch's. The writer is
+//! [`crate::json`]'s; NaN and infinities are written as `null` (the binary says so on
+//! stderr, see [`FixesReport::non_finite`]).
 
 use crate::fixes::{FixesReport, FixesRun, OptimizerKind};
-use crate::json::py_float;
+use crate::json::{floats, ints, null, num, string, to_text, Layout, J};
 
-/// A JSON value, written as the reference generator's `dumps` writes it.
-enum J {
-    /// A number or `null`, already formatted.
-    Raw(String),
-    Str(&'static str),
-    Bool(bool),
-    List(Vec<J>),
-    Obj(Vec<(&'static str, J)>),
-}
-
-fn floats<T: Copy + Into<f64>>(v: &[T]) -> J {
-    J::List(v.iter().map(|&x| J::Raw(py_float(x.into()))).collect())
-}
-
-fn ints(v: &[usize]) -> J {
-    J::List(v.iter().map(|x| J::Raw(x.to_string())).collect())
-}
-
-fn write(out: &mut String, v: &J, indent: usize) {
-    let (pad, inner) = (" ".repeat(indent), " ".repeat(indent + 1));
-    match v {
-        J::Raw(s) => out.push_str(s),
-        J::Str(s) => {
-            out.push('"');
-            out.push_str(s);
-            out.push('"');
-        }
-        J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        J::Obj(items) => {
-            out.push_str("{\n");
-            for (i, (k, v)) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(",\n");
-                }
-                out.push_str(&format!("{inner}\"{k}\": "));
-                write(out, v, indent + 1);
-            }
-            out.push_str(&format!("\n{pad}}}"));
-        }
-        // a list holding objects: one element per line; any other list on one line
-        J::List(items) if items.iter().any(|v| matches!(v, J::Obj(_))) => {
-            out.push_str("[\n");
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(",\n");
-                }
-                out.push_str(&inner);
-                write(out, v, indent + 1);
-            }
-            out.push_str(&format!("\n{pad}]"));
-        }
-        J::List(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write(out, v, indent + 1);
-            }
-            out.push(']');
-        }
-    }
+fn int(n: impl ToString) -> J {
+    J::Num(n.to_string())
 }
 
 fn run(r: &FixesRun) -> J {
@@ -76,11 +18,11 @@ fn run(r: &FixesRun) -> J {
         J::List(r.losses.iter().map(|l| floats(l)).collect())
     };
     J::Obj(vec![
-        ("name", J::Str(r.name)),
-        ("lr", J::Raw(py_float(r.lr))),
+        ("name", string(r.name)),
+        ("lr", num(r.lr)),
         ("params", floats(&r.params)),
         ("losses", losses),
-        ("max_rel_diff", J::Raw(py_float(r.max_rel_diff))),
+        ("max_rel_diff", num(r.max_rel_diff)),
         ("equal", J::Bool(r.equal)),
     ])
 }
@@ -89,29 +31,25 @@ fn run(r: &FixesRun) -> J {
 pub fn render_fixes_json(r: &FixesReport) -> String {
     let c = &r.config;
     let o = &c.optimizer;
-    let null = || J::Raw("null".into());
     let sgd = o.kind == OptimizerKind::Sgd;
     let doc = J::Obj(vec![
-        ("experiment", J::Str("fixes")),
-        ("optimizer", J::Str(o.kind.name())),
-        ("lr", J::Raw(py_float(o.lr))),
-        ("momentum", if sgd { J::Raw(py_float(o.momentum)) } else { null() }),
+        ("experiment", string("fixes")),
+        ("optimizer", string(o.kind.name())),
+        ("lr", num(o.lr)),
+        ("momentum", if sgd { num(o.momentum) } else { null() }),
         ("betas", if sgd { null() } else { floats(&[o.betas.0, o.betas.1]) }),
-        ("eps", if sgd { null() } else { J::Raw(py_float(o.eps)) }),
-        ("weight_decay", J::Raw(py_float(o.weight_decay))),
-        ("loss", J::Str(c.loss.name())),
-        ("data_seed", J::Raw(c.data_seed.to_string())),
-        ("model_seed", J::Raw(c.model_seed.to_string())),
+        ("eps", if sgd { null() } else { num(o.eps) }),
+        ("weight_decay", num(o.weight_decay)),
+        ("loss", string(c.loss.name())),
+        ("data_seed", int(c.data_seed)),
+        ("model_seed", int(c.model_seed)),
         ("layers", ints(&c.layers)),
-        ("batch", J::Raw(c.batch.to_string())),
-        ("micro_batches", J::Raw(c.micro_batches.to_string())),
+        ("batch", int(c.batch)),
+        ("micro_batches", int(c.micro_batches)),
         ("micro_batch_sizes", ints(&r.micro_batch_sizes)),
-        ("steps", J::Raw(c.steps.to_string())),
+        ("steps", int(c.steps)),
         ("initial_params", floats(&r.initial_params)),
         ("runs", J::List(r.runs.iter().map(run).collect())),
     ]);
-    let mut out = String::new();
-    write(&mut out, &doc, 0);
-    out.push('\n');
-    out
+    to_text(&doc, Layout::Objects)
 }

@@ -44,25 +44,42 @@ pub fn py_float(x: f64) -> String {
     }
 }
 
-/// A JSON value in the reference files' layout.
-enum J {
+/// A JSON value in the reference generators' layout (see [`to_text`]).
+pub(crate) enum J {
+    /// A number (or `null`), already formatted.
     Num(String),
+    /// A string (the project's keys and names need no escaping).
     Str(String),
+    /// `true` or `false`.
     Bool(bool),
+    /// A list.
     List(Vec<J>),
+    /// An object, keys in order.
     Obj(Vec<(&'static str, J)>),
 }
 
-/// A number for JSON: Python's repr, or `null` for NaN and infinities.
-fn num(x: f64) -> J {
+/// A number for JSON: Python's repr, or `null` for NaN and infinities (JSON has neither).
+pub(crate) fn num(x: f64) -> J {
     J::Num(if x.is_finite() { py_float(x) } else { "null".into() })
 }
 
-fn floats(v: &[f32]) -> J {
-    J::List(v.iter().map(|&x| num(x as f64)).collect())
+/// `null`.
+pub(crate) fn null() -> J {
+    J::Num("null".into())
 }
 
-fn ints(v: &[usize]) -> J {
+/// A string.
+pub(crate) fn string(s: &str) -> J {
+    J::Str(s.into())
+}
+
+/// A list of floats ([`num`] each).
+pub(crate) fn floats<T: Copy + Into<f64>>(v: &[T]) -> J {
+    J::List(v.iter().map(|&x| num(x.into())).collect())
+}
+
+/// A list of whole numbers.
+pub(crate) fn ints(v: &[usize]) -> J {
     J::List(v.iter().map(|x| J::Num(x.to_string())).collect())
 }
 
@@ -71,11 +88,33 @@ fn rows(t: &tapegrad::Tensor<f32>) -> J {
     J::List(t.data().chunks(w.max(1)).map(floats).collect())
 }
 
-/// Python's `dumps` of the reference generator: one key per line, lists of numbers on one
-/// line.
-fn write(out: &mut String, v: &J, indent: usize) {
+/// Which lists the writer spreads over several lines (one element a line); every other
+/// list is written on one line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Lists holding lists or objects (`make_reference.py`'s `dumps`).
+    Nested,
+    /// Lists holding objects only (`make_fixes_reference.py`'s `dumps`).
+    Objects,
+}
+
+/// `doc` as the reference generator's `dumps` writes it (one key per line, lists of
+/// numbers on one line), with a trailing newline.
+pub(crate) fn to_text(doc: &J, layout: Layout) -> String {
+    let mut out = String::new();
+    write(&mut out, doc, 0, layout);
+    out.push('\n');
+    out
+}
+
+fn write(out: &mut String, v: &J, indent: usize, layout: Layout) {
     let pad = " ".repeat(indent);
     let inner = " ".repeat(indent + 1);
+    let spread = |v: &J| match v {
+        J::Obj(_) => true,
+        J::List(_) => layout == Layout::Nested,
+        _ => false,
+    };
     match v {
         J::Num(s) => out.push_str(s),
         J::Str(s) => {
@@ -89,18 +128,18 @@ fn write(out: &mut String, v: &J, indent: usize) {
                     out.push_str(",\n");
                 }
                 let _ = write!(out, "{inner}\"{k}\": ");
-                write(out, v, indent + 1);
+                write(out, v, indent + 1, layout);
             }
             let _ = write!(out, "\n{pad}}}");
         }
-        J::List(items) if items.iter().any(|v| matches!(v, J::List(_) | J::Obj(_))) => {
+        J::List(items) if items.iter().any(spread) => {
             out.push_str("[\n");
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(",\n");
                 }
                 out.push_str(&inner);
-                write(out, v, indent + 1);
+                write(out, v, indent + 1, layout);
             }
             let _ = write!(out, "\n{pad}]");
         }
@@ -110,7 +149,7 @@ fn write(out: &mut String, v: &J, indent: usize) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write(out, v, indent + 1);
+                write(out, v, indent + 1, layout);
             }
             out.push(']');
         }
@@ -119,11 +158,11 @@ fn write(out: &mut String, v: &J, indent: usize) {
 
 fn experiment(e: &Experiment) -> J {
     J::Obj(vec![
-        ("name", J::Str(e.name.into())),
-        ("reduction", J::Str(if e.reduction == Reduction::Sum { "sum" } else { "mean" }.into())),
+        ("name", string(e.name)),
+        ("reduction", string(if e.reduction == Reduction::Sum { "sum" } else { "mean" })),
         ("lr_batched", num(e.lr_batched)),
         ("lr_accumulated", num(e.lr_accumulated)),
-        ("loss_scale", J::Str(if e.loss_scale == LossScale::SizeOverBatch { "size/batch" } else { "none" }.into())),
+        ("loss_scale", string(if e.loss_scale == LossScale::SizeOverBatch { "size/batch" } else { "none" })),
         (
             "batched",
             J::Obj(vec![
@@ -160,10 +199,7 @@ pub fn render_json(r: &Report) -> String {
         ("initial_params", floats(&r.initial_params)),
         ("experiments", J::List(r.experiments.iter().map(experiment).collect())),
     ]);
-    let mut out = String::new();
-    write(&mut out, &doc, 0);
-    out.push('\n');
-    out
+    to_text(&doc, Layout::Nested)
 }
 
 #[cfg(test)]

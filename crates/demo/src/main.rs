@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tapegrad_demo::cli::{notes, validate, Cli};
+use tapegrad_demo::cli::{clap_exit, notes, validate, Cli};
 use tapegrad_demo::output::{self, fail, say};
 use tapegrad_demo::{json, profile, render_text, run, step_dot, sum_step_bytes};
 use tapegrad_nn::files::prepare_write;
@@ -18,19 +18,7 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
-            // one clear line: clap's first line names the option and what was wrong
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            return fail(&format!("{first} (see --help)"));
-        }
-        Err(e) => {
-            // --help and --version
-            return match output::stdout(&e.to_string()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => output::stdout_failed(&e),
-            };
-        }
+        Err(e) => return clap_exit(&e),
     };
     let config = match validate(&cli) {
         Ok(c) => c,

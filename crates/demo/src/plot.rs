@@ -76,22 +76,16 @@ fn panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws `reports` into the SVG file `path`, written to a temporary file in the same
-/// folder and renamed, so a failure never leaves a partial file.
+/// Draws `reports` into the SVG file `path` through [`tapegrad_nn::files`]: a temporary
+/// file in the target's folder, flushed and renamed, so a failure leaves the old file (or
+/// none) and no temporary file; through a symbolic link the link's target is replaced and
+/// the link kept; an existing file's permissions are kept. Check the path first with
+/// [`tapegrad_nn::files::check_output`] to refuse it before any work.
 ///
 /// # Errors
-/// The drawing fails or the file cannot be written; the message names the file.
+/// The drawing fails or the file cannot be written; the message says why (the caller adds
+/// the path).
 pub fn write_plot(reports: &[FixesReport], path: &Path) -> Result<(), String> {
     let svg = render_svg(reports)?;
-    let name = path.file_name().ok_or_else(|| format!("{} is not a file name", path.display()))?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = std::fs::write(&tmp, svg.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
+    tapegrad_nn::files::prepare_write(path, svg.as_bytes()).and_then(|p| p.commit()).map_err(|e| e.to_string())
 }

@@ -6,6 +6,9 @@ use serde_json::Value;
 use tapegrad::TorchRng;
 use tapegrad_demo::{build_model, flatten, make_data, run, Config};
 
+mod common;
+use common::{assert_close, f32s};
+
 const SEED: &str = include_str!("fixtures/seed.json");
 const UNEVEN: &str = include_str!("fixtures/seed-k4-uneven.json");
 
@@ -23,24 +26,6 @@ fn config_of(r: &Value) -> Config {
         lr_sum: lr("sum", "lr_batched"),
         lr_mean: lr("mean", "lr_batched"),
         initial_params: None,
-    }
-}
-
-/// Numbers of a (nested) JSON list as f32 (they are exact float32 values).
-fn f32s(v: &Value) -> Vec<f32> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(f32s).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
-        _ => panic!("not a number list: {v}"),
-    }
-}
-
-#[track_caller]
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5 * scale, "{what}[{i}]: tapegrad {g}, PyTorch {w} (scale {scale})");
     }
 }
 

@@ -10,6 +10,9 @@ use serde_json::Value;
 use tapegrad_demo::fixes::{run_fixes, run_table, FixesConfig, LossKind, OptimizerKind, OptimizerSpec, RUNS};
 use tapegrad_demo::fixes_json::render_fixes_json;
 
+mod common;
+use common::{assert_close, f32s};
+
 const FIXTURES: [(&str, &str); 10] = [
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
     ("fixes-sgd-wd-uneven", include_str!("fixtures/fixes-sgd-wd-uneven.json")),
@@ -76,24 +79,6 @@ fn config_of(r: &Value) -> FixesConfig {
         steps: u("steps") as usize,
         data_seed: u("data_seed"),
         model_seed: u("model_seed"),
-    }
-}
-
-/// Numbers of a (nested) JSON list as f32 (they are exact float32 values).
-fn f32s(v: &Value) -> Vec<f32> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(f32s).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
-        _ => panic!("not a number list: {v}"),
-    }
-}
-
-#[track_caller]
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-5 * scale, "{what}[{i}]: tapegrad {g}, PyTorch {w} (scale {scale})");
     }
 }
 
@@ -322,10 +307,10 @@ fn bad_arguments_get_one_line_and_status_2() {
         (&["--micro-batches", "3"], "--micro-batches"),
         (&["--micro-batches", "0"], "--micro-batches"),
         (&["--steps", "-1"], "--steps"),
-        (&["--layers", "100000,100000,2"], "memory"),
-        (&["--steps", "18446744073709551615"], "memory"),
-        (&["--layers", "18446744073709551615,18446744073709551615"], "memory"),
-        (&["--batch", "4000000000", "--micro-batches", "1"], "memory"),
+        (&["--layers", "100000,100000,2"], "--layers 100000,100000,2 needs"),
+        (&["--steps", "18446744073709551615"], "--steps 18446744073709551615 is too large"),
+        (&["--layers", "18446744073709551615,18446744073709551615"], "overflows 64 bits"),
+        (&["--batch", "4000000000", "--micro-batches", "1"], "--batch 4000000000 needs"),
         (&["--frobnicate"], "--frobnicate"),
     ] {
         let mut all = vec!["fixes"];

@@ -3,93 +3,15 @@
 //! 2, without a panic, an abort, a hang, a partial output or a temporary file left behind;
 //! an earlier output file survives every failed write.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-const DEMO: &str = env!("CARGO_BIN_EXE_tapegrad-demo");
+mod common;
+use common::{demo, refused, TempDir};
 
 /// PyTorch's `save_file(model.state_dict())` of the forum post's 4-8-2 model.
 fn pytorch_fixture() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../nn/tests/fixtures/seed_model.safetensors")).unwrap()
-}
-
-/// A folder of its own under the system's temporary folder, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tapegrad-hostile-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn join(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-    fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `cmd`, killing it after 20 s (a hang fails the test instead of blocking it).
-fn run_with_deadline(mut cmd: Command) -> (Output, Duration) {
-    let start = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        let _ = out.read_to_end(&mut o);
-        let _ = err.read_to_end(&mut e);
-        (o, e)
-    });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (stdout, stderr) = reader.join().unwrap();
-            return (Output { status, stdout, stderr }, start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} hangs");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn demo(args: &[&str]) -> (Output, Duration) {
-    let mut cmd = Command::new(DEMO);
-    cmd.args(args);
-    run_with_deadline(cmd)
-}
-
-/// Runs the demo with `args` and checks the refusal: status 2, nothing on stdout, one line
-/// on stderr containing each of `needles`, no panic, within two seconds. Returns the line.
-#[track_caller]
-fn refused(args: &[&str], needles: &[&str]) -> String {
-    let (out, took) = demo(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "{args:?}: stdout {:?}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line, got {stderr:?}");
-    assert!(stderr.starts_with("tapegrad-demo: "), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
-    }
-    assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
-    stderr
 }
 
 /// Row 1: sizes whose tensors cannot fit are refused before any allocation, naming the
@@ -121,14 +43,12 @@ fn sizes_that_cannot_fit_are_refused_at_once() {
 /// Row 2: sizes whose byte count overflows 64 bits.
 #[test]
 fn sizes_whose_bytes_overflow_are_refused() {
-    for args in [
-        &["--layers", "18446744073709551615,2"][..],
-        &["--layers", "4,18446744073709551615"],
-        &["--layers", "4294967296,4294967296,2"],
-        &["--batch", "9223372036854775807"],
-        &["--batch", "18446744073709551615", "--micro-batches", "3"],
-    ] {
-        refused(args, &["is too large: its size in bytes overflows 64 bits"]);
+    for layers in common::OVERFLOWING_LAYERS {
+        refused(&["--layers", layers], &[common::OVERFLOWS]);
+    }
+    for args in [&["--batch", "9223372036854775807"][..], &["--batch", "18446744073709551615", "--micro-batches", "3"]]
+    {
+        refused(args, &[common::OVERFLOWS]);
     }
     refused(&["--batch", "18446744073709551616"], &["--batch"]);
 }
@@ -209,12 +129,8 @@ fn failed_and_killed_writes_keep_the_old_file() {
     let dot = dir.join("step.dot");
     std::fs::write(&dot, "the old graph\n").unwrap();
     // `ulimit -f 1`: at most 512 or 1024 bytes per file; the DOT graph is several kB
-    let limited = |trap: &str| {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", &format!("{trap} ulimit -f 1; exec \"$0\" --dot \"$1\""), DEMO, &dot]);
-        run_with_deadline(cmd).0
-    };
-    let out = limited("trap '' XFSZ;");
+    let limited = |ignore_xfsz| common::run_with_file_limit(&["--dot", &dot], ignore_xfsz);
+    let out = limited(true);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -222,7 +138,7 @@ fn failed_and_killed_writes_keep_the_old_file() {
     assert_eq!(std::fs::read_to_string(&dot).unwrap(), "the old graph\n");
     assert_eq!(dir.entries(), ["step.dot"]);
 
-    let out = limited("");
+    let out = limited(false);
     assert!(!out.status.success(), "killed by SIGXFSZ");
     assert_eq!(std::fs::read_to_string(&dot).unwrap(), "the old graph\n");
     assert_eq!(dir.entries(), [".step.dot.tapegrad-tmp", "step.dot"], "the killed write's leftover");
@@ -237,26 +153,7 @@ fn failed_and_killed_writes_keep_the_old_file() {
 #[cfg(unix)]
 #[test]
 fn saves_keep_symlinks_and_permissions() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("links");
-    let real = dir.join("real.safetensors");
-    let link = dir.join("link.safetensors");
-    std::fs::write(&real, b"old").unwrap();
-    std::os::unix::fs::symlink("real.safetensors", &link).unwrap();
-    let (out, _) = demo(&["--save", &link]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-    assert_eq!(&std::fs::read(&real).unwrap()[..8], &std::fs::read(&link).unwrap()[..8]);
-    assert_ne!(std::fs::read(&real).unwrap(), b"old");
-
-    let ro = dir.join("read-only.safetensors");
-    std::fs::write(&ro, b"old").unwrap();
-    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let (out, _) = demo(&["--save", &ro]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::metadata(&ro).unwrap().permissions().mode() & 0o777, 0o444);
-    assert_ne!(std::fs::read(&ro).unwrap(), b"old");
-    assert_eq!(dir.entries(), ["link.safetensors", "read-only.safetensors", "real.safetensors"]);
+    common::assert_writes_keep_links_and_modes(&[], "--save", "safetensors", b"");
 }
 
 /// Row 10: a run either writes every output or none: bad output paths are refused before
@@ -284,24 +181,10 @@ fn outputs_are_checked_before_any_work() {
 #[test]
 fn unwritable_stdout_does_not_panic() {
     for args in [&[][..], &["--json"], &["--help"], &["--version"]] {
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let out = Command::new(DEMO).args(args).stdout(full).stderr(Stdio::piped()).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("cannot write the output") && !stderr.contains("panicked"), "{stderr}");
+        common::assert_full_stdout_fails(args);
     }
     // more output than a pipe holds, so the write must meet the closed end
-    let mut child = Command::new(DEMO)
-        .args(["--json", "--layers", "4,4000,2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    common::assert_closed_pipe_is_quiet(&["--json", "--layers", "4,4000,2"]);
 }
 
 /// Row 12: seeds of 2^32 and above get a note (their low 32 bits are the seed), and

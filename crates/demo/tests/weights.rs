@@ -8,6 +8,9 @@ use tapegrad::{Tape, TorchRng};
 use tapegrad_demo::{flatten, run, Config};
 use tapegrad_nn::Sequential;
 
+mod common;
+use common::TempDir;
+
 /// PyTorch's `save_file(model.state_dict())` of the forum post's 4-8-2 model after
 /// `torch.manual_seed(2)`.
 fn pytorch_fixture() -> PathBuf {
@@ -26,27 +29,6 @@ fn json_of(out: &Output) -> Value {
 
 fn f32s(v: &Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| (x.as_f64().unwrap() as f32).to_bits()).collect()
-}
-
-/// A folder of its own under the system's temporary folder, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tapegrad-demo-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn join(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
