@@ -31,6 +31,7 @@ pub mod float;
 pub mod gradcheck;
 pub mod introspect;
 pub mod ops;
+pub mod print;
 pub mod profile;
 pub mod rng;
 pub mod scalar;

@@ -20,6 +20,8 @@
 //!   implemented here), so filling `n` elements equals `n` scalar draws.
 //! - **Integers** (`torch.randint(low, high)`): a range below `2^28` takes one raw output,
 //!   `u % range + low`; a range of `2^28` or more takes two, `((u0 << 32) | u1) % range + low`.
+//! - **Permutations** (`torch.randperm(n)`): Fisher-Yates from the front, one raw output
+//!   per swap, `z = u % (n - i)` (see [`TorchRng::randperm_into`]).
 //! - **`nn.Linear(in, out)`** draws the weight (row-major `out x in`) then the bias, both
 //!   float32 uniform on `(-bound, bound)`; see [`kaiming_uniform_bound`].
 //!
@@ -176,6 +178,33 @@ impl TorchRng {
         let offset =
             if range >= RANDINT_64_THRESHOLD { self.next_u64() % range } else { u64::from(self.next_u32()) % range };
         low.wrapping_add(offset as i64)
+    }
+
+    /// A random permutation of `0..n`, the same as `torch.randperm(n)` after the same
+    /// seed (see [`TorchRng::randperm_into`]).
+    pub fn randperm(&mut self, n: usize) -> Vec<usize> {
+        let mut out = vec![0; n];
+        self.randperm_into(&mut out);
+        out
+    }
+
+    /// Fills `out` with a random permutation of `0..out.len()` exactly as PyTorch's CPU
+    /// `torch.randperm(n)` does: start from the identity, then for `i` in `0..n-1` swap
+    /// element `i` with element `i + z`, `z = u % (n - i)`, where `u` is one raw output
+    /// ([`TorchRng::next_u32`]) while `n < (2^32 - 1) / 20`, and two combined
+    /// ([`TorchRng::next_u64`]) for larger `n` (where one output's modulo would skew).
+    /// Allocates nothing.
+    pub fn randperm_into(&mut self, out: &mut [usize]) {
+        let n = out.len();
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = i;
+        }
+        let wide = n as u64 >= u64::from(u32::MAX / 20);
+        for i in 0..n.saturating_sub(1) {
+            let left = (n - i) as u64;
+            let u = if wide { self.next_u64() } else { u64::from(self.next_u32()) };
+            out.swap(i, i + (u % left) as usize);
+        }
     }
 
     /// Fills `out` in order with [`TorchRng::uniform_f32`] draws, as `uniform_(from, to)`

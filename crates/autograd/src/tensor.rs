@@ -1,7 +1,5 @@
 //! [`Tensor`]: an owned, contiguous, row-major n-dimensional array of `f32` or `f64`.
 
-use std::fmt;
-
 use crate::float::Float;
 use crate::rng::TorchRng;
 use crate::shape::{numel, Shape};
@@ -227,35 +225,6 @@ impl<T: Float> Tensor<T> {
     }
 }
 
-impl<T: Float> fmt::Debug for Tensor<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor<{}>{:?} {:?}", T::NAME, self.shape.as_slice(), self.data)
-    }
-}
-
-impl<T: Float> fmt::Display for Tensor<T> {
-    /// Nested brackets like PyTorch, e.g. `[[1, 2], [3, 4]]`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn rec<T: Float>(f: &mut fmt::Formatter<'_>, shape: &[usize], data: &[T]) -> fmt::Result {
-            match shape.split_first() {
-                None => write!(f, "{}", data[0]),
-                Some((&n, rest)) => {
-                    let step = numel(rest);
-                    write!(f, "[")?;
-                    for i in 0..n {
-                        if i > 0 {
-                            write!(f, ", ")?;
-                        }
-                        rec(f, rest, &data[i * step..(i + 1) * step])?;
-                    }
-                    write!(f, "]")
-                }
-            }
-        }
-        rec(f, &self.shape, &self.data)
-    }
-}
-
 /// The number of elements of `shape`, for a constructor (`op`) that allocates them: panics
 /// naming the op and the shape when the count or its byte size overflows (more than
 /// `isize::MAX` bytes), instead of Rust's bare "capacity overflow".
@@ -281,7 +250,7 @@ mod tests {
     fn constructors_and_access() {
         let t = Tensor::<f32>::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         assert_eq!(t.at(&[1, 2]), 6.0);
-        assert_eq!(t.to_string(), "[[1, 2, 3], [4, 5, 6]]");
+        assert_eq!(t.to_string(), "tensor([[1., 2., 3.],\n        [4., 5., 6.]], shape=[2, 3], dtype=f32)");
         assert_eq!(Tensor::<f64>::zeros(&[3]).data(), &[0.0; 3]);
         assert_eq!(Tensor::<f64>::ones(&[]).item(), 1.0);
         let r = t.clone().reshape(&[3, 2]);

@@ -227,7 +227,7 @@ fn tensor_display_and_scalars() {
     let y = (x * 2.0 + 1.0 - 0.5) / 2.0;
     assert_eq!(y.value().data(), &[1.25, 2.25, 3.25, 4.25]);
     let z = 1.0 - (3.0 * x) + (2.0 + x);
-    assert_eq!(z.value().to_string(), "[[1, -1], [-3, -5]]");
+    assert_eq!(z.value().to_string(), "tensor([[ 1., -1.],\n        [-3., -5.]], shape=[2, 2], dtype=f64)");
     z.sum().backward();
     assert_eq!(x.grad().unwrap().data(), &[-2.0; 4]);
 }

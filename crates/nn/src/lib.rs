@@ -3,10 +3,13 @@
 //! Layers, loss, optimizer and gradient accumulation on the [`tapegrad`] tape, with
 //! PyTorch's semantics and numerics:
 //!
-//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Sequential`]
-//!   (parameters named `0.weight`, `0.bias`, `2.weight`, ... as `nn.Sequential` names them);
-//! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], with [`Reduction::Sum`] or
-//!   [`Reduction::Mean`];
+//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
+//!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
+//!   `nn.Sequential` names them);
+//! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
+//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`];
+//! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
+//!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
 //!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
 //!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
@@ -20,6 +23,7 @@
 
 mod accumulate;
 mod adam;
+pub mod data;
 pub mod files;
 mod loss;
 mod module;
@@ -28,7 +32,8 @@ mod serialize;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
-pub use loss::{L1Loss, Loss, MSELoss, Reduction};
-pub use module::{Linear, Module, ReLU, Sequential};
+pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
+pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::{Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};

@@ -1,4 +1,5 @@
-//! Losses: the [`Loss`] trait, [`L1Loss`] and [`MSELoss`].
+//! Losses: the [`Loss`] trait, [`L1Loss`] and [`MSELoss`] (regression), and
+//! [`CrossEntropyLoss`] (classification).
 
 use tapegrad::{Float, Var};
 
@@ -107,5 +108,49 @@ impl<T: Float> Loss<T> for MSELoss {
     #[track_caller]
     fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
         MSELoss::forward(self, prediction, target)
+    }
+}
+
+/// Cross-entropy of logits against class indices, as `torch.nn.CrossEntropyLoss`
+/// (no class weights, no label smoothing): `-log_softmax(logits)[i, t_i]`, summed or
+/// averaged over the `N` samples.
+///
+/// It is `nll_loss(log_softmax(logits, 1), target)`, two nodes: the log-softmax subtracts
+/// each row's maximum first, so large logits (`|x|` of 1e4) neither overflow nor lose the
+/// answer, and its fused gradient is `softmax - onehot` (over `N` for a mean) in two passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossEntropyLoss {
+    /// The reduction.
+    pub reduction: Reduction,
+}
+
+impl CrossEntropyLoss {
+    /// A cross-entropy loss with the given reduction.
+    pub fn new(reduction: Reduction) -> Self {
+        CrossEntropyLoss { reduction }
+    }
+
+    /// The loss of `logits` (`[N, C]`, or `[C]` for one sample) against `target`, the
+    /// class indices as values of the element type (`[N]`, or `[]`).
+    ///
+    /// # Panics
+    /// If the shapes do not fit, or a target is not an integer in `0..C`.
+    #[track_caller]
+    pub fn forward<'t, T: Float>(&self, logits: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        let class_axis = if logits.shape().len() == 1 { 0 } else { 1 };
+        let logp = logits.log_softmax(class_axis);
+        match self.reduction {
+            Reduction::Sum => logp.nll_loss_sum(target),
+            Reduction::Mean => logp.nll_loss_mean(target),
+        }
+    }
+}
+
+impl<T: Float> Loss<T> for CrossEntropyLoss {
+    /// `prediction` holds the logits, `target` the class indices (see
+    /// [`CrossEntropyLoss::forward`]).
+    #[track_caller]
+    fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        CrossEntropyLoss::forward(self, prediction, target)
     }
 }

@@ -1,4 +1,4 @@
-//! Modules: `Linear`, `ReLU`, `Sequential`.
+//! Modules: `Linear`, the activations `ReLU`, `Tanh`, `Sigmoid`, and `Sequential`.
 
 use std::fmt;
 
@@ -124,6 +124,48 @@ impl<T: Float> Module<T> for ReLU {
 
     fn is_relu(&self) -> bool {
         true
+    }
+}
+
+/// `tanh(x)` elementwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tanh;
+
+impl fmt::Display for Tanh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tanh()")
+    }
+}
+
+impl<T: Float> Module<T> for Tanh {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        x.tanh()
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        Vec::new()
+    }
+}
+
+/// `1 / (1 + e^-x)` elementwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sigmoid;
+
+impl fmt::Display for Sigmoid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sigmoid()")
+    }
+}
+
+impl<T: Float> Module<T> for Sigmoid {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        x.sigmoid()
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        Vec::new()
     }
 }
 

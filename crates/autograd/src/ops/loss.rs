@@ -1,12 +1,17 @@
-//! Fused losses: `l1_loss`, `reduction(|a - b|)` in one node (as `torch.nn.functional.l1_loss`).
+//! Fused losses: `l1_loss`, `reduction(|a - b|)` in one node (as `torch.nn.functional.l1_loss`),
+//! and `nll_loss`, `reduction(-logp[i, t_i])` (as `torch.nn.functional.nll_loss`).
 //!
 //! The same value as `(a - b).abs().sum()` (or `.mean()`), bit for bit, in one node instead
 //! of three: one record forward, one rule backward, and no intermediate `a - b` or `|a - b|`
 //! kept on the tape.
 
+use std::borrow::Borrow;
+use std::panic::Location;
+
 use super::{Binary, Graph, Op, View};
 use crate::float::Float;
 use crate::shape::Shape;
+use crate::var::Var;
 
 /// Result shape of `l1_loss(a, b)`: a 0-d value; `a` and `b` must have the same shape
 /// (the composition `(a - b).abs().mean()` is there for broadcasting).
@@ -87,4 +92,135 @@ pub fn l1_grad_vjp<T: Float, G: Graph<T>>(
         }
     });
     [gdy, None, None]
+}
+
+/// Result shape of `nll_loss(logp, target)`: a 0-d value; `logp` is `[N, C]` with `target`
+/// `[N]`, or `[C]` with a 0-d `target` (one sample), as `torch.nn.functional.nll_loss`.
+///
+/// # Panics
+/// `nll_loss: log-probabilities [4, 10] and targets [3] do not fit (need [N, C] and [N], or [C] and [])`.
+pub fn nll_shape(logp: &[usize], target: &[usize]) -> Result<Shape, String> {
+    let fits = matches!((logp, target), ([n, _], [m]) if n == m) || (logp.len() == 1 && target.is_empty());
+    ensure!(
+        fits,
+        "nll_loss: log-probabilities {logp:?} and targets {target:?} do not fit (need [N, C] and [N], or [C] and [])"
+    );
+    Ok(Shape::new())
+}
+
+/// The class index a target value names, checked against the class count.
+///
+/// # Panics
+/// `nll_loss: target 10 is not a class index in 0..10` (the tape checks targets before
+/// recording, so this fires only for a direct call with a bad target).
+#[inline]
+pub fn class_index<T: Float>(t: T, classes: usize) -> usize {
+    let v = t.to_f64();
+    assert!(
+        v >= 0.0 && v < classes as f64 && v.fract() == 0.0,
+        "nll_loss: target {v} is not a class index in 0..{classes}"
+    );
+    v as usize
+}
+
+/// `out[0] = -Σ_i logp[i, t_i]`, divided by the sample count for a mean.
+pub fn nll_forward<T: Float>(logp: View<'_, T>, target: View<'_, T>, mean: bool, out: &mut [T]) {
+    let classes = *logp.shape.last().expect("nll_loss: logp has a class axis");
+    let mut s = T::ZERO;
+    for (i, &t) in target.data.iter().enumerate() {
+        s += logp.data[i * classes + class_index(t, classes)];
+    }
+    let s = -s;
+    out[0] = if mean { s / T::from_usize(target.data.len()) } else { s };
+}
+
+/// Backward of `y = -Σ logp[i, t_i]` (or the mean) given the one-element `dy`; targets are
+/// indices and get no gradient.
+pub fn nll_vjp<T: Float, G: Graph<T>>(g: &mut G, logp: G::V, target: G::V, mean: bool, dy: G::V) -> G::V {
+    // d/dlogp[i, c] = -[c = t_i] (divided by N for a mean)
+    g.apply(Op::NllLossGrad { mean }, &[dy, logp, target])
+}
+
+/// Result shape of the NLL gradient: `logp`'s (`dy` one element, `logp` and `target` as
+/// for [`nll_shape`]).
+///
+/// # Panics
+/// `nll_loss_backward: dy [2] is not one element`.
+pub fn nll_grad_shape(dy: &[usize], logp: &[usize], target: &[usize]) -> Result<Shape, String> {
+    ensure!(dy.iter().product::<usize>() == 1, "nll_loss_backward: dy {dy:?} is not one element");
+    nll_shape(logp, target)?;
+    Ok(crate::shape::from_dims(logp))
+}
+
+/// `out = 0` except `out[i, t_i] = -dy·c`, with `c = 1/N` for a mean (else 1).
+pub fn nll_grad_forward<T: Float>(dy: View<'_, T>, logp: View<'_, T>, target: View<'_, T>, mean: bool, out: &mut [T]) {
+    let classes = *logp.shape.last().expect("nll_loss_backward: logp has a class axis");
+    let v = if mean { -dy.data[0] / T::from_usize(target.data.len()) } else { -dy.data[0] };
+    out.fill(T::ZERO);
+    for (i, &t) in target.data.iter().enumerate() {
+        out[i * classes + class_index(t, classes)] = v;
+    }
+}
+
+/// Backward of `d = -c·dy·onehot(t)` (for gradients of gradients): linear in `dy` alone,
+/// with gradient `-c Σ_i gd[i, t_i]`, which is the NLL loss of `gd` itself.
+pub fn nll_grad_vjp<T: Float, G: Graph<T>>(
+    g: &mut G,
+    dy: G::V,
+    target: G::V,
+    mean: bool,
+    gd: G::V,
+    need: [bool; 3],
+) -> [Option<G::V>; 3] {
+    // d/d(dy) (-c dy [c = t_i]) = -c [c = t_i]
+    let gdy = need[0].then(|| {
+        let v = g.apply(Op::NllLoss { mean }, &[gd, target]);
+        let s = g.shape(dy);
+        g.reshape(v, &s)
+    });
+    [gdy, None, None]
+}
+
+/// The negative log-likelihood loss as methods of [`Var`].
+impl<'t, T: Float> Var<'t, T> {
+    /// `-Σ_i self[i, t_i]` in one node (a 0-d result), as
+    /// `torch.nn.functional.nll_loss(self, target, reduction='sum')`: `self` holds
+    /// log-probabilities `[N, C]` (or `[C]`), `target` the class indices `[N]` (or `[]`) as
+    /// values of the element type. Targets get no gradient.
+    ///
+    /// # Panics
+    /// If the shapes do not fit, or a target is not an integer in `0..C`.
+    #[track_caller]
+    pub fn nll_loss_sum(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
+        self.nll(target.borrow(), false)
+    }
+
+    /// `-mean_i self[i, t_i]` in one node (a 0-d result), as
+    /// `torch.nn.functional.nll_loss(self, target)` (the mean over the `N` samples).
+    ///
+    /// # Panics
+    /// If the shapes do not fit, or a target is not an integer in `0..C`.
+    #[track_caller]
+    pub fn nll_loss_mean(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
+        self.nll(target.borrow(), true)
+    }
+
+    #[track_caller]
+    fn nll(&self, target: &Var<'t, T>, mean: bool) -> Var<'t, T> {
+        self.check_same_tape(target, "nll_loss");
+        let (shape, tshape) = (self.shape(), target.shape());
+        if let Err(e) = nll_shape(&shape, &tshape) {
+            panic!("{e} (at {})", Location::caller());
+        }
+        let classes = shape[shape.len() - 1];
+        target.with_value(|t| {
+            if let Some(&bad) = t.iter().find(|&&v| {
+                let v = v.to_f64();
+                !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0)
+            }) {
+                panic!("nll_loss: target {bad} is not a class index in 0..{classes} (at {})", Location::caller());
+            }
+        });
+        Var::new(self.tape(), self.tape().record(Op::NllLoss { mean }, &[self.id(), target.id()], Location::caller()))
+    }
 }

@@ -8,6 +8,8 @@
 //! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | sum and mean over everything or along an axis |
 //! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node; its gradient `c·dy·sign(a - b)` in one pass |
+//! | fused losses (classification) | [`loss`] | `nll_loss`: sum or mean of `-logp[i, t_i]`; its gradient as one scatter |
+//! | along an axis | [`softmax`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
 //! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //!
 //! # One rule serves every order
@@ -31,6 +33,7 @@ pub mod loss;
 pub mod matmul;
 pub mod reduce;
 pub mod shape;
+pub mod softmax;
 pub mod unary;
 
 pub use binary::Binary;
@@ -78,6 +81,45 @@ pub enum Op<T: Float> {
         /// Mean instead of sum.
         mean: bool,
     },
+    /// `-Σ_i logp[i, t_i]` (divided by the sample count with `mean`) of log-probabilities
+    /// `[N, C]` and class indices `[N]` (or `[C]` and one index).
+    NllLoss {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// The gradient of [`Op::NllLoss`] as one scatter: `-c·dy` at each `(i, t_i)`, zero
+    /// elsewhere, of a one-element `dy`, `logp` (for its shape) and the targets.
+    NllLossGrad {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// `x - max - ln Σ e^(x - max)` along an axis.
+    LogSoftmax {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// `e^(x - max) / Σ e^(x - max)` along an axis.
+    Softmax {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// The gradient of [`Op::LogSoftmax`] in one pass: `dy - e^y Σ dy` of `dy` and the
+    /// output `y`.
+    LogSoftmaxGrad {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// The gradient of [`Op::Softmax`] in one pass: `y (dy - Σ dy y)` of `dy` and the
+    /// output `y`.
+    SoftmaxGrad {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// Index of the largest element along an axis (the axis removed); no gradient.
+    Argmax {
+        /// The axis reduced.
+        axis: usize,
+    },
     /// Same data, new shape.
     Reshape(Shape),
     /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
@@ -113,6 +155,14 @@ impl<T: Float> Op<T> {
             Op::L1Loss { mean: false } => "l1_loss_sum",
             Op::L1Loss { mean: true } => "l1_loss_mean",
             Op::L1LossGrad { .. } => "l1_loss_backward",
+            Op::NllLoss { mean: false } => "nll_loss_sum",
+            Op::NllLoss { mean: true } => "nll_loss_mean",
+            Op::NllLossGrad { .. } => "nll_loss_backward",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmaxGrad { .. } => "log_softmax_backward",
+            Op::SoftmaxGrad { .. } => "softmax_backward",
+            Op::Argmax { .. } => "argmax",
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
             Op::Expand(_) => "expand",
@@ -125,8 +175,13 @@ impl<T: Float> Op<T> {
     pub fn arity(&self) -> usize {
         match self {
             Op::Leaf => 0,
-            Op::Binary(_) | Op::Matmul { .. } | Op::L1Loss { .. } => 2,
-            Op::Linear { .. } | Op::L1LossGrad { .. } => 3,
+            Op::Binary(_)
+            | Op::Matmul { .. }
+            | Op::L1Loss { .. }
+            | Op::NllLoss { .. }
+            | Op::LogSoftmaxGrad { .. }
+            | Op::SoftmaxGrad { .. } => 2,
+            Op::Linear { .. } | Op::L1LossGrad { .. } | Op::NllLossGrad { .. } => 3,
             Op::Custom(c) => c.arity(),
             _ => 1,
         }
@@ -145,6 +200,13 @@ impl<T: Float> Op<T> {
             Op::Reduce(r) => r.out_shape(ins[0]),
             Op::L1Loss { .. } => loss::l1_shape(ins[0], ins[1]),
             Op::L1LossGrad { .. } => loss::l1_grad_shape(ins[0], ins[1], ins[2]),
+            Op::NllLoss { .. } => loss::nll_shape(ins[0], ins[1]),
+            Op::NllLossGrad { .. } => loss::nll_grad_shape(ins[0], ins[1], ins[2]),
+            Op::LogSoftmax { axis } => softmax::same_shape("log_softmax", ins[0], *axis),
+            Op::Softmax { axis } => softmax::same_shape("softmax", ins[0], *axis),
+            Op::LogSoftmaxGrad { axis } => softmax::grad_shape("log_softmax_backward", ins[0], ins[1], *axis),
+            Op::SoftmaxGrad { axis } => softmax::grad_shape("softmax_backward", ins[0], ins[1], *axis),
+            Op::Argmax { axis } => softmax::argmax_shape(ins[0], *axis),
             Op::Reshape(s) => shape::reshape_shape(ins[0], s),
             Op::Permute(p) => shape::permute_shape(ins[0], p),
             Op::Expand(s) => shape::expand_shape(ins[0], s),
@@ -168,6 +230,13 @@ impl<T: Float> Op<T> {
             Op::Reduce(r) => r.forward(ins[0], out),
             Op::L1Loss { mean } => loss::l1_forward(ins[0], ins[1], *mean, out),
             Op::L1LossGrad { mean } => loss::l1_grad_forward(ins[0], ins[1], ins[2], *mean, out),
+            Op::NllLoss { mean } => loss::nll_forward(ins[0], ins[1], *mean, out),
+            Op::NllLossGrad { mean } => loss::nll_grad_forward(ins[0], ins[1], ins[2], *mean, out),
+            Op::LogSoftmax { axis } => softmax::log_softmax_forward(ins[0], *axis, out),
+            Op::Softmax { axis } => softmax::softmax_forward(ins[0], *axis, out),
+            Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_forward(ins[0], ins[1], *axis, out),
+            Op::SoftmaxGrad { axis } => softmax::softmax_grad_forward(ins[0], ins[1], *axis, out),
+            Op::Argmax { axis } => softmax::argmax_forward(ins[0], *axis, out),
             Op::Reshape(_) => out.copy_from_slice(ins[0].data),
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
             Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
@@ -198,6 +267,13 @@ impl<T: Float> Op<T> {
                 [ga, gb, None]
             }
             Op::L1LossGrad { mean } => loss::l1_grad_vjp(g, x[0], x[1], x[2], *mean, gy, need),
+            Op::NllLoss { mean } => [need[0].then(|| loss::nll_vjp(g, x[0], x[1], *mean, gy)), None, None],
+            Op::NllLossGrad { mean } => loss::nll_grad_vjp(g, x[0], x[2], *mean, gy, need),
+            Op::LogSoftmax { axis } => [Some(softmax::log_softmax_vjp(g, y, gy, *axis)), None, None],
+            Op::Softmax { axis } => [Some(softmax::softmax_vjp(g, y, gy, *axis)), None, None],
+            Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_vjp(g, x[0], x[1], gy, *axis, need),
+            Op::SoftmaxGrad { axis } => softmax::softmax_grad_vjp(g, x[0], x[1], gy, *axis, need),
+            Op::Argmax { .. } => [None; 3],
             Op::Reshape(_) => {
                 let s = g.shape(x[0]);
                 [Some(g.reshape(gy, &s)), None, None]

@@ -11,7 +11,7 @@ use crate::float::Float;
 pub enum Unary<T> {
     /// `-x`
     Neg,
-    /// `max(x, 0)`, NaN passing (see [`relu`])
+    /// `max(x, 0)`, NaN passing (see `Element::relu` in tapegrad-kernels)
     Relu,
     /// `|x|`
     Abs,
