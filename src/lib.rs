@@ -1,6 +1,8 @@
 //! Root package of the tapegrad workspace: the cross-crate integration tests (`tests/`),
-//! the benchmarks (`benches/`), and the benchmark workloads they share ([`workloads`]).
+//! the benchmarks (`benches/`), and the benchmark workloads they share ([`workloads`], and
+//! the two single-piece benchmarks [`extras`]).
 
+pub mod extras;
 pub mod workloads;
 
 /// The README's Rust examples, compiled and run as doc-tests so they stay true.
