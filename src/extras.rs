@@ -42,6 +42,13 @@ impl AdamWide {
     }
 }
 
+impl AdamWide {
+    /// The first layer's weight now.
+    pub fn first_weight(&self) -> Tensor<f32> {
+        self.tape.param_value(self.first)
+    }
+}
+
 impl Default for AdamWide {
     fn default() -> Self {
         Self::new()
@@ -127,9 +134,9 @@ mod tests {
     #[test]
     fn adam_wide_moves_the_parameters() {
         let mut w = AdamWide::new();
-        let before = w.tape.param_value(w.first);
+        let before = w.first_weight();
         w.step();
-        let after = w.tape.param_value(w.first);
+        let after = w.first_weight();
         assert_ne!(before.data(), after.data());
     }
 
