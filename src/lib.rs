@@ -1,6 +1,7 @@
 //! Root package of the tapegrad workspace: the cross-crate integration tests (`tests/`),
 //! the benchmarks (`benches/`), and the benchmark workloads they share ([`workloads`]).
 
+pub mod peak;
 pub mod workloads;
 
 /// The README's Rust examples, compiled and run as doc-tests so they stay true.
