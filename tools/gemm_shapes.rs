@@ -1,7 +1,8 @@
 //! Times the GEMM kernel on every matrix product of the dense workloads' training steps,
-//! reporting the best of 15 timing loops per shape (a loop runs at least 20 MFLOP): on a
-//! shared machine a neighbour can slow a loop, never speed it up, so the best loop is the
-//! closest to the kernel's own speed. Complements `cargo bench --bench gemm` (criterion
+//! reporting the best of 40 timing loops per shape (a loop runs at least 20 MFLOP, or one
+//! call of a larger product): on a shared machine a neighbour can slow a loop, never speed
+//! it up, so the best loop is the closest to the kernel's own speed (and a single call is
+//! more often left alone than a loop of several long ones). Complements `cargo bench --bench gemm` (criterion
 //! medians), which reports what a typical call costs.
 //!
 //! Shares of peak are against this machine's FMA peak, measured at start-up: a loop of
@@ -45,9 +46,9 @@ fn main() {
         let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
         let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
         let flop = 2.0 * (m * k * n) as f64;
-        let iters = ((2e7 / flop) as usize).clamp(10, 100_000);
+        let iters = ((2e7 / flop) as usize).clamp(1, 100_000);
         let mut best = f64::MAX;
-        for _ in 0..15 {
+        for _ in 0..40 {
             let t = Instant::now();
             for _ in 0..iters {
                 f32::gemm(m, k, n, black_box(&a), rsa, csa, black_box(&b), rsb, csb, &mut c, false);
