@@ -429,8 +429,10 @@ fn swap_pays(m: usize, k: usize, n: usize) -> bool {
 ///
 /// * `x·Wᵀ` (`rsb == 1`, `csb != 1`) with `m >= 6`, A within [`PANEL_MAX_A`] (every panel
 ///   reads all of it) and `m > 32` or `work > DIRECT_WORK` (below, the swap and dot paths win).
-/// * `G·W` (`csb == 1`) with `m >= 64`, `k >= 64` and A within [`PANEL_MAX_A_GW`]: the copied
-///   panel avoids the L1 misses of a k×16 block of B read in place (rows 1 KB apart alias).
+/// * `G·W` (`csb == 1`) with `m >= 64`, `k >= 64` and A within [`PANEL_MAX_A_GW`] (with
+///   AVX-512 [`PANEL_MAX_A`]: its 12×32 tiles beat the packed path at 256·1024·1024): the
+///   copied panel avoids the L1 misses of a k×16 block of B read in place (rows 1 KB apart
+///   alias).
 /// * On several threads both layouts with A within [`PANEL_MAX_A`] (`G·W` up to m = 512):
 ///   the threads share A, read in place, where the split packed path packs it in each.
 ///
@@ -443,7 +445,7 @@ fn panel_pays<T>(p: &Problem<'_, T>, work: usize, threads: usize) -> bool {
     } else if threads > 1 {
         mk <= PANEL_MAX_A && ((p.csb != 1 && p.rsb == 1) || (p.csb == 1 && p.m <= 512))
     } else if p.csb == 1 {
-        p.m >= 64 && p.k >= 64 && mk <= PANEL_MAX_A_GW
+        p.m >= 64 && p.k >= 64 && mk <= if cpu::has_avx512() { PANEL_MAX_A } else { PANEL_MAX_A_GW }
     } else {
         p.rsb == 1 && p.m >= 6 && mk <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
     }

@@ -113,7 +113,10 @@ pub(super) unsafe fn panel_block(m: usize, k: usize, w: usize, o: Operands<f32>,
     }
 }
 
-/// All row tiles of one block of `NV` vectors whose last vector has `lanes` valid lanes.
+/// All row tiles of one block of `NV` vectors whose last vector has `lanes` valid lanes:
+/// 12-row tiles, except that a remainder of 1..=5 rows is merged with the last 12 and
+/// split into two tiles of 6..=9 rows (m = 64: 12·4 + 8 + 8, not 12·5 + 4), since a tile
+/// of fewer than 6 rows holds too few accumulators to hide the FMA latency.
 ///
 /// # Safety
 /// As for [`panel_block`].
@@ -121,16 +124,23 @@ pub(super) unsafe fn panel_block(m: usize, k: usize, w: usize, o: Operands<f32>,
 #[inline]
 unsafe fn rows<const NV: usize>(m: usize, k: usize, o: Operands<f32>, lanes: usize, acc: bool) {
     let mask: __mmask16 = if lanes >= 16 { 0xFFFF } else { (1u16 << lanes) - 1 };
-    // SAFETY: tiles cover rows i..i + rows with i + rows <= m.
+    let (mut full, mut tail) = (m / MR, m % MR);
+    if full >= 1 && (1..6).contains(&tail) {
+        (full, tail) = (full - 1, tail + MR);
+    }
+    let halves = if tail > MR { [tail / 2, tail - tail / 2] } else { [tail, 0] };
+    debug_assert_eq!(full * MR + halves[0] + halves[1], m);
+    // SAFETY: the tiles cover rows 0..m once each (checked just above), every one of at
+    // most 12 rows.
     unsafe {
         let mut i = 0;
-        while i + MR <= m {
+        for _ in 0..full {
             tile::<MR, NV>(k, o.at(i, 0), mask, acc);
             i += MR;
         }
-        if i < m {
+        for rows in halves.into_iter().filter(|&r| r > 0) {
             let o = o.at(i, 0);
-            match m - i {
+            match rows {
                 1 => tile::<1, NV>(k, o, mask, acc),
                 2 => tile::<2, NV>(k, o, mask, acc),
                 3 => tile::<3, NV>(k, o, mask, acc),
@@ -143,6 +153,7 @@ unsafe fn rows<const NV: usize>(m: usize, k: usize, o: Operands<f32>, lanes: usi
                 10 => tile::<10, NV>(k, o, mask, acc),
                 _ => tile::<11, NV>(k, o, mask, acc),
             }
+            i += rows;
         }
     }
 }
