@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use tapegrad_workspace::peak;
 use tapegrad_workspace::workloads::{all, Workload};
 
 struct Settings {
@@ -71,6 +72,19 @@ fn profile(only: Option<&str>) {
     }
 }
 
+/// Floating-point operations of one training step of a dense workload: per layer the
+/// forward product and the weight gradient, and the input gradient of every layer but the
+/// first (2 per multiply-add).
+fn dense_flop(name: &str) -> Option<f64> {
+    let (dims, batch): (&[usize], usize) = match name {
+        "mlp-mnist" => (&[784, 256, 256, 10], 64),
+        "mlp-wide" => (&[1024, 1024, 1024, 1024], 256),
+        _ => return None,
+    };
+    let products: usize = dims.windows(2).enumerate().map(|(l, d)| d[0] * d[1] * if l == 0 { 2 } else { 3 }).sum();
+    Some(2.0 * (batch * products) as f64)
+}
+
 fn main() {
     let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let quick = std::env::var("QUICK").is_ok_and(|v| v == "1");
@@ -85,6 +99,13 @@ fn main() {
     } else {
         Settings { samples: 15, min_sample: Duration::from_millis(2) }
     };
+    // The machine and its measured peak (stderr: stdout stays TSV).
+    let isa = tapegrad::kernels::cpu::isa();
+    let peak = peak::gflops(isa, threads);
+    eprintln!(
+        "# CPU: {}; instruction set: {isa}; f32 FMA peak on {threads} thread(s): {peak:.1} GFLOP/s",
+        peak::cpu_model()
+    );
     println!("engine\tworkload\tthreads\tstep_us\tfwd_us\tbwd_us");
     for (name, make) in all() {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -110,5 +131,14 @@ fn main() {
             ("NA".into(), "NA".into())
         };
         println!("tapegrad\t{}\t{threads}\t{step:.2}\t{fwd}\t{bwd}", w.name());
+        if let Some(flop) = dense_flop(w.name()) {
+            let gflops = flop / (step * 1e-6) / 1e9;
+            eprintln!(
+                "# {}: {:.1} MFLOP per step, {gflops:.1} GFLOP/s, {:.0}% of the {isa} peak",
+                w.name(),
+                flop / 1e6,
+                100.0 * gflops / peak
+            );
+        }
     }
 }

@@ -15,17 +15,21 @@ pub enum Isa {
     Portable,
     /// AVX2 and FMA (x86_64): 8-lane `f32` vectors, fused multiply-add.
     Avx2,
+    /// AVX-512F (with AVX2 and FMA; x86_64): 16-lane `f32` vectors, 32 vector registers,
+    /// lane masks.
+    Avx512,
 }
 
 impl Isa {
     /// Every instruction set, least capable first.
-    pub const ALL: [Isa; 2] = [Isa::Portable, Isa::Avx2];
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2, Isa::Avx512];
 
-    /// The name `TAPEGRAD_ISA` and [`FromStr`] accept: `"portable"`, `"avx2"`.
+    /// The name `TAPEGRAD_ISA` and [`FromStr`] accept: `"portable"`, `"avx2"`, `"avx512"`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -39,6 +43,7 @@ impl Isa {
         match self {
             Isa::Portable => 1,
             Isa::Avx2 => 2,
+            Isa::Avx512 => 3,
         }
     }
 
@@ -47,6 +52,7 @@ impl Isa {
         match code {
             1 => Some(Isa::Portable),
             2 => Some(Isa::Avx2),
+            3 => Some(Isa::Avx512),
             _ => None,
         }
     }
@@ -83,7 +89,10 @@ pub fn detected() -> Isa {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Isa {
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    if avx2 && is_x86_feature_detected!("avx512f") {
+        Isa::Avx512
+    } else if avx2 {
         Isa::Avx2
     } else {
         Isa::Portable
@@ -153,6 +162,15 @@ pub(crate) fn has_avx2() -> bool {
     }
 }
 
+/// Whether the active instruction set has AVX-512F.
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    match ACTIVE.load(Ordering::Relaxed) {
+        0 => first_isa() >= Isa::Avx512,
+        code => code >= Isa::Avx512.code(),
+    }
+}
+
 /// Runs `f` compiled with AVX2 and FMA enabled when the active instruction set has them,
 /// so the plain loops inlined into it use 8-lane vectors instead of the baseline's 4.
 /// Floating-point results are unchanged: Rust never fuses a separate multiply and add.
@@ -188,7 +206,7 @@ mod tests {
             assert_eq!(isa.to_string().to_uppercase().parse::<Isa>(), Ok(isa));
         }
         let err = "avx9".parse::<Isa>().unwrap_err();
-        assert!(err.contains("avx9") && err.contains("portable, avx2"), "{err}");
+        assert!(err.contains("avx9") && err.contains("portable, avx2, avx512"), "{err}");
         assert!(Isa::Portable.is_supported());
         assert!(detected().is_supported() && isa() <= detected());
     }

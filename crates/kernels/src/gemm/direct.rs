@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::packed::{aligned_buffer, pack_block};
 use super::{small, Path, Problem};
 #[cfg(target_arch = "x86_64")]
-use super::{x86, Epilogue, GemmElement, Operands, PARALLEL_WORK};
+use super::{x86, x86_512, Epilogue, GemmElement, Operands, PARALLEL_WORK};
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::{self, Isa};
 #[cfg(target_arch = "x86_64")]
@@ -52,36 +52,45 @@ pub(super) fn run_f32(path: Path, p: &Problem<'_, f32>, accumulate: bool) -> boo
     false
 }
 
-/// [`Path::Panel`]: B packed one k×16 panel at a time into a thread-local buffer, then the
-/// broadcast kernel reads A in place (6×16 tiles over the whole depth) and applies the
+/// [`Path::Panel`]: B packed one k×16 panel (k×32 with AVX-512) at a time into a
+/// thread-local buffer, then the broadcast kernel reads A in place (6×16 tiles, 12×32
+/// with AVX-512, over the whole depth) and applies the
 /// epilogue in registers. Threads take panels one at a time from a shared counter (a
 /// thread slowed by a neighbour takes fewer); A is shared, read in place.
 #[cfg(target_arch = "x86_64")]
 #[inline(never)]
 fn panel(p: &Problem<'_, f32>, accumulate: bool) {
     let (k, n) = (p.k, p.n);
+    // AVX-512: k×32 panels for the 12×32 tiles of `x86_512::panel_block`.
+    let wide = cpu::has_avx512();
+    let width = if wide { 32 } else { 16 };
     let threads = if p.work() < PARALLEL_WORK { 1 } else { num_threads() };
-    let threads = threads.min(n.div_ceil(16));
+    let threads = threads.min(n.div_ceil(width));
     let next = AtomicUsize::new(0);
     let run_part = |_: usize| {
         f32::with_buffers(|_, buf| {
-            let panel = aligned_buffer(buf, 16 * k);
+            let panel = aligned_buffer(buf, width * k);
             loop {
-                let j0 = 16 * next.fetch_add(1, Ordering::Relaxed);
+                let j0 = width * next.fetch_add(1, Ordering::Relaxed);
                 if j0 >= n {
                     break;
                 }
-                let w = 16.min(n - j0);
-                // SAFETY: AVX2+FMA are available; bounds were checked and m, k, n >= 1.
-                // Columns j0..j0 + w <= n of B are packed into this thread's k×16
-                // `panel` (row stride 16, zero columns past w); the kernel reads A
-                // in place (any strides), the first w columns of `panel`, and writes
-                // columns j0..j0 + w of C, which no other thread touches (each panel
-                // index is handed out once).
+                let w = width.min(n - j0);
+                // SAFETY: AVX2+FMA (and AVX-512F if `wide`) are available; bounds were
+                // checked and m, k, n >= 1. Columns j0..j0 + w <= n of B are packed into
+                // this thread's k×width `panel` (row stride width, zero columns past w);
+                // the kernel reads A in place (any strides), the first w columns of
+                // `panel`, and writes columns j0..j0 + w of C, which no other thread
+                // touches (each panel index is handed out once).
                 unsafe {
                     let o = p.ops.at(0, j0);
-                    pack_block(Isa::Avx2, o.b, p.rsb, p.csb, k, w, 16, panel);
-                    x86::direct(p.m, k, w, Operands { b: panel, rsb: 16, csb: 1, ..o }, accumulate);
+                    pack_block(Isa::Avx2, o.b, p.rsb, p.csb, k, w, width, panel);
+                    if wide {
+                        let packed = std::slice::from_raw_parts(panel, width * k);
+                        x86_512::panel_block(p.m, k, w, o, packed, accumulate);
+                    } else {
+                        x86::direct(p.m, k, w, Operands { b: panel, rsb: 16, csb: 1, ..o }, accumulate);
+                    }
                 }
             }
         });

@@ -14,6 +14,7 @@
 //! - [`packed`]: the BLIS / GotoBLAS blocked algorithm with packed operands, split over
 //!   [`num_threads`] for large problems.
 //! - [`x86`]: the AVX2 + FMA micro-kernels, packing transposes and direct kernels.
+//! - [`x86_512`]: the AVX-512F micro-kernels and the panel path's broadcast kernel.
 //!
 //! Packing buffers are thread-local, grow-only `Vec`s, so steady-state calls do not
 //! allocate. `crates/kernels/README.md` has the measurements behind each threshold.
@@ -33,6 +34,10 @@ mod small;
 mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_512;
+
+use packed::Blocks;
 
 /// `f32` products of at most this many multiply-adds take the tiny entry ([`small::tiny_f32`]):
 /// a cheap bounds check and a one-test choice of kernel, as the general dispatch costs more
@@ -424,8 +429,10 @@ fn swap_pays(m: usize, k: usize, n: usize) -> bool {
 ///
 /// * `x·Wᵀ` (`rsb == 1`, `csb != 1`) with `m >= 6`, A within [`PANEL_MAX_A`] (every panel
 ///   reads all of it) and `m > 32` or `work > DIRECT_WORK` (below, the swap and dot paths win).
-/// * `G·W` (`csb == 1`) with `m >= 64`, `k >= 64` and A within [`PANEL_MAX_A_GW`]: the copied
-///   panel avoids the L1 misses of a k×16 block of B read in place (rows 1 KB apart alias).
+/// * `G·W` (`csb == 1`) with `m >= 64`, `k >= 64` and A within [`PANEL_MAX_A_GW`] (with
+///   AVX-512 [`PANEL_MAX_A`]: its 12×32 tiles beat the packed path at 256·1024·1024): the
+///   copied panel avoids the L1 misses of a k×16 block of B read in place (rows 1 KB apart
+///   alias).
 /// * On several threads both layouts with A within [`PANEL_MAX_A`] (`G·W` up to m = 512):
 ///   the threads share A, read in place, where the split packed path packs it in each.
 ///
@@ -438,7 +445,7 @@ fn panel_pays<T>(p: &Problem<'_, T>, work: usize, threads: usize) -> bool {
     } else if threads > 1 {
         mk <= PANEL_MAX_A && ((p.csb != 1 && p.rsb == 1) || (p.csb == 1 && p.m <= 512))
     } else if p.csb == 1 {
-        p.m >= 64 && p.k >= 64 && mk <= PANEL_MAX_A_GW
+        p.m >= 64 && p.k >= 64 && mk <= if cpu::has_avx512() { PANEL_MAX_A } else { PANEL_MAX_A_GW }
     } else {
         p.rsb == 1 && p.m >= 6 && mk <= PANEL_MAX_A && (p.m > 32 || work > DIRECT_WORK)
     }
@@ -459,24 +466,17 @@ fn execute<T: Element>(path: Path, p: &Problem<'_, T>, accumulate: bool) -> bool
 /// What the GEMM needs per element type: block sizes, micro-kernels, buffers and the
 /// direct paths. Sealed: part of [`Element`], implemented for `f32` and `f64` only.
 pub trait GemmElement: Sized {
-    /// Micro-tile rows.
-    const MR: usize;
-    /// Micro-tile columns.
-    const NR: usize;
-    /// Depth block (a kc×NR B panel plus an MR×kc A panel fit in L1).
-    const KC: usize;
-    /// Row block (an MC×KC packed A block fits in L2), a multiple of MR.
-    const MC: usize;
-    /// Column block (a KC×NC packed B block fits in L3), a multiple of NR.
-    const NC: usize;
+    /// The packed path's block sizes with the micro-kernel of `isa` (or the best one below).
+    #[doc(hidden)]
+    fn blocks(isa: Isa) -> Blocks;
     /// Whether the direct (unpacked SIMD) paths exist for this type.
     const DIRECT: bool;
 
-    /// Full MR×NR tile: `C = A·B` (or `C += A·B` if `beta`), C with row stride `ldc`,
-    /// with the micro-kernel of `isa`.
+    /// Full mr×nr tile ([`Self::blocks`]`(isa)`): `C = A·B` (or `C += A·B` if `beta`), C
+    /// with row stride `ldc`, with the micro-kernel of `isa`.
     ///
     /// # Safety
-    /// `a` holds kc·MR and `b` kc·NR packed values; `c` is valid for an MR×NR tile; the
+    /// `a` holds kc·mr and `b` kc·nr packed values; `c` is valid for an mr×nr tile; the
     /// CPU supports `isa`.
     #[doc(hidden)]
     unsafe fn micro_kernel(isa: Isa, kc: usize, a: *const Self, b: *const Self, c: *mut Self, ldc: usize, beta: bool);
@@ -509,14 +509,19 @@ thread_local! {
 }
 
 macro_rules! gemm_element {
-    ($t:ident, $nr:expr, $mc:expr, $direct:expr, $buffers:ident, $kernel:ident, $pack:ident, $run:ident, $tiny:ident) => {
+    ($t:ident, $nr:expr, $mc:expr, $direct:expr, $buffers:ident, $kernel:ident, $kernel512:ident, $pack:ident, $run:ident, $tiny:ident) => {
         impl GemmElement for $t {
-            const MR: usize = 6;
-            const NR: usize = $nr;
-            const KC: usize = 256;
-            const MC: usize = $mc;
-            const NC: usize = 4096;
             const DIRECT: bool = $direct;
+
+            #[inline]
+            fn blocks(isa: Isa) -> Blocks {
+                if isa >= Isa::Avx512 {
+                    // 12×2 zmm accumulators; the A block stays 144 (f32) / 72 (f64) rows.
+                    Blocks { mr: 12, nr: 2 * $nr, kc: 256, mc: $mc, nc: 4096 }
+                } else {
+                    Blocks { mr: 6, nr: $nr, kc: 256, mc: $mc, nc: 4096 }
+                }
+            }
 
             unsafe fn micro_kernel(
                 isa: Isa,
@@ -527,6 +532,12 @@ macro_rules! gemm_element {
                 ldc: usize,
                 beta: bool,
             ) {
+                #[cfg(target_arch = "x86_64")]
+                if isa >= Isa::Avx512 {
+                    // SAFETY: the CPU supports `isa` (the caller's contract); pointer
+                    // requirements (12×32 / 12×16 geometry) are forwarded from the caller.
+                    return unsafe { x86_512::$kernel512(kc, a, b, c, ldc, beta) };
+                }
                 #[cfg(target_arch = "x86_64")]
                 if isa >= Isa::Avx2 {
                     // SAFETY: the CPU supports `isa` (the caller's contract); pointer
@@ -576,5 +587,5 @@ macro_rules! gemm_element {
     };
 }
 
-gemm_element!(f32, 16, 144, true, BUFFERS_F32, kernel_f32, pack_transposed_f32, run_f32, tiny_f32);
-gemm_element!(f64, 8, 72, false, BUFFERS_F64, kernel_f64, pack_transposed_f64, run_f64, gemm_small);
+gemm_element!(f32, 16, 144, true, BUFFERS_F32, kernel_f32, kernel_f32, pack_transposed_f32, run_f32, tiny_f32);
+gemm_element!(f64, 8, 72, false, BUFFERS_F64, kernel_f64, kernel_f64, pack_transposed_f64, run_f64, gemm_small);

@@ -17,8 +17,9 @@
 //! Block sizes are balanced (e.g. k = 257 gives two depth blocks of 129, not 256 + 1).
 //! Edge panels are zero-padded when packed, so the micro-kernel always computes a full
 //! MR×NR tile; partial tiles are written through a small stack buffer. Micro-kernels:
-//! AVX2+FMA (`f32`: 6×16, `f64`: 6×8, i.e. 12 ymm accumulators) and a portable plain-Rust
-//! kernel of the same geometry. Several threads split the problem along `n` (or `m`) into
+//! AVX-512F (`f32`: 12×32, `f64`: 12×16, i.e. 24 zmm accumulators), AVX2+FMA (`f32`: 6×16,
+//! `f64`: 6×8, i.e. 12 ymm accumulators) and a portable plain-Rust kernel of the AVX2
+//! geometry; [`Blocks`] gives each one's block sizes. Several threads split the problem along `n` (or `m`) into
 //! whole micro-panels, each running the serial algorithm on its own part of C.
 
 use super::{Operands, Problem};
@@ -28,8 +29,24 @@ use crate::Element;
 
 /// Alignment (in bytes) of packed buffers.
 const ALIGN: usize = 64;
-/// Largest MR·NR over the element types (size of the edge-tile scratch buffer).
-const MAX_TILE: usize = 96;
+/// Largest MR·NR over the element types and instruction sets (size of the edge-tile
+/// scratch buffer).
+const MAX_TILE: usize = 12 * 32;
+
+/// The block sizes of the packed algorithm for one element type and micro-kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocks {
+    /// Micro-tile rows.
+    pub mr: usize,
+    /// Micro-tile columns.
+    pub nr: usize,
+    /// Depth block (a kc×nr B panel plus an mr×kc A panel fit in L1).
+    pub kc: usize,
+    /// Row block (an mc×kc packed A block fits in L2), a multiple of mr.
+    pub mc: usize,
+    /// Column block (a kc×nc packed B block fits in L3), a multiple of nr.
+    pub nc: usize,
+}
 
 /// Splits `total` into `parts` ranges made of whole `unit`s; returns range `t`.
 fn split_range(total: usize, unit: usize, parts: usize, t: usize) -> (usize, usize) {
@@ -46,13 +63,14 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
     // Split the dimension whose split duplicates the cheaper packing: splitting n makes
     // every thread pack all of A (m·k), splitting m makes every thread pack all of B.
     let split_n = m <= n;
-    let threads = if split_n { threads.min(n.div_ceil(T::NR)) } else { threads.min(m.div_ceil(T::MR)) };
+    let bl = T::blocks(isa);
+    let threads = if split_n { threads.min(n.div_ceil(bl.nr)) } else { threads.min(m.div_ceil(bl.mr)) };
     let run_part = |t: usize| {
         let (m0, m1, n0, n1) = if split_n {
-            let (n0, n1) = split_range(n, T::NR, threads, t);
+            let (n0, n1) = split_range(n, bl.nr, threads, t);
             (0, m, n0, n1)
         } else {
-            let (m0, m1) = split_range(m, T::MR, threads, t);
+            let (m0, m1) = split_range(m, bl.mr, threads, t);
             (m0, m1, 0, n)
         };
         if m0 == m1 || n0 == n1 {
@@ -99,12 +117,13 @@ pub(super) fn aligned_buffer<T: Element>(buf: &mut Vec<T>, len: usize) -> *mut T
 /// and B, writes for C), no other thread may access that part of C concurrently, and the
 /// CPU supports `isa`.
 unsafe fn gemm_serial<T: Element>(isa: Isa, m: usize, k: usize, n: usize, ops: &Operands<T>, accumulate: bool) {
-    let kc_max = block_len(k, T::KC, 1);
-    let mc_max = block_len(m, T::MC, T::MR);
-    let nc_max = block_len(n, T::NC, T::NR);
+    let bl = T::blocks(isa);
+    let kc_max = block_len(k, bl.kc, 1);
+    let mc_max = block_len(m, bl.mc, bl.mr);
+    let nc_max = block_len(n, bl.nc, bl.nr);
     T::with_buffers(|abuf, bbuf| {
         let apack = aligned_buffer(abuf, mc_max * kc_max);
-        let bpack = aligned_buffer(bbuf, nc_max.next_multiple_of(T::NR) * kc_max);
+        let bpack = aligned_buffer(bbuf, nc_max.next_multiple_of(bl.nr) * kc_max);
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
@@ -114,15 +133,17 @@ unsafe fn gemm_serial<T: Element>(isa: Isa, m: usize, k: usize, n: usize, ops: &
                 // destination has room for ceil(nc/NR)·NR·kc elements.
                 unsafe {
                     let src = ops.b.add(pc * ops.rsb + jc * ops.csb);
-                    pack_block(isa, src, ops.rsb, ops.csb, kc, nc, T::NR, bpack);
+                    pack_block(isa, src, ops.rsb, ops.csb, kc, nc, bl.nr, bpack);
                 }
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
                     // SAFETY: as for B; `apack` holds mc_max·kc_max elements.
                     unsafe {
                         let src = ops.a.add(ic * ops.rsa + pc * ops.csa);
-                        pack_block(isa, src, ops.csa, ops.rsa, kc, mc, T::MR, apack);
+                        pack_block(isa, src, ops.csa, ops.rsa, kc, mc, bl.mr, apack);
                         let c = ops.c.add(ic * ops.ldc + jc);
+                        debug_assert!(mc.next_multiple_of(bl.mr) * kc <= mc_max * kc_max);
+                        debug_assert!(nc.next_multiple_of(bl.nr) * kc <= nc_max.next_multiple_of(bl.nr) * kc_max);
                         macro_block(isa, mc, nc, kc, apack, bpack, c, ops.ldc, beta);
                     }
                 }
@@ -194,6 +215,7 @@ unsafe fn pack_block_rows<T: Element>(src: *const T, sp: usize, kc: usize, w: us
             }
         };
         match width {
+            32 => copy_rows(32),
             16 => copy_rows(16),
             8 => copy_rows(8),
             6 => copy_rows(6),
@@ -255,7 +277,7 @@ unsafe fn macro_block<T: Element>(
     ldc: usize,
     beta: bool,
 ) {
-    let (mr, nr) = (T::MR, T::NR);
+    let Blocks { mr, nr, .. } = T::blocks(isa);
     for (jq, jr) in (0..nc).step_by(nr).enumerate() {
         let cols = nr.min(nc - jr);
         for (iq, ir) in (0..mc).step_by(mr).enumerate() {
@@ -270,6 +292,7 @@ unsafe fn macro_block<T: Element>(
                 if rows == mr && cols == nr {
                     T::micro_kernel(isa, kc, a, b, ct, ldc, beta);
                 } else {
+                    debug_assert!(mr * nr <= MAX_TILE);
                     let mut tile = [T::ZERO; MAX_TILE];
                     T::micro_kernel(isa, kc, a, b, tile.as_mut_ptr(), nr, false);
                     for i in 0..rows {

@@ -94,9 +94,9 @@ struct Layout {
     accumulate: bool,
 }
 
-/// Every path (`None`: the chosen one; AVX2 ones fall back to portable without AVX2,
-/// direct ones to `Small` for `f64` or without AVX2).
-const STRATEGIES: [Strategy; 10] = [
+/// Every path (`None`: the chosen one; packed ones fall back to the best supported
+/// instruction set below theirs, direct ones to `Small` for `f64` or without AVX2).
+const STRATEGIES: [Strategy; 12] = [
     None,
     Some(Path::Small),
     Some(Path::Broadcast),
@@ -106,6 +106,8 @@ const STRATEGIES: [Strategy; 10] = [
     Some(Path::Packed { isa: Isa::Portable, threads: 1 }),
     Some(Path::Packed { isa: Isa::Avx2, threads: 1 }),
     Some(Path::Packed { isa: Isa::Avx2, threads: 2 }),
+    Some(Path::Packed { isa: Isa::Avx512, threads: 1 }),
+    Some(Path::Packed { isa: Isa::Avx512, threads: 2 }),
     Some(Path::Packed { isa: Isa::Portable, threads: 3 }),
 ];
 
@@ -178,20 +180,19 @@ fn odd_sizes_f64() {
     odd_sizes::<f64>(0xD1B5_4A32_D192_ED03);
 }
 
-/// Sizes one past every block edge (MR, NR, KC, MC, NC) for the blocked paths.
+/// Sizes one past every block edge (MR, NR, KC, MC, NC) of each packed micro-kernel the
+/// active instruction set allows, on one and two threads.
 fn block_edges<T: Real>() {
     let mut rng = Rng(12345);
-    let (mr, nr, kc, mc, nc) = (T::MR, T::NR, T::KC, T::MC, T::NC);
-    let sizes = [(mr + 1, 5, nr + 1), (mc + 1, kc + 1, nr + 1), (mr - 1, 2 * kc + 3, 2 * nr - 1), (mr + 1, 2, nc + 1)];
-    let strategies = [
-        Some(Path::Packed { isa: Isa::Portable, threads: 1 }),
-        Some(Path::Packed { isa: Isa::Avx2, threads: 1 }),
-        Some(Path::Packed { isa: Isa::Avx2, threads: 2 }),
-    ];
-    for (index, &(m, k, n)) in sizes.iter().enumerate() {
-        for layout in all_layouts(index) {
-            for strategy in strategies {
-                check::<T>(strategy, m, k, n, layout, &mut rng);
+    for isa in Isa::ALL.into_iter().filter(|&isa| isa <= crate::cpu::isa()) {
+        let super::Blocks { mr, nr, kc, mc, nc } = T::blocks(isa);
+        let sizes =
+            [(mr + 1, 5, nr + 1), (mc + 1, kc + 1, nr + 1), (mr - 1, 2 * kc + 3, 2 * nr - 1), (mr + 1, 2, nc + 1)];
+        for (index, &(m, k, n)) in sizes.iter().enumerate() {
+            for layout in all_layouts(index) {
+                for threads in [1, 2] {
+                    check::<T>(Some(Path::Packed { isa, threads }), m, k, n, layout, &mut rng);
+                }
             }
         }
     }
@@ -350,6 +351,11 @@ fn panel_path_f32() {
         (1, 50, 40),
         (2, 50, 40),
         (3, 7, 20),
+        (12, 100, 32),
+        (25, 33, 47),
+        (13, 64, 65),
+        (24, 17, 96),
+        (11, 18, 48),
     ];
     for (index, &(m, k, n)) in shapes.iter().enumerate() {
         for t in 0..4 {
@@ -489,6 +495,38 @@ fn panel_path_two_threads() {
             set_num_threads(1);
         }
     }
+}
+
+/// The packed path on two threads gives the one-thread result bit for bit, with every
+/// micro-kernel the active instruction set allows (each element's sum runs in the same
+/// order whichever thread computes its tile): splits along n and along m, edge tiles,
+/// several depth blocks, every layout, accumulate on and off.
+fn packed_two_threads<T: Real>(seed: u64) {
+    let mut rng = Rng(seed);
+    for isa in Isa::ALL.into_iter().filter(|&isa| isa <= crate::cpu::isa()) {
+        for &(m, k, n) in &[(70, 300, 150), (150, 40, 70), (13, 257, 33), (25, 9, 65)] {
+            for (index, l) in all_layouts(m + n).enumerate() {
+                let l = Layout { accumulate: index % 2 == 1, ..l };
+                let (a, b, c0, [rsa, csa, rsb, csb]) = operands::<T>(m, k, n, l, &mut rng);
+                let p = Args { m, k, n, a: &a, rsa, csa, b: &b, rsb, csb };
+                let (mut one, mut two) = (c0.clone(), c0);
+                gemm_dispatch(Some(Path::Packed { isa, threads: 1 }), &p, &mut one, l.accumulate);
+                gemm_dispatch(Some(Path::Packed { isa, threads: 2 }), &p, &mut two, l.accumulate);
+                let same = one.iter().zip(&two).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
+                assert!(same, "{isa} {m}x{k}x{n} {l:?}: two threads differ from one");
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_two_threads_f32() {
+    packed_two_threads::<f32>(31);
+}
+
+#[test]
+fn packed_two_threads_f64() {
+    packed_two_threads::<f64>(32);
 }
 
 /// An epilogue (bias, then ReLU) gives the product followed by the separate pass, bit
