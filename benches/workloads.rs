@@ -7,10 +7,12 @@
 //!
 //! Timing: warm-up, then 15 samples; each sample is the mean time per iteration over an
 //! inner loop of at least ~2 ms; the median sample is reported. Before timing, each
-//! workload must show that it trains (the loss after a few steps is lower).
+//! workload must show that it trains (the loss after a few steps is lower). Then the two
+//! single-piece benchmarks of `src/extras.rs` (adam-wide, train-digits), step time only.
 
 use std::time::{Duration, Instant};
 
+use tapegrad_workspace::extras::extras;
 use tapegrad_workspace::peak;
 use tapegrad_workspace::workloads::{all, Workload};
 
@@ -140,5 +142,23 @@ fn main() {
                 100.0 * gflops / peak
             );
         }
+    }
+    // The two single-piece benchmarks beside PyTorch's (`src/extras.rs`): step time only.
+    for (name, make) in extras() {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut e = make();
+        let step = measure(
+            |n| {
+                timed(|| {
+                    for _ in 0..n {
+                        std::hint::black_box(e.step());
+                    }
+                })
+            },
+            &settings,
+        );
+        println!("tapegrad\t{name}\t{threads}\t{step:.2}\tNA\tNA");
     }
 }
