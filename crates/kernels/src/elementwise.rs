@@ -230,6 +230,7 @@ mod tests {
 
     #[test]
     fn parallel_chunks_cover_every_element_once() {
+        let _threads = crate::threads::thread_count_guard();
         set_num_threads(2);
         let n = PARALLEL_MIN * 3 + 5;
         let mut out = vec![0.0f64; n];

@@ -170,6 +170,7 @@ mod tests {
     /// accumulating, for column counts that do and do not fill whole 16-column units.
     #[test]
     fn parallel_sum_to_matches_plain_loop() {
+        let _threads = crate::threads::thread_count_guard();
         for (rows, cols) in [(256, 1024), (64, 1025), (2049, 33), (600, 200)] {
             assert!(rows * cols >= PARALLEL_MIN);
             let src: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.0).collect();

@@ -15,6 +15,15 @@ pub fn set_num_threads(n: usize) {
     NUM_THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
+/// Serialises the tests that change the process-wide thread count: the test harness runs
+/// tests in parallel, and one test's `set_num_threads(1)` must not land inside another's
+/// two-thread section. Each such test holds the guard for its whole body.
+#[cfg(test)]
+pub(crate) fn thread_count_guard() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Number of threads the kernels may use (default 1).
 #[inline]
 pub fn num_threads() -> usize {

@@ -474,6 +474,7 @@ fn quick_public_api() {
 /// its panel, so the result must equal the one-thread panel path bit for bit.
 #[test]
 fn panel_path_two_threads() {
+    let _threads = crate::threads::thread_count_guard();
     let mut rng = Rng(4242);
     let shapes = [(64, 256, 256), (70, 130, 150), (96, 300, 33), (130, 64, 70), (40, 512, 100)];
     for &(m, k, n) in &shapes {
@@ -567,6 +568,7 @@ fn epilogue_every_path() {
 
 #[test]
 fn threads_public_api() {
+    let _threads = crate::threads::thread_count_guard();
     let mut rng = Rng(99);
     set_num_threads(2);
     assert_eq!(num_threads(), 2);
