@@ -1,13 +1,16 @@
 //! A steady-state training step (after one warm-up step, on a reset tape) makes zero heap
 //! allocations: the seed network, mlp-mnist, seed-accum2, deep-narrow and the scalar
 //! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
-//! their state is allocated at the first step only) and the MSE loss. Counted with a global allocator that counts every allocation of this thread.
+//! their state is allocated at the first step only) and the MSE loss, and a classification step
+//! (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum, argmax). Counted with a global allocator that counts every allocation of this thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{Adam, AdamW, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd};
+use tapegrad_nn::{
+    Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd,
+};
 use tapegrad_workspace::workloads::{Dense, ScalarMlp, Workload};
 
 struct Counting;
@@ -119,4 +122,36 @@ fn the_counter_counts() {
         std::hint::black_box(vec![1u8; 100]);
     });
     assert_eq!(n, 1);
+}
+
+/// A steady-state classification step allocates nothing either.
+#[test]
+fn cross_entropy_step_allocates_nothing() {
+    let mut rng = TorchRng::manual_seed(3);
+    let mut tape = Tape::<f32>::new();
+    let model = Sequential::mlp(&tape, &[64, 64, 10], &mut rng);
+    let mut opt = Sgd::new(0.05).momentum(0.9);
+    let ce = CrossEntropyLoss::new(Reduction::Mean);
+    let x = Tensor::<f32>::rand(&[64, 64], &mut rng);
+    let t: Vec<f32> = (0..64).map(|_| rng.randint(0, 10) as f32).collect();
+    let mut step = |tape: &mut Tape<f32>| {
+        tape.reset();
+        tape.zero_grad();
+        let input = tape.leaf_from_slice(x.data(), x.shape(), false);
+        let target = tape.leaf_from_slice(&t, &[64], false);
+        let logits = model.forward(input);
+        let loss = ce.forward(logits, target);
+        loss.backward();
+        let first = logits.argmax(1).with_value(|v| v[0]);
+        tape.reset();
+        opt.step(tape);
+        first
+    };
+    step(&mut tape); // warm-up: buffers grow to their final sizes
+    let before = COUNT.with(|c| c.get());
+    for _ in 0..3 {
+        step(&mut tape);
+    }
+    let n = COUNT.with(|c| c.get()) - before;
+    assert_eq!(n, 0, "{n} heap allocations in 3 steady-state cross-entropy steps");
 }
