@@ -172,10 +172,13 @@ pub(crate) fn has_avx512() -> bool {
 }
 
 /// Runs `f` compiled with AVX2 and FMA enabled when the active instruction set has them,
-/// so the plain loops inlined into it use 8-lane vectors instead of the baseline's 4.
-/// Floating-point results are unchanged: Rust never fuses a separate multiply and add.
+/// so the plain loops inlined into it use 8-lane vectors instead of the baseline's 4, and
+/// each `mul_add` is one `vfmadd` instruction instead of a call into the C library (about
+/// 3 ns an element). Floating-point results are unchanged: `mul_add` rounds once either
+/// way, and Rust never fuses a separate multiply and add. The optimizers' update loops run
+/// through it.
 #[inline(always)]
-pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU supports AVX2 and FMA (`set_isa` and `first_isa` only activate a

@@ -1,6 +1,7 @@
 //! The [`Optimizer`] trait and stochastic gradient descent with PyTorch's update rule and
 //! rounding. [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW) are in `adam.rs`.
 
+use tapegrad::kernels::cpu::vectorized;
 use tapegrad::{Float, Tape};
 
 /// An optimizer: updates every parameter of a tape that has a gradient.
@@ -205,10 +206,12 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 return;
             }
             if !momentum {
-                for (v, &g) in value.iter_mut().zip(grad) {
-                    let d = wd.mul_add(*v, g);
-                    *v = neg_lr.mul_add(d, *v);
-                }
+                vectorized(|| {
+                    for (v, &g) in value.iter_mut().zip(grad) {
+                        let d = wd.mul_add(*v, g);
+                        *v = neg_lr.mul_add(d, *v);
+                    }
+                });
                 return;
             }
             let (buf, fresh) = (&mut buffers[p.index()], !started[p.index()]);
@@ -216,12 +219,14 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 *buf = vec![T::ZERO; value.len()];
             }
             started[p.index()] = true;
-            for ((v, &g), m) in value.iter_mut().zip(grad).zip(buf.iter_mut()) {
-                let d = if decay { wd.mul_add(*v, g) } else { g };
-                *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
-                let d = if nesterov { mom.mul_add(*m, d) } else { *m };
-                *v = neg_lr.mul_add(d, *v);
-            }
+            vectorized(|| {
+                for ((v, &g), m) in value.iter_mut().zip(grad).zip(buf.iter_mut()) {
+                    let d = if decay { wd.mul_add(*v, g) } else { g };
+                    *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
+                    let d = if nesterov { mom.mul_add(*m, d) } else { *m };
+                    *v = neg_lr.mul_add(d, *v);
+                }
+            });
         });
     }
 
