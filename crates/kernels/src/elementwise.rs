@@ -229,6 +229,12 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "par_chunks_mut_n: slices of lengths [3, 2] differ")]
+    fn chunks_of_unequal_slices_panic() {
+        crate::par_chunks_mut_n([&mut [0.0f32; 3][..], &mut [0.0f32; 2][..]], |_, _| {});
+    }
+
+    #[test]
     fn parallel_chunks_cover_every_element_once() {
         let _threads = crate::threads::thread_count_guard();
         set_num_threads(2);
@@ -252,7 +258,23 @@ mod tests {
                 *v += (at + i) as f64;
             }
         });
+        // N slices walked together: the same range of each, every element once
+        let (mut a, mut b, mut c) = (vec![0.0f64; n], vec![1.0f64; n], vec![2.0f64; n]);
+        let parts = std::sync::Mutex::new(Vec::new());
+        crate::par_chunks_mut_n([&mut a[..], &mut b[..], &mut c[..]], |at, [a, b, c]| {
+            assert!(a.len() == b.len() && b.len() == c.len());
+            parts.lock().unwrap().push(at);
+            for (i, ((a, b), c)) in a.iter_mut().zip(b.iter_mut()).zip(c.iter_mut()).enumerate() {
+                *a += (at + i) as f64;
+                *b += *a;
+                *c += *b;
+            }
+        });
         set_num_threads(1);
+        assert_eq!(parts.into_inner().unwrap().len(), 2);
+        for i in 0..n {
+            assert_eq!((a[i], b[i], c[i]), (i as f64, 1.0 + i as f64, 3.0 + i as f64), "element {i}");
+        }
         let starts = starts.into_inner().unwrap();
         assert_eq!(starts.len(), 2, "{starts:?}");
         assert!(starts.iter().all(|&(at, len)| at % row == 0 && len % row == 0), "{starts:?}");

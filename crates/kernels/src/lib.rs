@@ -33,7 +33,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 pub use cpu::{set_isa, Isa};
 pub use elementwise::{bias_relu_rows, binary_broadcast, expand, fma_axpy, for_each_strided2, is_trailing, permute};
 pub use reduce::{reduce_axis, sum, sum_abs_diff, sum_to};
-pub use threads::{num_threads, par_chunks_mut, par_rows_mut, set_num_threads};
+pub use threads::{num_threads, par_chunks_mut, par_chunks_mut_n, par_rows_mut, set_num_threads};
 
 /// A floating-point element type the kernels work on (`f32` or `f64`).
 ///

@@ -52,7 +52,19 @@ impl<T> Clone for SendPtr<T> {
     }
 }
 impl<T> Copy for SendPtr<T> {}
-// SAFETY: only used by `par_parts_sized`, whose parts are disjoint ranges of one slice.
+impl<T> SendPtr<T> {
+    /// The `len` elements from `start` as a slice.
+    ///
+    /// # Safety
+    /// `start..start + len` lies inside the slice the pointer came from, which outlives the
+    /// result, and no other reference to that range exists meanwhile.
+    unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [T] {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}
+// SAFETY: only used by `par_parts_sized` and `par_chunks_mut_n`, whose parts are disjoint
+// ranges of each slice.
 unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as above; the pointer itself is only copied, never written through by two threads
 // at the same index.
@@ -80,28 +92,54 @@ fn par_parts<T: Send>(out: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + 
 /// [`par_parts`] for a kernel that touches `work` elements in all (at least `out.len()`),
 /// which decides whether it is vectorised and split.
 pub(crate) fn par_parts_sized<T: Send>(out: &mut [T], unit: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let n = out.len();
+    let ptr = SendPtr(out.as_mut_ptr());
+    split(out.len(), unit, work, |start, end| {
+        // SAFETY: `split` hands out disjoint ranges inside `0..out.len()`, each once, and
+        // returns after all of them: each part is exclusive while it lives.
+        f(start, unsafe { ptr.slice(start, end - start) })
+    });
+}
+
+/// [`par_chunks_mut`] over `N` slices of one length at once: `f(offset, parts)` receives
+/// the same range of each (e.g. an optimizer's parameter, moment and state buffers, which
+/// an elementwise update walks together).
+///
+/// # Panics
+/// If the slices' lengths differ.
+pub fn par_chunks_mut_n<T: Send, const N: usize>(outs: [&mut [T]; N], f: impl Fn(usize, [&mut [T]; N]) + Sync) {
+    let n = outs.first().map_or(0, |o| o.len());
+    assert!(
+        outs.iter().all(|o| o.len() == n),
+        "par_chunks_mut_n: slices of lengths {:?} differ",
+        outs.iter().map(|o| o.len()).collect::<Vec<_>>()
+    );
+    let ptrs = outs.map(|o| SendPtr(o.as_mut_ptr()));
+    split(n, 16, n, |start, end| {
+        // SAFETY: as in `par_parts_sized`, for each of the N slices (all of length n).
+        f(start, ptrs.map(|p| unsafe { p.slice(start, end - start) }))
+    });
+}
+
+/// Cuts `0..n` into one range of whole `unit`s per thread and calls `part(start, end)` for
+/// each (the caller's thread takes the first), vectorised from [`VECTOR_MIN`] elements of
+/// `work` and split from [`PARALLEL_MIN`]; returns when every range is done. On one thread
+/// the range is all of `0..n`, even when empty; split, empty ranges are skipped.
+fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
     let threads = num_threads();
     if work < VECTOR_MIN {
-        f(0, out);
+        part(0, n);
         return;
     }
     if threads <= 1 || work < PARALLEL_MIN {
-        vectorized(|| f(0, out));
+        vectorized(|| part(0, n));
         return;
     }
     let chunk = n.div_ceil(threads).next_multiple_of(unit);
-    let ptr = SendPtr(out.as_mut_ptr());
     run_parallel(threads, &|t| {
         let start = (t * chunk).min(n);
         let end = ((t + 1) * chunk).min(n);
         if start < end {
-            let p = ptr;
-            // SAFETY: `start..end` lies inside `out` (both clamped to `n`), and the ranges of
-            // different `t` are disjoint, so each thread gets exclusive access to its part;
-            // `out` stays mutably borrowed until `run_parallel` returns after all parts.
-            let part = unsafe { std::slice::from_raw_parts_mut(p.0.add(start), end - start) };
-            vectorized(|| f(start, part));
+            vectorized(|| part(start, end));
         }
     });
 }

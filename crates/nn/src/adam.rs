@@ -2,6 +2,7 @@
 //! the single-tensor `foreach=False` path, without amsgrad).
 
 use tapegrad::kernels::cpu::vectorized;
+use tapegrad::kernels::par_chunks_mut_n;
 use tapegrad::{Float, Tape};
 
 use crate::optim::{check_non_negative, Optimizer};
@@ -91,21 +92,24 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
         let bias_correction2 = 1.0 - b2.powf(t);
         let neg_step = T::from_f64(-(h.lr / bias_correction1));
         let bc2_sqrt = T::from_f64(bias_correction2.powf(0.5));
-        vectorized(|| {
-            for (((x, &g), m), v) in value.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = if !decay {
-                    g
-                } else if h.decoupled {
-                    *x *= shrink;
-                    g
-                } else {
-                    wd.mul_add(*x, g)
-                };
-                *m = lerp(*m, g, w1);
-                *v = (c2 * g).mul_add(g, *v * b2_t);
-                let denom = v.sqrt() / bc2_sqrt + eps;
-                *x += (neg_step * *m) / denom;
-            }
+        // elementwise, so the threads' parts give the same floats as one pass
+        par_chunks_mut_n([value, &mut m[..], &mut v[..]], |at, [value, m, v]| {
+            vectorized(|| {
+                for (((x, &g), m), v) in value.iter_mut().zip(&grad[at..]).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let g = if !decay {
+                        g
+                    } else if h.decoupled {
+                        *x *= shrink;
+                        g
+                    } else {
+                        wd.mul_add(*x, g)
+                    };
+                    *m = lerp(*m, g, w1);
+                    *v = (c2 * g).mul_add(g, *v * b2_t);
+                    let denom = v.sqrt() / bc2_sqrt + eps;
+                    *x += (neg_step * *m) / denom;
+                }
+            })
         });
     });
 }

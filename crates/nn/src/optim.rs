@@ -2,6 +2,7 @@
 //! rounding. [`Adam`](crate::Adam) and [`AdamW`](crate::AdamW) are in `adam.rs`.
 
 use tapegrad::kernels::cpu::vectorized;
+use tapegrad::kernels::{par_chunks_mut, par_chunks_mut_n};
 use tapegrad::{Float, Tape};
 
 /// An optimizer: updates every parameter of a tape that has a gradient.
@@ -206,11 +207,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 return;
             }
             if !momentum {
-                vectorized(|| {
-                    for (v, &g) in value.iter_mut().zip(grad) {
-                        let d = wd.mul_add(*v, g);
-                        *v = neg_lr.mul_add(d, *v);
-                    }
+                par_chunks_mut(value, |at, value| {
+                    vectorized(|| {
+                        for (v, &g) in value.iter_mut().zip(&grad[at..]) {
+                            let d = wd.mul_add(*v, g);
+                            *v = neg_lr.mul_add(d, *v);
+                        }
+                    })
                 });
                 return;
             }
@@ -219,13 +222,15 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 *buf = vec![T::ZERO; value.len()];
             }
             started[p.index()] = true;
-            vectorized(|| {
-                for ((v, &g), m) in value.iter_mut().zip(grad).zip(buf.iter_mut()) {
-                    let d = if decay { wd.mul_add(*v, g) } else { g };
-                    *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
-                    let d = if nesterov { mom.mul_add(*m, d) } else { *m };
-                    *v = neg_lr.mul_add(d, *v);
-                }
+            par_chunks_mut_n([value, &mut buf[..]], |at, [value, buf]| {
+                vectorized(|| {
+                    for ((v, &g), m) in value.iter_mut().zip(&grad[at..]).zip(buf.iter_mut()) {
+                        let d = if decay { wd.mul_add(*v, g) } else { g };
+                        *m = if fresh { d } else { one_minus_damp.mul_add(d, *m * mom) };
+                        let d = if nesterov { mom.mul_add(*m, d) } else { *m };
+                        *v = neg_lr.mul_add(d, *v);
+                    }
+                })
             });
         });
     }
