@@ -2,7 +2,7 @@
 //!
 //! [`set_num_threads`] sets how many threads a kernel may use (default 1). Large GEMMs and
 //! elementwise kernels over at least [`PARALLEL_MIN`] elements split their output into
-//! disjoint parts, one per thread; the caller runs part 0, pool workers the rest.
+//! disjoint parts, one per thread; the caller and the pool workers claim the parts in turn.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,7 +39,8 @@ pub const PARALLEL_MIN: usize = 1 << 16;
 /// (`crates/kernels/README.md` has the measurements).
 pub(crate) const VECTOR_MIN: usize = 1024;
 
-/// Runs `f(0..parts)` on the persistent worker pool (the caller runs part 0) and waits.
+/// Runs `f(0..parts)` on the persistent worker pool (the caller and the workers claim the
+/// parts) and waits.
 pub(crate) fn run_parallel(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     pool::run(parts, f);
 }
@@ -147,9 +148,13 @@ fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync)
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
 /// more threads are requested.
 ///
-/// A job is a borrowed `&dyn Fn(usize)` called with indices `0..n`: the caller runs
-/// index 0 and workers `1..n` run the rest; `run` returns only after every part has
-/// finished, which is what makes lending the (lifetime-erased) closure sound.
+/// A job is a borrowed `&dyn Fn(usize)` called once with each index of `0..n`. Parts are
+/// claimed, not assigned: the caller and the workers each take the next unclaimed index
+/// until none is left, so a worker that wakes late (a parked thread, or a virtual CPU the
+/// host has descheduled) leaves its part to the caller instead of holding the whole call
+/// up. Which thread runs a part never changes what the part computes. `run` returns only
+/// after every part has finished, which is what makes lending the (lifetime-erased)
+/// closure sound.
 ///
 /// Hand-off allocates nothing: the job is published under a `Mutex` and announced by
 /// bumping an atomic epoch. Workers spin briefly on the epoch after each job (kernel
@@ -175,8 +180,8 @@ mod pool {
 
     struct State {
         job: Option<JobPtr>,
-        /// Participants of the current job, caller included.
-        active: usize,
+        /// Parts of the current job.
+        parts: usize,
         spawned: usize,
         /// Workers currently parked on `work`.
         sleepers: usize,
@@ -186,7 +191,12 @@ mod pool {
         state: Mutex<State>,
         /// Bumped (under `state`) each time a job is published.
         epoch: AtomicU64,
-        /// Workers of the current job that have not finished yet.
+        /// The current job's generation (the epoch, 48 bits) above the next unclaimed part
+        /// (16 bits): a claim succeeds only for the job it was made for, so a worker that
+        /// read an older job never runs a newer job's part with the older closure (the
+        /// generation repeats after 2^48 jobs).
+        claims: AtomicU64,
+        /// Parts of the current job that have not finished yet.
         remaining: AtomicUsize,
         panicked: AtomicBool,
         work: Condvar,
@@ -198,8 +208,9 @@ mod pool {
     fn pool() -> &'static Pool {
         static POOL: OnceLock<Pool> = OnceLock::new();
         POOL.get_or_init(|| Pool {
-            state: Mutex::new(State { job: None, active: 0, spawned: 0, sleepers: 0 }),
+            state: Mutex::new(State { job: None, parts: 0, spawned: 0, sleepers: 0 }),
             epoch: AtomicU64::new(0),
+            claims: AtomicU64::new(0),
             remaining: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             work: Condvar::new(),
@@ -228,36 +239,84 @@ mod pool {
         }
     }
 
-    /// Runs `f(0..n)` on `n` threads (the caller plus `n - 1` workers) and waits. If the
-    /// pool is busy with another caller's job, runs all parts on the calling thread.
+    /// Bits of [`Pool::claims`] that count parts.
+    const PART_BITS: u32 = 16;
+
+    /// The generation of the job published at `epoch`, as kept in [`Pool::claims`].
+    fn generation(epoch: u64) -> u64 {
+        epoch & (u64::MAX >> PART_BITS)
+    }
+
+    /// Takes the next unclaimed part of the job of generation `generation` (of `parts`
+    /// parts), or `None` when they are all taken or that job is no longer current.
+    fn claim(pool: &Pool, generation: u64, parts: usize) -> Option<usize> {
+        let mut current = pool.claims.load(Ordering::Acquire);
+        loop {
+            let next = (current & ((1 << PART_BITS) - 1)) as usize;
+            if current >> PART_BITS != generation || next >= parts {
+                return None;
+            }
+            match pool.claims.compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(next),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Runs the parts of the job of `generation` that this thread can claim. Returns
+    /// whether it finished the job's last part, and the first panic of its parts (also
+    /// recorded in `pool.panicked`).
+    fn run_claimed(pool: &Pool, job: JobPtr, generation: u64, parts: usize) -> (bool, Option<Panic>) {
+        let (mut last, mut panic) = (false, None);
+        while let Some(i) = claim(pool, generation, parts) {
+            // SAFETY: the claim succeeded for the current job, whose part `i` is not
+            // finished yet, so its caller is still inside `run` and the closure alive.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)(i) })) {
+                pool.panicked.store(true, Ordering::Release);
+                panic.get_or_insert(payload);
+            }
+            last = pool.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
+        }
+        (last, panic)
+    }
+
+    /// A caught panic's payload.
+    type Panic = Box<dyn std::any::Any + Send>;
+
+    /// Runs `f(0..n)` on up to `n` threads (the caller plus `n - 1` workers) and waits.
+    /// If the pool is busy with another caller's job, runs all parts on the calling thread.
     pub(crate) fn run(n: usize, f: &Job<'_>) {
+        assert!(n < 1 << PART_BITS, "tapegrad: {n} parts for the thread pool");
         let pool = pool();
         let Ok(_submit) = pool.submit.try_lock() else {
             (0..n).for_each(f);
             return;
         };
-        {
+        // SAFETY: only the lifetime is erased; `run` returns only once every part has
+        // finished (`remaining == 0`), and a part is only started after a successful claim
+        // for this job, which cannot happen once all parts are taken.
+        let job = JobPtr(unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) });
+        let generation = {
             let mut st = lock(&pool.state);
             while st.spawned < n - 1 {
                 st.spawned += 1;
                 let index = st.spawned;
                 std::thread::Builder::new()
                     .name(format!("tapegrad-worker-{index}"))
-                    .spawn(move || worker(index))
+                    .spawn(move || worker(pool))
                     .expect("tapegrad: failed to spawn worker thread");
             }
-            // SAFETY: only the lifetime is erased; `run` waits below until no worker
-            // uses the pointer any more (`remaining == 0`) and then clears it.
-            let ptr: *const Job<'static> = unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(f) };
-            st.job = Some(JobPtr(ptr));
-            st.active = n;
-            pool.remaining.store(n - 1, Ordering::SeqCst);
-            pool.epoch.fetch_add(1, Ordering::SeqCst);
+            st.job = Some(job);
+            st.parts = n;
+            pool.remaining.store(n, Ordering::SeqCst);
+            let generation = generation(pool.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1));
+            pool.claims.store(generation << PART_BITS, Ordering::SeqCst);
             if st.sleepers > 0 {
                 pool.work.notify_all();
             }
-        }
-        let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+            generation
+        };
+        let (_, mine) = run_claimed(pool, job, generation, n);
         let finished = || pool.remaining.load(Ordering::Acquire) == 0;
         if !spin_until(finished) {
             let mut st = lock(&pool.state);
@@ -266,20 +325,19 @@ mod pool {
             }
         }
         lock(&pool.state).job = None;
-        let worker_panicked = pool.panicked.swap(false, Ordering::AcqRel);
-        if let Err(payload) = mine {
+        let panicked = pool.panicked.swap(false, Ordering::AcqRel);
+        if let Some(payload) = mine {
             std::panic::resume_unwind(payload);
         }
-        assert!(!worker_panicked, "tapegrad: a kernel worker thread panicked");
+        assert!(!panicked, "tapegrad: a kernel worker thread panicked");
     }
 
-    fn worker(index: usize) {
-        let pool = pool();
+    fn worker(pool: &'static Pool) {
         let mut seen = 0;
         loop {
             let published = || pool.epoch.load(Ordering::Acquire) != seen;
-            let job = {
-                let spun = spin_until(published);
+            let spun = spin_until(published);
+            let (job, generation, parts) = {
                 let mut st = lock(&pool.state);
                 if !spun {
                     st.sleepers += 1;
@@ -290,22 +348,81 @@ mod pool {
                 }
                 seen = pool.epoch.load(Ordering::Acquire);
                 match st.job {
-                    Some(job) if index < st.active => job,
-                    _ => continue,
+                    Some(job) => (job, generation(seen), st.parts),
+                    None => continue,
                 }
             };
-            // SAFETY: the caller of `run` keeps the closure alive until `remaining`
-            // drops to zero, which happens only after this call returns.
-            let result = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)(index) }));
-            if result.is_err() {
-                pool.panicked.store(true, Ordering::Release);
-            }
-            if pool.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let (true, _) = run_claimed(pool, job, generation, parts) {
                 // Taking the lock orders this notification after a caller that saw
                 // `remaining != 0` under the lock has started waiting.
                 let _st = lock(&pool.state);
                 pool.done.notify_one();
             }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::atomic::AtomicU32;
+
+        /// Every part of every job runs exactly once, whoever claims it.
+        #[test]
+        fn each_part_runs_once() {
+            for n in [2, 3, 4] {
+                for _ in 0..200 {
+                    let counts: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+                    run(n, &|i| {
+                        counts[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                    assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1), "n = {n}");
+                }
+            }
+        }
+
+        /// A claim holds only for the job it names, and only while parts are left.
+        #[test]
+        fn claims_are_tied_to_their_job() {
+            let pool = Pool {
+                state: Mutex::new(State { job: None, parts: 0, spawned: 0, sleepers: 0 }),
+                epoch: AtomicU64::new(0),
+                claims: AtomicU64::new(7 << PART_BITS),
+                remaining: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                work: Condvar::new(),
+                done: Condvar::new(),
+                submit: Mutex::new(()),
+            };
+            assert_eq!(claim(&pool, 6, 2), None, "an older job's claim");
+            assert_eq!(claim(&pool, 7, 2), Some(0));
+            assert_eq!(claim(&pool, 7, 2), Some(1));
+            assert_eq!(claim(&pool, 7, 2), None, "all parts taken");
+            assert_eq!(generation(u64::MAX), u64::MAX >> PART_BITS);
+        }
+
+        /// A panicking part reaches the caller (its own message when the caller ran it),
+        /// and the pool keeps working.
+        #[test]
+        fn a_panicking_part_reaches_the_caller() {
+            let result = catch_unwind(|| {
+                run(2, &|i| {
+                    if i == 1 {
+                        panic!("part one fails");
+                    }
+                })
+            });
+            let payload = result.expect_err("the panic reaches the caller");
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert!(message == "part one fails" || message.contains("worker thread panicked"), "{message}");
+            let count = AtomicU32::new(0);
+            run(2, &|_| {
+                count.fetch_add(1, Ordering::Relaxed);
+            });
+            assert_eq!(count.load(Ordering::Relaxed), 2);
         }
     }
 }
