@@ -93,6 +93,10 @@ fn par_parts<T: Send>(out: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + 
 /// [`par_parts`] for a kernel that touches `work` elements in all (at least `out.len()`),
 /// which decides whether it is vectorised and split.
 pub(crate) fn par_parts_sized<T: Send>(out: &mut [T], unit: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if work < VECTOR_MIN {
+        // the common case of small tensors, without the detour through a raw pointer
+        return f(0, out);
+    }
     let ptr = SendPtr(out.as_mut_ptr());
     split(out.len(), unit, work, |start, end| {
         // SAFETY: `split` hands out disjoint ranges inside `0..out.len()`, each once, and
@@ -126,11 +130,11 @@ pub fn par_chunks_mut_n<T: Send, const N: usize>(outs: [&mut [T]; N], f: impl Fn
 /// `work` and split from [`PARALLEL_MIN`]; returns when every range is done. On one thread
 /// the range is all of `0..n`, even when empty; split, empty ranges are skipped.
 fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
-    let threads = num_threads();
     if work < VECTOR_MIN {
         part(0, n);
         return;
     }
+    let threads = num_threads();
     if threads <= 1 || work < PARALLEL_MIN {
         vectorized(|| part(0, n));
         return;
