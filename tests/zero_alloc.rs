@@ -1,8 +1,10 @@
 //! A steady-state training step (after one warm-up step, on a reset tape) makes zero heap
 //! allocations: the seed network, mlp-mnist, seed-accum2, deep-narrow and the scalar
 //! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
-//! their state is allocated at the first step only) and the MSE loss, and a classification step
-//! (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum, argmax). Counted with a global allocator that counts every allocation of this thread.
+//! their state is allocated at the first step only) and the MSE loss, and a classification
+//! step (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum,
+//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates.
+//! Counted with a global allocator that counts every allocation of the calling thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -47,6 +49,14 @@ fn allocations(f: impl FnOnce()) -> u64 {
     COUNT.with(|c| c.get()) - before
 }
 
+/// Serialises this file's tests: the thread count is process-wide, and the first two-thread
+/// call spawns the pool's worker (allocating on the calling thread), which must not land in
+/// another test's counted steps.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn steady_state(mut w: Box<dyn Workload>) {
     w.step(); // warm-up: buffers grow to their final sizes
     let n = allocations(|| {
@@ -59,37 +69,55 @@ fn steady_state(mut w: Box<dyn Workload>) {
 
 #[test]
 fn seed_step_allocates_nothing() {
+    let _serial = serial();
     steady_state(Box::new(Dense::seed()));
 }
 
 #[test]
 fn seed_accum2_step_allocates_nothing() {
+    let _serial = serial();
     steady_state(Box::new(Dense::seed_accum2()));
 }
 
 #[test]
 fn mlp_mnist_step_allocates_nothing() {
+    let _serial = serial();
     steady_state(Box::new(Dense::mlp_mnist()));
 }
 
 #[test]
 fn deep_narrow_step_allocates_nothing() {
+    let _serial = serial();
     steady_state(Box::new(Dense::deep_narrow()));
 }
 
 #[test]
 fn scalar_engine_step_allocates_nothing() {
+    let _serial = serial();
     steady_state(Box::new(ScalarMlp::new()));
 }
 
 /// The seed network (4-8-2, batch 2) trained with `opt` and `loss`: a warm-up step, then
 /// three steps that must not allocate.
 fn optimizer_steady_state(name: &str, opt: &mut dyn Optimizer<f32>, loss: &dyn Loss<f32>) {
+    network_steady_state(name, &[4, 8, 2], 2, opt, loss);
+}
+
+/// An MLP of `layers` on a batch of `batch` trained with `opt` and `loss`: a warm-up step,
+/// then three steps that must not allocate.
+fn network_steady_state(
+    name: &str,
+    layers: &[usize],
+    batch: usize,
+    opt: &mut dyn Optimizer<f32>,
+    loss: &dyn Loss<f32>,
+) {
     let mut tape = Tape::<f32>::new();
-    let model = Sequential::mlp(&tape, &[4, 8, 2], &mut TorchRng::manual_seed(2));
+    let model = Sequential::mlp(&tape, layers, &mut TorchRng::manual_seed(2));
     let mut rng = TorchRng::manual_seed(1);
-    let x = tape.parameter_with(Tensor::rand(&[2, 4], &mut rng), false);
-    let t = tape.parameter_with(Tensor::rand(&[2, 2], &mut rng), false);
+    let (inp, out) = (layers[0], *layers.last().unwrap());
+    let x = tape.parameter_with(Tensor::rand(&[batch, inp], &mut rng), false);
+    let t = tape.parameter_with(Tensor::rand(&[batch, out], &mut rng), false);
     let mut step = |tape: &mut Tape<f32>| {
         opt.zero_grad(tape);
         tape.reset();
@@ -108,6 +136,7 @@ fn optimizer_steady_state(name: &str, opt: &mut dyn Optimizer<f32>, loss: &dyn L
 
 #[test]
 fn optimizer_steps_allocate_nothing() {
+    let _serial = serial();
     let l1 = L1Loss::new(Reduction::Mean);
     optimizer_steady_state("sgd momentum nesterov", &mut Sgd::new(0.1).nesterov(true).momentum(0.9), &l1);
     optimizer_steady_state("sgd weight decay", &mut Sgd::new(0.1).weight_decay(0.1), &l1);
@@ -118,6 +147,7 @@ fn optimizer_steps_allocate_nothing() {
 
 #[test]
 fn the_counter_counts() {
+    let _serial = serial();
     let n = allocations(|| {
         std::hint::black_box(vec![1u8; 100]);
     });
@@ -127,6 +157,7 @@ fn the_counter_counts() {
 /// A steady-state classification step allocates nothing either.
 #[test]
 fn cross_entropy_step_allocates_nothing() {
+    let _serial = serial();
     let mut rng = TorchRng::manual_seed(3);
     let mut tape = Tape::<f32>::new();
     let model = Sequential::mlp(&tape, &[64, 64, 10], &mut rng);
@@ -154,4 +185,20 @@ fn cross_entropy_step_allocates_nothing() {
     }
     let n = COUNT.with(|c| c.get()) - before;
     assert_eq!(n, 0, "{n} heap allocations in 3 steady-state cross-entropy steps");
+}
+
+/// On two threads (the kernels' parallel paths and the optimizers' split updates) the
+/// calling thread allocates nothing either, once the pool's worker has started.
+#[test]
+fn two_thread_steps_allocate_nothing() {
+    let _serial = serial();
+    tapegrad::set_num_threads(2);
+    steady_state(Box::new(Dense::mlp_mnist()));
+    steady_state(Box::new(Dense::mlp_wide()));
+    // 512x256 weights: above the size from which updates are split between the threads
+    let l1 = L1Loss::new(Reduction::Mean);
+    let layers = [256, 512, 256];
+    network_steady_state("adam, two threads", &layers, 64, &mut Adam::new(0.01).weight_decay(0.1), &l1);
+    network_steady_state("sgd momentum, two threads", &layers, 64, &mut Sgd::new(0.1).momentum(0.9), &l1);
+    tapegrad::set_num_threads(1);
 }
