@@ -126,7 +126,7 @@ pub fn par_chunks_mut_n<T: Send, const N: usize>(outs: [&mut [T]; N], f: impl Fn
 }
 
 /// Cuts `0..n` into one range of whole `unit`s per thread and calls `part(start, end)` for
-/// each (the caller's thread takes the first), vectorised from [`VECTOR_MIN`] elements of
+/// each (on whichever thread claims it), vectorised from [`VECTOR_MIN`] elements of
 /// `work` and split from [`PARALLEL_MIN`]; returns when every range is done. On one thread
 /// the range is all of `0..n`, even when empty; split, empty ranges are skipped.
 fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync) {

@@ -92,7 +92,8 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
         let bias_correction2 = 1.0 - b2.powf(t);
         let neg_step = T::from_f64(-(h.lr / bias_correction1));
         let bc2_sqrt = T::from_f64(bias_correction2.powf(0.5));
-        // elementwise, so the threads' parts give the same floats as one pass
+        // elementwise, so the threads' parts give the same floats as one pass; `vectorized`
+        // also for parameters below 1,024 elements, which the split runs as they are
         par_chunks_mut_n([value, &mut m[..], &mut v[..]], |at, [value, m, v]| {
             vectorized(|| {
                 for (((x, &g), m), v) in value.iter_mut().zip(&grad[at..]).zip(m.iter_mut()).zip(v.iter_mut()) {
