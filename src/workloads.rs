@@ -5,6 +5,8 @@
 //! PyTorch's default init, L1 loss with mean reduction, inputs and targets fixed uniform
 //! [0, 1) tensors made once.
 
+use std::time::{Duration, Instant};
+
 use tapegrad::{ScalarTape, Tape, Tensor, TorchRng};
 use tapegrad_nn::{L1Loss, Linear, Module, Optimizer, Reduction, Sequential, Sgd};
 
@@ -100,12 +102,52 @@ impl Dense {
     }
 }
 
-impl Workload for Dense {
-    fn name(&self) -> &'static str {
-        self.name
+/// The parts of a training step that [`Dense::timed_step`] times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Zero-grad, then per micro-batch the forward pass and the loss.
+    Forward,
+    /// The backward passes.
+    Backward,
+    /// The optimizer's update.
+    Update,
+}
+
+/// Time spent in each [`Part`] of one step.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepTimes {
+    /// Zero-grad and the forward passes with their losses.
+    pub forward: Duration,
+    /// The backward passes.
+    pub backward: Duration,
+    /// The optimizer's update.
+    pub update: Duration,
+}
+
+impl Dense {
+    /// One training step, as [`Workload::step`], with the time of each of its parts:
+    /// where a whole step's time goes, measured inside the step (the benchmark's forward
+    /// and backward figures come from loops of one part alone, with warmer caches).
+    /// Returns the loss and the times.
+    pub fn timed_step(&mut self) -> (f64, StepTimes) {
+        let mut times = StepTimes::default();
+        let mut last = Instant::now();
+        let loss = self.run_step(|part| {
+            let now = Instant::now();
+            let slot = match part {
+                Part::Forward => &mut times.forward,
+                Part::Backward => &mut times.backward,
+                Part::Update => &mut times.update,
+            };
+            *slot += now - last;
+            last = now;
+        });
+        (loss, times)
     }
 
-    fn step(&mut self) -> f64 {
+    /// The step, calling `done(part)` as each part ends (for every micro-batch).
+    #[inline(always)]
+    fn run_step(&mut self, mut done: impl FnMut(Part)) -> f64 {
         self.tape.zero_grad();
         let mut total = 0.0;
         for i in 0..self.data.len() {
@@ -113,12 +155,25 @@ impl Workload for Dense {
             let (x, t) = self.data[i];
             let tape = &self.tape;
             let loss = self.loss.forward(self.model.forward(tape.var(x)), tape.var(t));
+            done(Part::Forward);
             loss.backward();
             total += loss.item() as f64;
+            done(Part::Backward);
         }
         self.tape.reset();
         self.opt.step(&mut self.tape);
+        done(Part::Update);
         total
+    }
+}
+
+impl Workload for Dense {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn step(&mut self) -> f64 {
+        self.run_step(|_| {})
     }
 
     fn forward(&mut self, iters: usize) {
