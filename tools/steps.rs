@@ -29,7 +29,7 @@ fn main() {
         w.timed_step();
         let times: Vec<_> = (0..steps).map(|_| w.timed_step().1).collect();
         println!("{name}, {threads} thread(s), {steps} steps: ms per step, minimum and median");
-        let parts: [(&str, fn(&StepTimes) -> Duration); 4] = [
+        let parts: [(&str, Pick); 4] = [
             ("forward (with zero-grad and loss)", |t| t.forward),
             ("backward", |t| t.backward),
             ("optimizer update", |t| t.update),
@@ -53,6 +53,9 @@ fn main() {
     }
     println!("{name}: {steps} steps, last loss {loss:.6}");
 }
+
+/// Picks one part's time out of a step's.
+type Pick = fn(&StepTimes) -> Duration;
 
 /// Prints `message` and exits with status 2.
 fn fail(message: &str) -> ! {
