@@ -49,6 +49,20 @@ fn timed(mut f: impl FnMut()) -> Duration {
     start.elapsed()
 }
 
+/// Median µs of one call of `step` (a whole training step).
+fn step_time(mut step: impl FnMut() -> f64, s: &Settings) -> f64 {
+    measure(
+        |n| {
+            timed(|| {
+                for _ in 0..n {
+                    std::hint::black_box(step());
+                }
+            })
+        },
+        s,
+    )
+}
+
 fn check_trains(w: &mut dyn Workload) {
     let first = w.step();
     let mut last = first;
@@ -115,16 +129,7 @@ fn main() {
         }
         let mut w = make();
         check_trains(w.as_mut());
-        let step = measure(
-            |n| {
-                timed(|| {
-                    for _ in 0..n {
-                        std::hint::black_box(w.step());
-                    }
-                })
-            },
-            &settings,
-        );
+        let step = step_time(|| w.step(), &settings);
         let (fwd, bwd) = if w.splits() {
             let fwd = measure(|n| timed(|| w.forward(n)), &settings);
             let bwd = measure(|n| w.backward(n), &settings);
@@ -149,16 +154,7 @@ fn main() {
             continue;
         }
         let mut e = make();
-        let step = measure(
-            |n| {
-                timed(|| {
-                    for _ in 0..n {
-                        std::hint::black_box(e.step());
-                    }
-                })
-            },
-            &settings,
-        );
+        let step = step_time(|| e.step(), &settings);
         println!("tapegrad\t{name}\t{threads}\t{step:.2}\tNA\tNA");
     }
 }
