@@ -85,17 +85,15 @@ impl Binary {
         dy: G::V,
         need: [bool; 2],
     ) -> [Option<G::V>; 2] {
-        let [da, db] = self.vjp_elementwise(g, a, b, y, dy, need);
+        let grads = self.vjp_elementwise(g, a, b, y, dy, need);
         // undo broadcasting: each gradient summed back to its input's shape
-        let da = da.map(|d| {
-            let s = g.shape(a);
-            g.sum_to(d, &s)
-        });
-        let db = db.map(|d| {
-            let s = g.shape(b);
-            g.sum_to(d, &s)
-        });
-        [da, db]
+        let mut back = |d: Option<G::V>, x: G::V| {
+            d.map(|d| {
+                let s = g.shape(x);
+                g.sum_to(d, &s)
+            })
+        };
+        [back(grads[0], a), back(grads[1], b)]
     }
 
     /// The backward rule elementwise, before broadcasting is undone: `[da, db]` shaped like
