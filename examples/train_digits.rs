@@ -313,14 +313,35 @@ mod plot {
         v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect()
     }
 
+    /// One panel's two runs: the full-batch run as a line, the accumulated run as crosses,
+    /// and the legend at `legend`.
+    fn runs<'a, CT: CoordTranslate<From = (f64, f64)>>(
+        chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+        full: &[f64],
+        acc: &[f64],
+        label: &str,
+        legend: SeriesLabelPosition,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let blue = RGBColor(31, 119, 180);
+        let orange = RGBColor(255, 127, 14);
+        chart
+            .draw_series(LineSeries::new(points(full), blue.stroke_width(2)))?
+            .label("full batch")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+        chart
+            .draw_series(points(acc).into_iter().map(|p| Cross::new(p, 4, orange.stroke_width(2))))?
+            .label(label)
+            .legend(move |(x, y)| Cross::new((x + 9, y), 4, orange.stroke_width(2)));
+        chart.configure_series_labels().position(legend).border_style(BLACK).background_style(WHITE).draw()?;
+        Ok(())
+    }
+
     fn render(svg: &mut String, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::with_string(svg, (900, 380)).into_drawing_area();
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(450);
         let epochs = full.losses.len() as f64;
         let label = format!("{} micro-batches", acc.micro_batches);
-        let blue = RGBColor(31, 119, 180);
-        let orange = RGBColor(255, 127, 14);
         // training loss, log scale
         let lo = full.losses.iter().chain(&acc.losses).cloned().fold(f64::INFINITY, f64::min);
         let hi = full.losses.iter().chain(&acc.losses).cloned().fold(0.0, f64::max);
@@ -337,15 +358,7 @@ mod plot {
             .y_label_formatter(&|y| format!("{y:.2}"))
             .max_light_lines(0)
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(points(&full.losses), blue.stroke_width(2)))?
-            .label("full batch")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
-        chart
-            .draw_series(points(&acc.losses).into_iter().map(|p| Cross::new(p, 4, orange.stroke_width(2))))?
-            .label(label.clone())
-            .legend(move |(x, y)| Cross::new((x + 9, y), 4, orange.stroke_width(2)));
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+        runs(&mut chart, &full.losses, &acc.losses, &label, SeriesLabelPosition::MiddleRight)?;
         // test accuracy
         let lo = full.accuracies.iter().chain(&acc.accuracies).cloned().fold(1.0, f64::min);
         let mut chart = ChartBuilder::on(&right)
@@ -361,20 +374,7 @@ mod plot {
             .y_label_formatter(&|y| format!("{y:.2}"))
             .max_light_lines(0)
             .draw()?;
-        chart
-            .draw_series(LineSeries::new(points(&full.accuracies), blue.stroke_width(2)))?
-            .label("full batch")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
-        chart
-            .draw_series(points(&acc.accuracies).into_iter().map(|p| Cross::new(p, 4, orange.stroke_width(2))))?
-            .label(label)
-            .legend(move |(x, y)| Cross::new((x + 9, y), 4, orange.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        runs(&mut chart, &full.accuracies, &acc.accuracies, &label, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
     }
