@@ -2,7 +2,8 @@
 //!
 //! [`set_num_threads`] sets how many threads a kernel may use (default 1). Large GEMMs and
 //! elementwise kernels over at least [`PARALLEL_MIN`] elements split their output into
-//! disjoint parts, one per thread; the caller and the pool workers claim the parts in turn.
+//! disjoint parts, one per thread; the caller runs the first, and it and the pool workers
+//! claim the others in turn.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,8 +40,8 @@ pub const PARALLEL_MIN: usize = 1 << 16;
 /// (`crates/kernels/README.md` has the measurements).
 pub(crate) const VECTOR_MIN: usize = 1024;
 
-/// Runs `f(0..parts)` on the persistent worker pool (the caller and the workers claim the
-/// parts) and waits.
+/// Runs `f(0..parts)` on the persistent worker pool (the caller runs part 0, and it and the
+/// workers claim the rest) and waits.
 pub(crate) fn run_parallel(parts: usize, f: &(dyn Fn(usize) + Sync)) {
     pool::run(parts, f);
 }
@@ -126,9 +127,10 @@ pub fn par_chunks_mut_n<T: Send, const N: usize>(outs: [&mut [T]; N], f: impl Fn
 }
 
 /// Cuts `0..n` into one range of whole `unit`s per thread and calls `part(start, end)` for
-/// each (on whichever thread claims it), vectorised from [`VECTOR_MIN`] elements of
-/// `work` and split from [`PARALLEL_MIN`]; returns when every range is done. On one thread
-/// the range is all of `0..n`, even when empty; split, empty ranges are skipped.
+/// each (the first on the calling thread, the others on whichever thread claims them),
+/// vectorised from [`VECTOR_MIN`] elements of `work` and split from [`PARALLEL_MIN`];
+/// returns when every range is done. On one thread the range is all of `0..n`, even when
+/// empty; split, empty ranges are skipped.
 fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync) {
     if work < VECTOR_MIN {
         part(0, n);
@@ -152,11 +154,12 @@ fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync)
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
 /// more threads are requested.
 ///
-/// A job is a borrowed `&dyn Fn(usize)` called once with each index of `0..n`. Parts are
-/// claimed, not assigned: the caller and the workers each take the next unclaimed index
-/// until none is left, so a worker that wakes late (a parked thread, or a virtual CPU the
-/// host has descheduled) leaves its part to the caller instead of holding the whole call
-/// up. Which thread runs a part never changes what the part computes. `run` returns only
+/// A job is a borrowed `&dyn Fn(usize)` called once with each index of `0..n`. The caller
+/// runs part 0 (so per-thread scratch sized by part 0, the largest, is ready on the calling
+/// thread whatever else it runs); the other parts are claimed, not assigned: the caller
+/// and the workers each take the next unclaimed index until none is left, so a worker that
+/// wakes late (a parked thread, or a virtual CPU the host has descheduled) leaves its part
+/// to the caller instead of holding the whole call up. Which thread runs a part never changes what the part computes. `run` returns only
 /// after every part has finished, which is what makes lending the (lifetime-erased)
 /// closure sound.
 ///
@@ -314,13 +317,20 @@ mod pool {
             st.parts = n;
             pool.remaining.store(n, Ordering::SeqCst);
             let generation = generation(pool.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1));
-            pool.claims.store(generation << PART_BITS, Ordering::SeqCst);
+            // part 0 is the caller's; the claims start at 1
+            pool.claims.store(generation << PART_BITS | 1, Ordering::SeqCst);
             if st.sleepers > 0 {
                 pool.work.notify_all();
             }
             generation
         };
-        let (_, mine) = run_claimed(pool, job, generation, n);
+        let mut mine = catch_unwind(AssertUnwindSafe(|| f(0))).err();
+        if mine.is_some() {
+            pool.panicked.store(true, Ordering::Release);
+        }
+        pool.remaining.fetch_sub(1, Ordering::AcqRel);
+        let (_, other) = run_claimed(pool, job, generation, n);
+        mine = mine.or(other);
         let finished = || pool.remaining.load(Ordering::Acquire) == 0;
         if !spin_until(finished) {
             let mut st = lock(&pool.state);

@@ -65,6 +65,17 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
     let split_n = m <= n;
     let bl = T::blocks(isa);
     let threads = if split_n { threads.min(n.div_ceil(bl.nr)) } else { threads.min(m.div_ceil(bl.mr)) };
+    // A thread may run other parts besides its own (the pool's parts are claimed), so every
+    // part sizes the packing buffers for the largest, the first (the caller's): then no part
+    // grows a thread's buffers after that thread's first call.
+    let room = if split_n {
+        let (n0, n1) = split_range(n, bl.nr, threads, 0);
+        (m, n1 - n0)
+    } else {
+        let (m0, m1) = split_range(m, bl.mr, threads, 0);
+        (m1 - m0, n)
+    };
+    let (alen, blen) = buffer_lens(bl, k, room);
     let run_part = |t: usize| {
         let (m0, m1, n0, n1) = if split_n {
             let (n0, n1) = split_range(n, bl.nr, threads, t);
@@ -81,7 +92,7 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
         // Parts are disjoint in C, so no two threads write the same element.
         unsafe {
             let part = p.ops.at(m0, n0);
-            gemm_serial(isa, m1 - m0, k, n1 - n0, &part, accumulate);
+            gemm_serial(isa, m1 - m0, k, n1 - n0, &part, accumulate, (alen, blen));
         }
     };
     if threads <= 1 {
@@ -89,6 +100,16 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
     } else {
         run_parallel(threads, &run_part);
     }
+}
+
+/// Lengths of the A and B packing buffers for every sub-problem of at most `room` =
+/// (rows, columns) of depth `k`: block lengths are not monotonic in the size, so the
+/// bound is the block maximum or the size rounded up to whole micro-panels.
+fn buffer_lens(bl: Blocks, k: usize, room: (usize, usize)) -> (usize, usize) {
+    let kc = block_len(k, bl.kc, 1);
+    let mc = room.0.next_multiple_of(bl.mr).min(bl.mc);
+    let nc = room.1.next_multiple_of(bl.nr).min(bl.nc);
+    (mc * kc, nc.next_multiple_of(bl.nr) * kc)
 }
 
 /// Length of balanced blocks of at most `max` (a multiple of `align`) covering `total`.
@@ -110,20 +131,32 @@ pub(super) fn aligned_buffer<T: Element>(buf: &mut Vec<T>, len: usize) -> *mut T
     unsafe { buf.as_mut_ptr().add(offset) }
 }
 
-/// Serial blocked algorithm on one (sub-)problem.
+/// Serial blocked algorithm on one (sub-)problem, with packing buffers of `lens` elements
+/// ([`buffer_lens`] of a size at least this one's).
 ///
 /// # Safety
 /// Every element addressed by `ops` for the sizes `m, k, n` must be valid (reads for A
 /// and B, writes for C), no other thread may access that part of C concurrently, and the
 /// CPU supports `isa`.
-unsafe fn gemm_serial<T: Element>(isa: Isa, m: usize, k: usize, n: usize, ops: &Operands<T>, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_serial<T: Element>(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    ops: &Operands<T>,
+    accumulate: bool,
+    lens: (usize, usize),
+) {
     let bl = T::blocks(isa);
     let kc_max = block_len(k, bl.kc, 1);
     let mc_max = block_len(m, bl.mc, bl.mr);
     let nc_max = block_len(n, bl.nc, bl.nr);
+    // the blocks fit the buffers (checked here as the packing writes through raw pointers)
+    assert!(mc_max * kc_max <= lens.0 && nc_max.next_multiple_of(bl.nr) * kc_max <= lens.1);
     T::with_buffers(|abuf, bbuf| {
-        let apack = aligned_buffer(abuf, mc_max * kc_max);
-        let bpack = aligned_buffer(bbuf, nc_max.next_multiple_of(bl.nr) * kc_max);
+        let apack = aligned_buffer(abuf, lens.0);
+        let bpack = aligned_buffer(bbuf, lens.1);
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
