@@ -14,12 +14,17 @@
 //!   (the same with lr / k), `loss/k` (each micro-batch loss times 1/k, lr: PyTorch
 //!   Lightning's way) and `size/batch` (each micro-batch loss times its size / B, lr).
 
-use tapegrad::{Tape, Tensor, TorchRng};
+pub mod cmd;
+pub mod json;
+pub mod plot;
+
+use tapegrad::{Tape, Tensor};
 use tapegrad_nn::{
     split_sizes, Accumulation, Adam, AdamW, L1Loss, Loss, LossScale, MSELoss, Optimizer, Reduction, Sequential, Sgd,
 };
 
-use crate::{allclose, flatten};
+use crate::json::py_float;
+use crate::model::{self, allclose, flatten};
 
 /// Which optimizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +97,7 @@ impl OptimizerSpec {
 
     /// A short description, e.g. `Adam (lr 0.01, betas 0.9,0.999, eps 1e-08)`.
     pub fn describe(&self) -> String {
-        let f = crate::fmt_num;
+        let f = py_float;
         let mut parts = vec![format!("lr {}", f(self.lr))];
         match self.kind {
             OptimizerKind::Sgd if self.momentum != 0.0 => parts.push(format!("momentum {}", f(self.momentum))),
@@ -254,26 +259,15 @@ struct Runner {
     distances: Vec<f64>,
 }
 
-/// The model of `config` on a fresh tape, after `torch.manual_seed(model_seed)`.
-fn build_model(config: &FixesConfig) -> (Tape<f32>, Sequential<f32>) {
-    let tape = Tape::new();
-    let model = Sequential::mlp(&tape, &config.layers, &mut TorchRng::manual_seed(config.model_seed));
-    (tape, model)
-}
-
 /// The data of `config`: inputs `[steps * B, in]` and targets `[steps * B, out]`.
 pub fn make_data(config: &FixesConfig) -> (Tensor<f32>, Tensor<f32>) {
-    let rows = config.steps * config.batch;
-    let mut rng = TorchRng::manual_seed(config.data_seed);
-    let input = Tensor::rand(&[rows, config.layers[0]], &mut rng);
-    let target = Tensor::rand(&[rows, *config.layers.last().expect("at least two layers")], &mut rng);
-    (input, target)
+    model::make_data(&config.layers, config.data_seed, config.steps * config.batch)
 }
 
 /// Runs the five runs of `config` side by side, step by step.
 ///
 /// # Panics
-/// If the configuration is invalid (see [`crate::fixes_cli`], which checks it).
+/// If the configuration is invalid (see [`cmd::validate`], which checks it).
 pub fn run_fixes(config: &FixesConfig) -> FixesReport {
     let (input, target) = make_data(config);
     let (b, k) = (config.batch, config.micro_batches);
@@ -292,7 +286,7 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                 "loss/k" => (k, LossScale::DivideByK, lr),
                 _ => (k, LossScale::SizeOverBatch, lr),
             };
-            let (tape, model) = build_model(config);
+            let (tape, model) = model::build_model(&config.layers, config.model_seed, None);
             Runner {
                 name,
                 lr: run_lr,
@@ -430,7 +424,7 @@ pub fn render_one(r: &FixesReport) -> String {
     for run in &r.runs {
         let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
-        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
+        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, py_float(run.lr), last.unwrap_or_default());
     }
     s
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::fixes::FixesReport;
+use super::FixesReport;
 
 /// Distances of exactly 0 are drawn at this height (a log scale has no 0).
 pub const FLOOR: f64 = 1e-10;
