@@ -23,7 +23,9 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::Args;
 
 use crate::budget::{parse_size, Budget, Bytes};
-use crate::fixes::{OptimizerKind, OptimizerSpec};
+use tapegrad_nn::{OptimizerKind, OptimizerSpec, SpecError};
+
+use crate::json::py_float;
 
 /// `--data-seed` and `--model-seed`.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -131,7 +133,7 @@ pub fn parse_layers(s: &str) -> Result<Layers, String> {
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct OptimizerArgs {
     /// Optimizer: sgd, adam or adamw [default: sgd].
-    #[arg(long, value_name = "NAME", value_parser = parse_optimizer)]
+    #[arg(long, value_name = "NAME", value_parser = |s: &str| s.parse::<OptimizerKind>())]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate [default: the optimizer's, listed below].
     #[arg(long, value_name = "LR", allow_hyphen_values = true)]
@@ -177,36 +179,51 @@ impl OptimizerArgs {
             return Err(format!("--momentum applies to sgd only, not {}", kind.name()));
         }
         let mut spec = defaults(kind);
-        for (name, value, slot) in [
-            ("--lr", self.lr, &mut spec.lr),
-            ("--momentum", self.momentum, &mut spec.momentum),
-            ("--eps", self.eps, &mut spec.eps),
-            ("--weight-decay", self.weight_decay, &mut spec.weight_decay),
-        ] {
+        let given = [
+            (self.lr, &mut spec.lr),
+            (self.momentum, &mut spec.momentum),
+            (self.eps, &mut spec.eps),
+            (self.weight_decay, &mut spec.weight_decay),
+        ];
+        for (value, slot) in given {
             if let Some(v) = value {
-                check_f32(name, v)?;
                 *slot = v;
             }
         }
-        if let Some((b1, b2)) = self.betas {
-            for (i, b) in [(1, b1), (2, b2)] {
-                if !(0.0..1.0).contains(&b) {
-                    return Err(format!("--betas: beta{i} must be in [0, 1), got {}", crate::json::py_float(b)));
-                }
-            }
-            spec.betas = (b1, b2);
-        }
+        spec.betas = self.betas.unwrap_or(spec.betas);
+        spec.validate::<f32>().map_err(|e| spec_error(&e))?;
         Ok(spec)
     }
 }
 
-fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
-    match s {
-        "sgd" => Ok(OptimizerKind::Sgd),
-        "adam" => Ok(OptimizerKind::Adam),
-        "adamw" => Ok(OptimizerKind::AdamW),
-        _ => Err("the optimizer must be sgd, adam or adamw".into()),
+/// A spec's error as the command line names the hyper-parameter: `--weight-decay ...`.
+pub fn spec_error(e: &SpecError) -> String {
+    format!("--{} {}", e.param.replace('_', "-"), e.reason)
+}
+
+/// A short description of `spec`, numbers as Python prints them: `SGD (lr 0.1)`,
+/// `SGD (lr 0.05, momentum 0.9)`, `Adam (lr 0.01, betas 0.9,0.999, eps 1e-08)`,
+/// `AdamW (lr 0.01, betas 0.9,0.999, eps 1e-08, weight decay 0.01)`.
+pub fn describe_optimizer(spec: &OptimizerSpec) -> String {
+    let f = py_float;
+    let mut parts = vec![format!("lr {}", f(spec.lr))];
+    match spec.kind {
+        OptimizerKind::Sgd if spec.momentum != 0.0 => parts.push(format!("momentum {}", f(spec.momentum))),
+        OptimizerKind::Sgd => {}
+        _ => {
+            parts.push(format!("betas {},{}", f(spec.betas.0), f(spec.betas.1)));
+            parts.push(format!("eps {}", f(spec.eps)));
+        }
     }
+    if spec.weight_decay != 0.0 {
+        parts.push(format!("weight decay {}", f(spec.weight_decay)));
+    }
+    let name = match spec.kind {
+        OptimizerKind::Sgd => "SGD",
+        OptimizerKind::Adam => "Adam",
+        OptimizerKind::AdamW => "AdamW",
+    };
+    format!("{name} ({})", parts.join(", "))
 }
 
 fn parse_betas(s: &str) -> Result<(f64, f64), String> {
@@ -230,7 +247,7 @@ pub fn check_f32(name: &str, value: f64) -> Result<(), String> {
     Err(format!(
         "{name} must be a non-negative number that is finite in float32 (at most {:e}), got {}",
         f32::MAX,
-        crate::json::py_float(value)
+        py_float(value)
     ))
 }
 

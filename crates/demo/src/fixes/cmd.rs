@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::OptimizerSpec;
+use super::default_optimizer;
 use super::{render_one, render_table, run_fixes, run_table, table_optimizers, FixesConfig, LossKind};
-use crate::args::{check_outputs, JsonArg, MemoryArg, OptimizerArgs, PlotArg, SeedArgs, ShapeArgs};
+use crate::args::{check_outputs, spec_error, JsonArg, MemoryArg, OptimizerArgs, PlotArg, SeedArgs, ShapeArgs};
 use crate::budget::fixes_needs;
 use crate::output::{self, fail, say};
 
@@ -67,8 +67,14 @@ pub fn validate(a: &FixesArgs) -> Result<(FixesConfig, bool), String> {
         return Err("--steps must be at least 1".into());
     }
     a.shape.validate()?;
+    let optimizer = a.optimizer.spec(default_optimizer)?;
+    // the lr / k run's learning rate must hold in float32 too (a tiny lr rounds to 0)
+    let k = a.shape.micro_batches;
+    optimizer.with_lr(optimizer.lr / k as f64).validate::<f32>().map_err(|e| {
+        format!("{} (as lr / k with --micro-batches {k}, the learning rate of the lr/k run)", spec_error(&e))
+    })?;
     let config = FixesConfig {
-        optimizer: a.optimizer.spec(OptimizerSpec::defaults)?,
+        optimizer,
         loss: a.loss,
         layers: a.shape.layers.0.clone(),
         batch: a.shape.batch,
@@ -130,13 +136,12 @@ pub fn run(a: &FixesArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixes::OptimizerKind;
+    use tapegrad_nn::OptimizerKind;
 
     #[test]
     fn defaults_in_help_are_the_specs() {
         let f = crate::json::py_float;
-        let [sgd, adam, adamw] =
-            [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW].map(OptimizerSpec::defaults);
+        let [sgd, adam, adamw] = [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::AdamW].map(default_optimizer);
         let want = format!(
             "Defaults: sgd lr {}, momentum {}, weight decay {}; adam lr {}, weight decay {}; \
              adamw lr {}, weight decay {}; betas {},{} and eps {:e}.",
