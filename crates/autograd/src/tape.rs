@@ -1,6 +1,6 @@
 //! The tape (Wengert list): an arena of nodes indexed by integer ids, and its public API.
 //!
-//! Every op on a [`Var`] appends one node holding its op, its inputs' ids, its value and
+//! Every op on a variable appends one node holding its op, its inputs' ids, its value and
 //! (after a backward pass) its gradient. Values are computed eagerly when the node is
 //! recorded. [`Tape::reset`] forgets the nodes but keeps their buffers, so recording the
 //! same computation again (a training step) reuses every buffer and allocates nothing.
@@ -23,16 +23,10 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use smallvec::SmallVec;
-
 use crate::float::Float;
 use crate::ops::{Op, View};
 use crate::profile::Profile;
 use crate::shape::{numel, Shape};
-use crate::tensor::Tensor;
-use crate::var::Var;
-
-use backward::Temp;
 
 /// Id of a value on a tape: a node, or (top bit set) a parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,8 +69,8 @@ impl fmt::Display for Id {
 }
 
 /// A persistent parameter of a tape: a leaf whose value survives [`Tape::reset`] and whose
-/// gradient accumulates across backward calls until zeroed. Cheap to copy; get a [`Var`]
-/// for it with [`Tape::var`].
+/// gradient accumulates across backward calls until zeroed. Cheap to copy; get a variable
+/// for it with `Tape::var`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Param {
     index: u32,
@@ -88,6 +82,13 @@ impl Param {
     pub fn index(&self) -> usize {
         self.index as usize
     }
+}
+
+/// A scratch value of the backward pass.
+#[derive(Default)]
+struct Temp<T> {
+    shape: Shape,
+    data: Vec<T>,
 }
 
 /// The data of a value on the tape, node or parameter alike.
@@ -248,7 +249,13 @@ impl<T: Float> Inner<T> {
         Id::node(idx)
     }
 
-    fn leaf(&mut self, shape: &[usize], data: &[T], requires_grad: bool, loc: &'static Location<'static>) -> Id {
+    pub(crate) fn leaf(
+        &mut self,
+        shape: &[usize],
+        data: &[T],
+        requires_grad: bool,
+        loc: &'static Location<'static>,
+    ) -> Id {
         let requires_grad = requires_grad && self.no_grad == 0;
         let idx = self.push_node(loc);
         let node = &mut self.nodes[idx];
@@ -352,41 +359,9 @@ impl<T: Float> Tape<T> {
     }
 
     /// Forgets every recorded node but keeps their memory (and the parameters, with their
-    /// values and gradients). Taking `&mut self` guarantees no [`Var`] outlives it.
+    /// values and gradients). Taking `&mut self` guarantees no variable outlives it.
     pub fn reset(&mut self) {
         self.inner.get_mut().len = 0;
-    }
-
-    /// A leaf holding a copy of `value`; with `requires_grad`, backward fills (and across
-    /// backward calls, accumulates) its gradient. Inside [`Tape::no_grad`] it never requires
-    /// grad.
-    #[track_caller]
-    pub fn leaf(&self, value: &Tensor<T>, requires_grad: bool) -> Var<'_, T> {
-        let id = self.inner.borrow_mut().leaf(value.shape(), value.data(), requires_grad, Location::caller());
-        Var::new(self, id)
-    }
-
-    /// A leaf that does not require grad (an input or a constant).
-    #[track_caller]
-    pub fn input(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.leaf(&value, false)
-    }
-
-    /// A leaf from a slice and a shape, without building a [`Tensor`] first.
-    ///
-    /// # Panics
-    /// If `data.len()` does not match the shape.
-    #[track_caller]
-    pub fn leaf_from_slice(&self, data: &[T], shape: &[usize], requires_grad: bool) -> Var<'_, T> {
-        assert_eq!(
-            data.len(),
-            numel(shape),
-            "leaf: {} values do not fill shape {shape:?} (at {})",
-            data.len(),
-            Location::caller()
-        );
-        let id = self.inner.borrow_mut().leaf(shape, data, requires_grad, Location::caller());
-        Var::new(self, id)
     }
 
     /// Clears the gradient of every parameter and of every recorded leaf (PyTorch's
@@ -439,33 +414,6 @@ impl<T: Float> Tape<T> {
     /// offending node panics with its op, shape and the source location that recorded it.
     pub fn set_detect_anomaly(&self, on: bool) {
         self.inner.borrow_mut().anomaly = on;
-    }
-
-    /// Records a user-defined op on `inputs` (see [`crate::ops::CustomOp`]).
-    ///
-    /// # Panics
-    /// If the number of inputs is not the op's arity, the variables come from another tape,
-    /// or the op rejects the shapes.
-    #[track_caller]
-    pub fn custom<'t>(&'t self, op: std::sync::Arc<dyn crate::ops::CustomOp<T>>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        assert!(
-            inputs.len() == op.arity() && (1..=3).contains(&inputs.len()),
-            "{}: {} inputs given, the op takes {} (at {})",
-            op.name(),
-            inputs.len(),
-            op.arity(),
-            Location::caller()
-        );
-        for v in inputs {
-            assert!(
-                std::ptr::eq(v.tape(), self),
-                "{}: operands come from different tapes (at {})",
-                op.name(),
-                Location::caller()
-            );
-        }
-        let ids: SmallVec<[Id; 3]> = inputs.iter().map(|v| v.id()).collect();
-        Var::new(self, self.record(Op::Custom(op), &ids, Location::caller()))
     }
 
     pub(crate) fn uid(&self) -> u32 {

@@ -5,13 +5,87 @@
 //! of three: one record forward, one rule backward, and no intermediate `a - b` or `|a - b|`
 //! kept on the tape.
 
-use std::borrow::Borrow;
-use std::panic::Location;
-
-use super::{Binary, Graph, Op, View};
+use super::{Binary, Graph, Op, OpFamily, View};
 use crate::float::Float;
 use crate::shape::Shape;
-use crate::var::Var;
+
+/// A fused loss, or its gradient as one op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossOp {
+    /// `Σ |a - b|` (divided by the element count with `mean`) of two same-shape inputs.
+    L1 {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// The gradient of [`LossOp::L1`] in one pass: `c·dy·sign(a - b)` of a one-element
+    /// `dy` and same-shape `a`, `b`, with `c = 1/n` for a mean (else 1).
+    L1Grad {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// `-Σ_i logp[i, t_i]` (divided by the sample count with `mean`) of log-probabilities
+    /// `[N, C]` and class indices `[N]` (or `[C]` and one index).
+    Nll {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// The gradient of [`LossOp::Nll`] as one scatter: `-c·dy` at each `(i, t_i)`, zero
+    /// elsewhere, of a one-element `dy`, `logp` (for its shape) and the targets.
+    NllGrad {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+}
+
+impl<T: Float> OpFamily<T> for LossOp {
+    fn name(&self) -> &'static str {
+        match self {
+            LossOp::L1 { mean: false } => "l1_loss_sum",
+            LossOp::L1 { mean: true } => "l1_loss_mean",
+            LossOp::L1Grad { .. } => "l1_loss_backward",
+            LossOp::Nll { mean: false } => "nll_loss_sum",
+            LossOp::Nll { mean: true } => "nll_loss_mean",
+            LossOp::NllGrad { .. } => "nll_loss_backward",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            LossOp::L1 { .. } | LossOp::Nll { .. } => 2,
+            LossOp::L1Grad { .. } | LossOp::NllGrad { .. } => 3,
+        }
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        match self {
+            LossOp::L1 { .. } => l1_shape(ins[0], ins[1]),
+            LossOp::L1Grad { .. } => l1_grad_shape(ins[0], ins[1], ins[2]),
+            LossOp::Nll { .. } => nll_shape(ins[0], ins[1]),
+            LossOp::NllGrad { .. } => nll_grad_shape(ins[0], ins[1], ins[2]),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        match *self {
+            LossOp::L1 { mean } => l1_forward(ins[0], ins[1], mean, out),
+            LossOp::L1Grad { mean } => l1_grad_forward(ins[0], ins[1], ins[2], mean, out),
+            LossOp::Nll { mean } => nll_forward(ins[0], ins[1], mean, out),
+            LossOp::NllGrad { mean } => nll_grad_forward(ins[0], ins[1], ins[2], mean, out),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], _: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match *self {
+            LossOp::L1 { mean } => {
+                let [ga, gb] = l1_vjp(g, x[0], x[1], mean, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
+            LossOp::L1Grad { mean } => l1_grad_vjp(g, x[0], x[1], x[2], mean, gy, need),
+            LossOp::Nll { mean } => [need[0].then(|| nll_vjp(g, x[0], x[1], mean, gy)), None, None],
+            LossOp::NllGrad { mean } => nll_grad_vjp(g, x[0], x[2], mean, gy, need),
+        }
+    }
+}
 
 /// Result shape of `l1_loss(a, b)`: a 0-d value; `a` and `b` must have the same shape
 /// (the composition `(a - b).abs().mean()` is there for broadcasting).
@@ -39,7 +113,7 @@ pub fn l1_vjp<T: Float, G: Graph<T>>(
     need: [bool; 2],
 ) -> [Option<G::V>; 2] {
     // d/da Σ|a - b| = sign(a - b), d/db = -sign(a - b); a mean divides both by n
-    let da = g.apply(Op::L1LossGrad { mean }, &[dy, a, b]);
+    let da = g.apply(Op::Loss(LossOp::L1Grad { mean }), &[dy, a, b]);
     let db = need[1].then(|| g.neg(da));
     [need[0].then_some(da), db]
 }
@@ -138,7 +212,7 @@ pub fn nll_forward<T: Float>(logp: View<'_, T>, target: View<'_, T>, mean: bool,
 /// indices and get no gradient.
 pub fn nll_vjp<T: Float, G: Graph<T>>(g: &mut G, logp: G::V, target: G::V, mean: bool, dy: G::V) -> G::V {
     // d/dlogp[i, c] = -[c = t_i] (divided by N for a mean)
-    g.apply(Op::NllLossGrad { mean }, &[dy, logp, target])
+    g.apply(Op::Loss(LossOp::NllGrad { mean }), &[dy, logp, target])
 }
 
 /// Result shape of the NLL gradient: `logp`'s (`dy` one element, `logp` and `target` as
@@ -174,53 +248,9 @@ pub fn nll_grad_vjp<T: Float, G: Graph<T>>(
 ) -> [Option<G::V>; 3] {
     // d/d(dy) (-c dy [c = t_i]) = -c [c = t_i]
     let gdy = need[0].then(|| {
-        let v = g.apply(Op::NllLoss { mean }, &[gd, target]);
+        let v = g.apply(Op::Loss(LossOp::Nll { mean }), &[gd, target]);
         let s = g.shape(dy);
         g.reshape(v, &s)
     });
     [gdy, None, None]
-}
-
-/// The negative log-likelihood loss as methods of [`Var`].
-impl<'t, T: Float> Var<'t, T> {
-    /// `-Σ_i self[i, t_i]` in one node (a 0-d result), as
-    /// `torch.nn.functional.nll_loss(self, target, reduction='sum')`: `self` holds
-    /// log-probabilities `[N, C]` (or `[C]`), `target` the class indices `[N]` (or `[]`) as
-    /// values of the element type. Targets get no gradient.
-    ///
-    /// # Panics
-    /// If the shapes do not fit, or a target is not an integer in `0..C`.
-    #[track_caller]
-    pub fn nll_loss_sum(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
-        self.nll(target.borrow(), false)
-    }
-
-    /// `-mean_i self[i, t_i]` in one node (a 0-d result), as
-    /// `torch.nn.functional.nll_loss(self, target)` (the mean over the `N` samples).
-    ///
-    /// # Panics
-    /// If the shapes do not fit, or a target is not an integer in `0..C`.
-    #[track_caller]
-    pub fn nll_loss_mean(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
-        self.nll(target.borrow(), true)
-    }
-
-    #[track_caller]
-    fn nll(&self, target: &Var<'t, T>, mean: bool) -> Var<'t, T> {
-        self.check_same_tape(target, "nll_loss");
-        let (shape, tshape) = (self.shape(), target.shape());
-        if let Err(e) = nll_shape(&shape, &tshape) {
-            panic!("{e} (at {})", Location::caller());
-        }
-        let classes = shape[shape.len() - 1];
-        target.with_value(|t| {
-            if let Some(&bad) = t.iter().find(|&&v| {
-                let v = v.to_f64();
-                !(v >= 0.0 && v < classes as f64 && v.fract() == 0.0)
-            }) {
-                panic!("nll_loss: target {bad} is not a class index in 0..{classes} (at {})", Location::caller());
-            }
-        });
-        Var::new(self.tape(), self.tape().record(Op::NllLoss { mean }, &[self.id(), target.id()], Location::caller()))
-    }
 }

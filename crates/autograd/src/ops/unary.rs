@@ -3,8 +3,9 @@
 //! Each rule below is written with ops of the same tape (see [`super::Graph`]), so it can
 //! itself be differentiated.
 
-use super::{Binary, Graph};
+use super::{Binary, Graph, OpFamily, View};
 use crate::float::Float;
+use crate::shape::Shape;
 
 /// An elementwise function of one input.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,7 +75,7 @@ impl<T: Float> Unary<T> {
     }
 
     /// `out[i] = f(a[i])`.
-    pub fn forward(&self, a: &[T], out: &mut [T]) {
+    pub fn map(&self, a: &[T], out: &mut [T]) {
         // one match per call, a tight loop per op
         macro_rules! map {
             ($f:expr) => {
@@ -140,6 +141,26 @@ impl<T: Float> Unary<T> {
             // d/dx sign(x) = 0 (almost everywhere)
             Unary::Sign => return None,
         })
+    }
+}
+
+/// Elementwise ops keep their input's shape; the rules are [`Unary::map`] and
+/// [`Unary::vjp`].
+impl<T: Float> OpFamily<T> for Unary<T> {
+    fn name(&self) -> &'static str {
+        Unary::name(self)
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        Ok(crate::shape::from_dims(ins[0]))
+    }
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        self.map(ins[0].data, out)
+    }
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, _: [bool; 3]) -> [Option<G::V>; 3] {
+        [Unary::vjp(self, g, x[0], y, gy), None, None]
     }
 }
 
