@@ -117,6 +117,8 @@ pub(crate) struct Node<T: Float> {
     pub(crate) slot: Slot<T>,
     pub(crate) op: Op<T>,
     pub(crate) inputs: [Id; 3],
+    /// How many of `inputs` the op reads (its arity, kept so the passes need not ask `op`).
+    pub(crate) arity: u8,
     pub(crate) loc: &'static Location<'static>,
     /// The last backward pass that reached this node (see [`Inner::pass`]).
     pub(crate) pass: u32,
@@ -174,7 +176,7 @@ impl<T: Float> Inner<T> {
     /// Which inputs of `node` need a gradient.
     fn need(&self, node: &Node<T>) -> [bool; 3] {
         let mut need = [false; 3];
-        for (n, &input) in need.iter_mut().zip(&node.inputs[..node.op.arity()]) {
+        for (n, &input) in need.iter_mut().zip(&node.inputs[..node.arity as usize]) {
             *n = self.requires_grad(input);
         }
         need
@@ -192,6 +194,7 @@ impl<T: Float> Inner<T> {
                 slot: Slot::new(Shape::new(), Vec::new(), false),
                 op: Op::Leaf,
                 inputs: [Id(0); 3],
+                arity: 0,
                 loc,
                 pass: 0,
             });
@@ -242,6 +245,7 @@ impl<T: Float> Inner<T> {
         if requires_grad {
             node.op = op;
             node.inputs[..inputs.len()].copy_from_slice(inputs);
+            node.arity = inputs.len() as u8;
         } else {
             // nothing to differentiate through: keep the value, record no edges
             node.op = Op::Leaf;

@@ -8,7 +8,7 @@
 //!
 //! | family | file | type | ops |
 //! | --- | --- | --- | --- |
-//! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, sqrt, powf, scalar add/mul, sign |
+//! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, softplus, sqrt, powf, scalar add/mul, sign |
 //! | elementwise, two inputs (broadcasting) | [`binary`] | [`Binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
 //! | matrix products | [`matmul`] | [`MatmulOp`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | [`Reduce`] | sum and mean over everything or along an axis |
@@ -86,7 +86,10 @@ pub trait OpFamily<T: Float> {
 }
 
 /// One recorded operation: a leaf, or an op of one family.
+// `repr(u8)`: a tag of its own, so a match reads one byte (the families' tags would
+// otherwise hold `Op`'s as a niche, costing a range check per match).
 #[derive(Clone, Debug)]
+#[repr(u8)]
 pub enum Op<T: Float> {
     /// A leaf: an input, a constant, or a parameter. No inputs, no backward rule.
     Leaf,

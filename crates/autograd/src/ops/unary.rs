@@ -24,6 +24,8 @@ pub enum Unary<T> {
     Tanh,
     /// `1 / (1 + e^-x)`
     Sigmoid,
+    /// `ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` (no overflow)
+    Softplus,
     /// `√x`
     Sqrt,
     /// `x^p` for a constant `p` (see [`powf`])
@@ -47,6 +49,7 @@ impl<T: Float> Unary<T> {
             Unary::Log => "log",
             Unary::Tanh => "tanh",
             Unary::Sigmoid => "sigmoid",
+            Unary::Softplus => "softplus",
             Unary::Sqrt => "sqrt",
             Unary::Powf(_) => "powf",
             Unary::AddScalar(_) => "add_scalar",
@@ -66,6 +69,7 @@ impl<T: Float> Unary<T> {
             Unary::Log => x.ln(),
             Unary::Tanh => x.tanh(),
             Unary::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
+            Unary::Softplus => x.max(T::ZERO) + (-x.abs()).exp().ln_1p(),
             Unary::Sqrt => x.sqrt(),
             Unary::Powf(p) => powf(x, p),
             Unary::AddScalar(c) => x + c,
@@ -120,6 +124,11 @@ impl<T: Float> Unary<T> {
                 let d = one_minus(g, y);
                 let d = g.mul(y, d);
                 g.mul(dy, d)
+            }
+            // d/dx ln(1 + e^x) = σ(x)
+            Unary::Softplus => {
+                let s = g.unary(Unary::Sigmoid, x);
+                g.mul(dy, s)
             }
             // d/dx √x = 1 / (2 √x) = 0.5 / y
             Unary::Sqrt => {

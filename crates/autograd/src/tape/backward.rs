@@ -93,7 +93,7 @@ impl<T: Float> Tape<T> {
             if node.pass != inner.pass || matches!(node.op, Op::Leaf) {
                 continue;
             }
-            let arity = node.op.arity();
+            let arity = node.arity as usize;
             let inputs = node.inputs;
             let need = inner.need(node);
             let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);

@@ -76,15 +76,14 @@ impl<T: Float> Tape<T> {
         grads.add(&mut rec, root, seed);
         for i in (0..n_nodes).rev() {
             let Some(gy) = grads.nodes[i] else { continue };
-            let (op, inputs, need) = {
+            let (op, inputs, need, arity) = {
                 let inner = self.inner.borrow();
                 let node = &inner.nodes[i];
                 if !node.slot.requires_grad || matches!(node.op, Op::Leaf) {
                     continue;
                 }
-                (node.op.clone(), node.inputs, inner.need(node))
+                (node.op.clone(), node.inputs, inner.need(node), node.arity as usize)
             };
-            let arity = op.arity();
             let contributions = op.vjp(&mut rec, &inputs[..arity], Id::node(i), gy, need);
             for j in 0..arity {
                 match contributions[j] {

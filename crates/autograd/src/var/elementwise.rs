@@ -86,6 +86,12 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn sigmoid(&self) -> Var<'t, T> {
         self.unary(Unary::Sigmoid)
     }
+    /// `ln(1 + e^self)`, as `torch.nn.functional.softplus` (without its threshold: the
+    /// result is computed stably for every input instead).
+    #[track_caller]
+    pub fn softplus(&self) -> Var<'t, T> {
+        self.unary(Unary::Softplus)
+    }
     /// Square root.
     #[track_caller]
     pub fn sqrt(&self) -> Var<'t, T> {
