@@ -194,7 +194,7 @@ impl<T: Float> Norm<T> {
         self.max = nan_max(self.max, v.abs());
         self.pending[self.count % LANES] = v;
         self.count += 1;
-        if self.count % LANES == 0 {
+        if self.count.is_multiple_of(LANES) {
             add_squares(&mut self.lanes, &self.pending);
         }
     }

@@ -43,6 +43,6 @@ pub use clip::{clip_grad_norm, clip_grad_value, ClipGradNorm, NonFiniteNorm, Nor
 pub use data::{Batch, DataError, DataLoader, Dataset};
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Linear, Module, Norm, ReLU, Sequential, Sigmoid, Tanh};
-pub use norm::{BatchNorm1d, Buffer, LayerNorm};
+pub use norm::{batch_norm, layer_norm, BatchNorm1d, Buffer, LayerNorm};
 pub use optim::{Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};

@@ -136,7 +136,9 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward_relu<'t>(&self, x: Var<'t, T>) -> Option<Var<'t, T>> {
         let tape = x.tape();
-        self.bias.map(|b| x.linear_relu(tape.var(self.weight), tape.var(b)))
+        // not Option::map: a closure would hide the caller's line
+        let b = self.bias?;
+        Some(x.linear_relu(tape.var(self.weight), tape.var(b)))
     }
 }
 

@@ -50,11 +50,46 @@ fn affine<T: Float>(tape: &Tape<T>, n: usize) -> (Param, Param) {
 /// `(xc / sqrt(var + eps)) * weight + bias`, the normalisation shared by both layers
 /// (`xc` the centred input, `var` broadcast against it).
 #[track_caller]
-fn scale_shift<'t, T: Float>(xc: Var<'t, T>, var: Var<'t, T>, eps: f64, weight: Param, bias: Param) -> Var<'t, T> {
-    let tape = xc.tape();
+fn scale_shift<'t, T: Float>(
+    xc: Var<'t, T>,
+    var: Var<'t, T>,
+    eps: f64,
+    weight: Var<'t, T>,
+    bias: Var<'t, T>,
+) -> Var<'t, T> {
     // d/dxc (xc / s) = 1 / s ; d/ds = -xc / s^2 ; s = sqrt(var + eps)
     let y = xc / var.add_scalar(T::from_f64(eps)).sqrt();
-    y * tape.var(weight) + tape.var(bias)
+    y * weight + bias
+}
+
+/// Batch normalisation of `x` `[N, C]` with its own statistics (training mode, no running
+/// statistics): `(x - mean) / sqrt(var + eps) * weight + bias`, mean and biased variance
+/// over the rows, `weight` and `bias` `[C]` (`torch.nn.functional.batch_norm(x, None, None,
+/// weight, bias, training=True, eps=eps)`). Differentiable twice.
+///
+/// # Panics
+/// If the shapes do not fit (the message names the op that rejects them).
+#[track_caller]
+pub fn batch_norm<'t, T: Float>(x: Var<'t, T>, weight: Var<'t, T>, bias: Var<'t, T>, eps: f64) -> Var<'t, T> {
+    let xc = x - x.mean_axis(0, true);
+    let var = (xc * xc).mean_axis(0, true);
+    scale_shift(xc, var, eps, weight, bias)
+}
+
+/// Layer normalisation of `x` over its last dimension D: `(x - mean) / sqrt(var + eps) *
+/// weight + bias`, mean and biased variance over each row's D features, `weight` and `bias`
+/// `[D]` (`torch.nn.functional.layer_norm(x, (D,), weight, bias, eps)`). Differentiable
+/// twice.
+///
+/// # Panics
+/// If `x` is 0-d or the shapes do not fit.
+#[track_caller]
+pub fn layer_norm<'t, T: Float>(x: Var<'t, T>, weight: Var<'t, T>, bias: Var<'t, T>, eps: f64) -> Var<'t, T> {
+    let last =
+        x.shape().len().checked_sub(1).unwrap_or_else(|| panic!("layer_norm: a 0-d input (at {})", Location::caller()));
+    let xc = x - x.mean_axis(last, true);
+    let var = (xc * xc).mean_axis(last, true);
+    scale_shift(xc, var, eps, weight, bias)
 }
 
 /// `torch.nn.BatchNorm1d(num_features)` on inputs `[N, C]`, with PyTorch's defaults: eps
@@ -204,7 +239,7 @@ impl<T: Float> Module<T> for BatchNorm1d<T> {
             let (rm, rv) = (float(&self.running_mean).borrow(), float(&self.running_var).borrow());
             let mean = tape.leaf_from_slice(rm.data(), &[c], false);
             let var = tape.leaf_from_slice(rv.data(), &[c], false);
-            return scale_shift(x - mean, var, self.eps, self.weight, self.bias);
+            return scale_shift(x - mean, var, self.eps, tape.var(self.weight), tape.var(self.bias));
         }
         assert!(
             shape[0] > 1,
@@ -213,10 +248,7 @@ impl<T: Float> Module<T> for BatchNorm1d<T> {
             Location::caller()
         );
         x.with_value(|data| self.update_running_stats(data, shape[0]));
-        // batch mean and biased variance of each feature
-        let xc = x - x.mean_axis(0, true);
-        let var = (xc * xc).mean_axis(0, true);
-        scale_shift(xc, var, self.eps, self.weight, self.bias)
+        batch_norm(x, tape.var(self.weight), tape.var(self.bias), self.eps)
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {
@@ -282,10 +314,8 @@ impl<T: Float> Module<T> for LayerNorm {
             shape.as_slice(),
             Location::caller()
         );
-        let last = shape.len() - 1;
-        let xc = x - x.mean_axis(last, true);
-        let var = (xc * xc).mean_axis(last, true);
-        scale_shift(xc, var, self.eps, self.weight, self.bias)
+        let tape = x.tape();
+        layer_norm(x, tape.var(self.weight), tape.var(self.bias), self.eps)
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {

@@ -332,7 +332,9 @@ impl<T: Float> Entry<'_, T> {
 }
 
 /// The model's named parameters then buffers; an error if a name repeats.
-fn unique_entries<T: Float, M: Module<T> + ?Sized>(model: &M) -> Result<Vec<(String, Entry<'_, T>)>, StateDictErrorKind> {
+fn unique_entries<T: Float, M: Module<T> + ?Sized>(
+    model: &M,
+) -> Result<Vec<(String, Entry<'_, T>)>, StateDictErrorKind> {
     let params = model.named_parameters().into_iter().map(|(n, p)| (n, Entry::Param(p)));
     let entries: Vec<_> = params.chain(model.named_buffers().into_iter().map(|(n, b)| (n, Entry::Buffer(b)))).collect();
     let mut seen = HashSet::new();
@@ -407,14 +409,16 @@ fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, StateDictErrorKind> {
     SafeTensors::deserialize(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))
 }
 
+/// Entries with their names and the element type and shape the file holds for them.
+type Checked<'m, T> = Vec<(String, Entry<'m, T>, Dtype, Vec<usize>)>;
+
 /// Checks the file's tensor table against the model: the same names, and for each its
-/// element type and shape. Returns the entries with their names and layouts.
-#[allow(clippy::type_complexity)]
+/// element type and shape.
 fn check_table<'m, T: Float, M: Module<T> + ?Sized>(
     tape: &Tape<T>,
     model: &'m M,
     table: &Metadata,
-) -> Result<Vec<(String, Entry<'m, T>, Dtype, Vec<usize>)>, StateDictErrorKind> {
+) -> Result<Checked<'m, T>, StateDictErrorKind> {
     let float = dtype_of::<T>()?;
     let params = unique_entries(model)?;
     let in_file = table.tensors();
@@ -448,12 +452,15 @@ fn check_table<'m, T: Float, M: Module<T> + ?Sized>(
     Ok(out)
 }
 
+/// An entry and its new value.
+type EntryValue<'m, T> = (Entry<'m, T>, Value<T>);
+
 /// Every entry's new value, after checking names, element types and shapes.
 fn check<'m, T: Float, M: Module<T> + ?Sized>(
     tape: &Tape<T>,
     model: &'m M,
     bytes: &[u8],
-) -> Result<Vec<(Entry<'m, T>, Value<T>)>, StateDictErrorKind> {
+) -> Result<Vec<EntryValue<'m, T>>, StateDictErrorKind> {
     let file = parse(bytes)?;
     let (_, table) = SafeTensors::read_metadata(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
     let mut values = Vec::new();
