@@ -40,6 +40,30 @@ pub fn stdout_failed(e: &io::Error) -> ExitCode {
     }
 }
 
+/// [`stdout`] `text`, then the program's end: status 0, or as [`stdout_failed`] says.
+pub fn print(text: &str) -> ExitCode {
+    match stdout(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => stdout_failed(&e),
+    }
+}
+
+/// Writes `text` to stderr as it is (a stderr that cannot be written is ignored).
+pub fn stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// With `count` NaN or infinite results, a note on stderr saying so and `why` (with
+/// `json`: that JSON writes them as `null`); nothing for 0.
+pub fn non_finite_note(count: usize, why: &str, json: bool) {
+    if count > 0 {
+        say(&format!(
+            "note: {count} results are NaN or infinite ({why}){}",
+            if json { "; JSON has no such numbers, so they are written as null" } else { "" }
+        ));
+    }
+}
+
 /// One line `tapegrad-demo: MSG` on stderr (a stderr that cannot be written is ignored).
 pub fn say(msg: &str) {
     let _ = writeln!(io::stderr().lock(), "{PROGRAM}: {msg}");

@@ -15,6 +15,8 @@
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
 //!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
 //!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
+//!   [`OptimizerSpec`]: the choice of one and its hyper-parameters as data, validated in
+//!   the element type and built into a `Box<dyn Optimizer<T>>`;
 //! - gradient accumulation: gradients add up across backward calls until
 //!   [`Optimizer::zero_grad`]; [`Accumulation`] runs k micro-batches with any loss, then
 //!   one step of any optimizer, with a [`LossScale`] policy;
@@ -36,6 +38,7 @@ mod module;
 mod norm;
 mod optim;
 mod serialize;
+mod spec;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
@@ -46,3 +49,4 @@ pub use module::{Linear, Module, Norm, ReLU, Sequential, Sigmoid, Tanh};
 pub use norm::{batch_norm, layer_norm, BatchNorm1d, Buffer, LayerNorm};
 pub use optim::{Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
+pub use spec::{OptimizerKind, OptimizerSpec, SpecError};
