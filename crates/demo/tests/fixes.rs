@@ -2,7 +2,8 @@
 //! `fixtures/README.md`): initial parameters bit for bit; every run's final parameters and
 //! per-step losses within 1e-5 of the vector's largest magnitude, for SGD (plain, momentum,
 //! weight decay), Adam (with and without L2 decay), AdamW, L1 and MSE losses, even and
-//! uneven splits; the JSON layout; the table's verdicts; the plot; bad arguments.
+//! uneven splits, gradient clipping (grad norms too) and BatchNorm / LayerNorm (BatchNorm's
+//! running statistics too); the JSON layout; the table's verdicts; the plot; bad arguments.
 
 use std::process::{Command, Output};
 
@@ -10,12 +11,12 @@ use serde_json::Value;
 use tapegrad_demo::args::describe_optimizer;
 use tapegrad_demo::fixes::json::render_fixes_json;
 use tapegrad_demo::fixes::{default_optimizer, run_fixes, run_table, FixesConfig, LossKind, RUNS};
-use tapegrad_nn::{OptimizerKind, OptimizerSpec};
+use tapegrad_nn::{Norm, OptimizerKind, OptimizerSpec};
 
 mod common;
 use common::{assert_close, f32s};
 
-const FIXTURES: [(&str, &str); 10] = [
+const FIXTURES: [(&str, &str); 17] = [
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
     ("fixes-sgd-wd-uneven", include_str!("fixtures/fixes-sgd-wd-uneven.json")),
     ("fixes-sgd-momentum", include_str!("fixtures/fixes-sgd-momentum.json")),
@@ -26,6 +27,13 @@ const FIXTURES: [(&str, &str); 10] = [
     ("fixes-adam-wd-mse", include_str!("fixtures/fixes-adam-wd-mse.json")),
     ("fixes-adam-k1", include_str!("fixtures/fixes-adam-k1.json")),
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
+    ("fixes-clip-adam", include_str!("fixtures/fixes-clip-adam.json")),
+    ("fixes-batchnorm", include_str!("fixtures/fixes-batchnorm.json")),
+    ("fixes-sgd-momentum-clip", include_str!("fixtures/fixes-sgd-momentum-clip.json")),
+    ("fixes-adamw-layer", include_str!("fixtures/fixes-adamw-layer.json")),
+    ("fixes-adam-batch-uneven", include_str!("fixtures/fixes-adam-batch-uneven.json")),
+    ("fixes-sgd-wd-batch-clip-mse", include_str!("fixtures/fixes-sgd-wd-batch-clip-mse.json")),
+    ("fixes-adam-layer-clip", include_str!("fixtures/fixes-adam-layer-clip.json")),
 ];
 
 fn demo(args: &[&str]) -> Output {
@@ -54,6 +62,12 @@ fn args_of(r: &Value) -> Vec<String> {
     for key in ["batch", "micro_batches", "steps", "data_seed", "model_seed"] {
         opt(&format!("--{}", key.replace('_', "-")), r[key].to_string());
     }
+    if let Some(c) = r.get("clip_grad_norm") {
+        opt("--clip-grad-norm", c.to_string());
+    }
+    if let Some(n) = r.get("norm") {
+        opt("--norm", n.as_str().unwrap().into());
+    }
     a
 }
 
@@ -81,6 +95,8 @@ fn config_of(r: &Value) -> FixesConfig {
         steps: u("steps") as usize,
         data_seed: u("data_seed"),
         model_seed: u("model_seed"),
+        clip_grad_norm: r.get("clip_grad_norm").map(|c| c.as_f64().unwrap()),
+        norm: r.get("norm").map_or(Norm::None, |n| Norm::from_name(n.as_str().unwrap()).unwrap()),
     }
 }
 
@@ -98,7 +114,9 @@ fn check_against(name: &str, reference: &Value, ours: &Value) {
         "betas",
         "eps",
         "weight_decay",
+        "clip_grad_norm",
         "loss",
+        "norm",
         "data_seed",
         "model_seed",
         "layers",
@@ -121,6 +139,12 @@ fn check_against(name: &str, reference: &Value, ours: &Value) {
         assert_eq!(o["lr"].as_f64(), r["lr"].as_f64(), "{name} {run}: lr");
         assert_close(&format!("{name} {run} params"), &f32s(&o["params"]), &f32s(&r["params"]));
         assert_close(&format!("{name} {run} losses"), &f32s(&o["losses"]), &f32s(&r["losses"]));
+        for key in ["grad_norms", "buffers"] {
+            // present in both or in neither (the keys are compared above)
+            if let Some(want) = r.get(key) {
+                assert_close(&format!("{name} {run} {key}"), &f32s(&o[key]), &f32s(want));
+            }
+        }
         // the nesting: one loss per step for batched, k per step otherwise
         assert_eq!(o["losses"].as_array().unwrap().len(), r["losses"].as_array().unwrap().len());
         assert_eq!(o["losses"][0].is_array(), r["losses"][0].is_array(), "{name} {run}: losses nesting");
@@ -151,7 +175,8 @@ fn library_matches_every_reference_file() {
 
 #[test]
 fn binary_json_matches_the_reference_files() {
-    for (name, text) in &FIXTURES[..3] {
+    // three plain references, then clipping (fixes-clip-adam) and batch norm (fixes-batchnorm)
+    for (name, text) in FIXTURES[..3].iter().chain(&FIXTURES[10..12]) {
         let reference: Value = serde_json::from_str(text).unwrap();
         let args = args_of(&reference);
         let out = Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(&args).output().unwrap();
@@ -164,10 +189,6 @@ fn binary_json_matches_the_reference_files() {
 #[test]
 fn json_layout_is_the_generators_line_for_line() {
     // same keys on the same lines as Python's dumps: compare the text with numbers masked
-    let reference = FIXTURES[0].1;
-    let out = demo(&["fixes", "--optimizer", "adam", "--json"]);
-    assert!(out.status.success());
-    let ours = String::from_utf8(out.stdout).unwrap();
     let mask = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| match l.split_once(": ") {
@@ -178,7 +199,12 @@ fn json_layout_is_the_generators_line_for_line() {
             })
             .collect()
     };
-    assert_eq!(mask(&ours), mask(reference));
+    for (name, text) in [FIXTURES[0], FIXTURES[10], FIXTURES[11]] {
+        let args = args_of(&serde_json::from_str(text).unwrap());
+        let out = Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(&args).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(mask(&String::from_utf8(out.stdout).unwrap()), mask(text), "{name}");
+    }
 }
 
 #[test]
@@ -327,6 +353,14 @@ fn bad_arguments_get_one_line_and_status_2() {
         (&["--layers", "18446744073709551615,18446744073709551615"], "overflows 64 bits"),
         (&["--batch", "4000000000", "--micro-batches", "1"], "--batch 4000000000 needs"),
         (&["--frobnicate"], "--frobnicate"),
+        (&["--clip-grad-norm", "-1"], "finite number > 0"),
+        (&["--clip-grad-norm", "0"], "finite number > 0"),
+        (&["--clip-grad-norm", "nan"], "finite number > 0"),
+        (&["--clip-grad-norm", "inf"], "finite number > 0"),
+        (&["--clip-grad-norm", "x"], "finite number > 0"),
+        (&["--norm", "group"], "none, batch or layer"),
+        (&["--norm", "batch"], "--norm batch needs at least 2 rows in every micro-batch, but --batch 2 split into 2"),
+        (&["--norm", "batch", "--batch", "5", "--micro-batches", "3"], "gives a micro-batch of 1"),
     ] {
         let mut all = vec!["fixes"];
         all.extend_from_slice(args);
