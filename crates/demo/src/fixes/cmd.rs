@@ -155,6 +155,9 @@ pub fn run(a: &FixesArgs) -> ExitCode {
     output::non_finite_note(non_finite, "a step overflows float32, or eps 0 divides 0 by 0", json);
     let mut text = if json {
         super::json::render_fixes_json(&reports[0])
+    } else if table && config == FixesConfig::default() {
+        // with no options, the table ends with the answer over every setup
+        format!("{}\n{}", render_table(&reports), super::answer::render_answer(&super::answer::run_answer()))
     } else if table {
         render_table(&reports)
     } else {

@@ -18,6 +18,7 @@
 //! - with `--clip-grad-norm C`, every run clips its gradient once per step, after the last
 //!   backward and before the optimizer step (`clip_grad_norm_(parameters, C)`).
 
+pub mod answer;
 pub mod cmd;
 pub mod json;
 pub mod plot;
@@ -98,6 +99,22 @@ impl Default for FixesConfig {
             clip_grad_norm: None,
             norm: Norm::None,
         }
+    }
+}
+
+impl FixesConfig {
+    /// The normalisation and clipping of the setup as a title's tail: `, BatchNorm, clip
+    /// 0.63`, or nothing without them.
+    pub fn setup_suffix(&self) -> String {
+        let mut s = match self.norm {
+            Norm::None => String::new(),
+            Norm::Batch => ", BatchNorm".into(),
+            Norm::Layer => ", LayerNorm".into(),
+        };
+        if let Some(c) = self.clip_grad_norm {
+            s += &format!(", clip {}", py_float(c));
+        }
+        s
     }
 }
 
@@ -322,12 +339,62 @@ fn setting(c: &FixesConfig, sizes: &[usize], n_params: usize) -> String {
         LossKind::L1 => "mean L1 loss |y - t|",
         LossKind::Mse => "mean squared error (y - t)^2",
     };
-    format!(
-        "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, model seed {}\n\
+    let layers = match c.norm {
+        Norm::None => "Linear, ReLU, ..., Linear",
+        Norm::Batch => "Linear without bias, BatchNorm1d, ReLU, ..., Linear; training mode",
+        Norm::Layer => "Linear, LayerNorm, ReLU, ..., Linear",
+    };
+    let mut s = format!(
+        "model   {arch} MLP ({layers}), {n_params} parameters, model seed {}\n\
          data    {} steps of a batch of {} (data seed {}), {loss}\n\
          split   {} micro-batches of sizes {sizes:?} per step\n",
         c.model_seed, c.steps, c.batch, c.data_seed, c.micro_batches
-    )
+    );
+    if let Some(clip) = c.clip_grad_norm {
+        s += &format!(
+            "clip    clip_grad_norm_(parameters, {}) once per step, after the last micro-batch\n",
+            py_float(clip)
+        );
+    }
+    s
+}
+
+/// In how many steps a run's gradient was clipped (its norm above the threshold).
+pub fn clipped_steps(run: &FixesRun, threshold: f64) -> usize {
+    run.grad_norms.iter().filter(|&&n| n as f64 > threshold).count()
+}
+
+/// Why clipping and the normalisation layer change the answer (empty without them).
+fn why_setup(r: &FixesReport) -> String {
+    let c = &r.config;
+    let mut s = String::new();
+    if let Some(clip) = c.clip_grad_norm {
+        let counts: Vec<String> =
+            r.runs.iter().map(|run| format!("{} {}", run.name, clipped_steps(run, clip))).collect();
+        s += &format!(
+            "- Clipping runs once per step on the accumulated gradient: with no fix (and with lr / k) it is about k\n  \
+               times the batch gradient, so it is clipped in steps where the large batch is not, by a factor that\n  \
+               changes from step to step; even Adam, which ignores a constant scale, then leaves the large batch.\n  \
+               loss / k and size / batch accumulate the batch gradient itself and clip exactly where it does.\n  \
+               Steps clipped of {} with {}: {}.\n",
+            c.steps,
+            describe_optimizer(&c.optimizer),
+            counts.join(", ")
+        );
+    }
+    match c.norm {
+        Norm::None => {}
+        Norm::Batch => {
+            s += "- BatchNorm normalises each micro-batch with its own mean and variance, so the forward pass itself\n  \
+                  differs from the large batch's (and the running statistics move k times per step): no scaling of the\n  \
+                  loss or the learning rate repairs that, so no fix is equal.\n"
+        }
+        Norm::Layer => {
+            s += "- LayerNorm normalises each sample over its own features, so a sample's output does not depend on the\n  \
+                  micro-batch it is in: the fixes behave as without normalisation.\n"
+        }
+    }
+    s
 }
 
 const CELL_NOTE: &str = "Each cell: equal to the large-batch run after the last step (torch.allclose, rtol 1e-5),\n\
@@ -364,6 +431,7 @@ pub fn render_table(reports: &[FixesReport]) -> String {
            so every optimizer takes the large-batch step.{}\n",
         if even { "" } else { " Here the micro-batches differ in size: only size / batch is exact." }
     );
+    s += &why_setup(first);
     s
 }
 
@@ -381,6 +449,10 @@ pub fn render_one(r: &FixesReport) -> String {
         let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
         s += &format!("| {} | {} | {} | {verdict} |\n", run.name, py_float(run.lr), last.unwrap_or_default());
+    }
+    let why = why_setup(r);
+    if !why.is_empty() {
+        s += &format!("\nWhy (k = {}):\n{why}", c.micro_batches);
     }
     s
 }
