@@ -6,3 +6,8 @@
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme {}
+
+/// The Rust examples of docs/design.md, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/design.md")]
+mod design {}
