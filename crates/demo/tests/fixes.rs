@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use tapegrad_demo::args::describe_optimizer;
+use tapegrad_demo::fixes::answer::run_answer;
 use tapegrad_demo::fixes::json::render_fixes_json;
 use tapegrad_demo::fixes::{default_optimizer, run_fixes, run_table, FixesConfig, LossKind, RUNS};
 use tapegrad_nn::{Norm, OptimizerKind, OptimizerSpec};
@@ -254,13 +255,68 @@ fn the_table_has_the_issues_verdicts() {
     let out = demo(&["fixes"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| SGD") || l.starts_with("| Adam")).collect();
+    let (table, _answer) = text.split_once("The answer:").expect("the answer after the table");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| SGD") || l.starts_with("| Adam")).collect();
     assert_eq!(rows.len(), 5, "{text}");
     for (row, want) in rows.iter().zip(PATTERN) {
         let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
         assert_eq!(cells, want, "{row}");
     }
     assert!(text.contains("Why"), "{text}");
+}
+
+/// The answer's rows: the five optimizers as above, then clipping (Adam: no fix no longer
+/// works, the loss fixes still do), BatchNorm (nothing works), LayerNorm (as plain SGD).
+const ANSWER: [[bool; 4]; 8] = [
+    PATTERN[0],
+    PATTERN[1],
+    PATTERN[2],
+    PATTERN[3],
+    PATTERN[4],
+    [false, false, true, true],
+    [false, false, false, false],
+    [false, true, true, true],
+];
+
+#[test]
+fn the_answer_is_measured_for_every_setup() {
+    let out = demo(&["fixes"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let answer = text.split_once("The answer:").expect("the answer").1;
+    let rows: Vec<&str> = answer.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| setup")).skip(1).collect();
+    let labels: Vec<&str> = rows.iter().map(|r| r.split(" | ").next().unwrap().trim_start_matches("| ")).collect();
+    assert_eq!(
+        labels,
+        [
+            "plain SGD",
+            "SGD, momentum 0.9",
+            "SGD, weight decay 0.1",
+            "Adam",
+            "AdamW, weight decay 0.1",
+            "Adam, clip_grad_norm 0.63",
+            "SGD, BatchNorm1d",
+            "SGD, LayerNorm"
+        ]
+    );
+    for (row, want) in rows.iter().zip(ANSWER) {
+        let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
+        assert_eq!(cells, want, "{row}");
+    }
+    // the cells are the runs' own verdicts, not text
+    for ((_, report), want) in run_answer().iter().zip(ANSWER) {
+        let got: Vec<bool> = RUNS[1..].iter().map(|n| report.run(n).equal).collect();
+        assert_eq!(got, want);
+    }
+    // with an option the answer is left out: the table shows the asked setup
+    let clip = String::from_utf8(demo(&["fixes", "--clip-grad-norm", "0.63"]).stdout).unwrap();
+    assert!(!clip.contains("The answer") && clip.contains("clip    clip_grad_norm_(parameters, 0.63)"), "{clip}");
+    assert!(clip.contains("Steps clipped of 5 with SGD (lr 0.1): batched 4, none 5, lr/k 5, loss/k 4, size/batch 4."));
+    let batch = demo(&["fixes", "--norm", "batch", "--batch", "4", "--layers", "4,8,8,2"]);
+    let batch = String::from_utf8(batch.stdout).unwrap();
+    assert!(
+        batch.contains("BatchNorm normalises each micro-batch") && batch.contains("Linear without bias"),
+        "{batch}"
+    );
 }
 
 #[test]
@@ -394,6 +450,8 @@ fn help_lists_the_options() {
         "--batch",
         "--micro-batches",
         "--steps",
+        "--clip-grad-norm",
+        "--norm",
         "--data-seed",
         "--model-seed",
         "--json",
