@@ -202,6 +202,17 @@ impl<T: Float> BatchNorm1d<T> {
     }
 }
 
+/// `x` in exponent form as Python writes small floats: `1e-05`.
+fn py_exp(x: f64) -> String {
+    let s = format!("{x:e}");
+    match s.split_once('e') {
+        Some((m, e)) if e.trim_start_matches('-').len() < 2 => {
+            format!("{m}e{}0{}", if e.starts_with('-') { "-" } else { "+" }, e.trim_start_matches('-'))
+        }
+        _ => s,
+    }
+}
+
 /// The tensor of a float buffer.
 fn float<T: Float>(b: &Buffer<T>) -> &RefCell<Tensor<T>> {
     match b {
@@ -214,8 +225,10 @@ impl<T: Float> fmt::Display for BatchNorm1d<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "BatchNorm1d({}, eps={:e}, momentum={}, affine=True, track_running_stats=True)",
-            self.num_features, self.eps, self.momentum
+            "BatchNorm1d({}, eps={}, momentum={}, affine=True, track_running_stats=True)",
+            self.num_features,
+            py_exp(self.eps),
+            self.momentum
         )
     }
 }
@@ -297,7 +310,7 @@ impl LayerNorm {
 
 impl fmt::Display for LayerNorm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LayerNorm(({},), eps={:e}, elementwise_affine=True)", self.normalized_shape, self.eps)
+        write!(f, "LayerNorm(({},), eps={}, elementwise_affine=True)", self.normalized_shape, py_exp(self.eps))
     }
 }
 

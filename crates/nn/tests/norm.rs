@@ -192,7 +192,11 @@ fn sequential_passes_the_mode_and_names_buffers_as_pytorch() {
     let names: Vec<String> = layer.named_parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]);
     assert!(layer.named_buffers().is_empty());
-    assert!(format!("{model}").contains("(0): Linear(in_features=4, out_features=8, bias=False)"), "{model}");
+    let text = format!("{model}");
+    assert!(text.contains("(0): Linear(in_features=4, out_features=8, bias=False)"), "{text}");
+    let bn = "(1): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)";
+    assert!(text.contains(bn), "{text}");
+    assert!(format!("{layer}").contains("(1): LayerNorm((8,), eps=1e-05, elementwise_affine=True)"), "{layer}");
 }
 
 #[test]
