@@ -46,27 +46,12 @@ pub enum Command {
 
 /// Parses the process's arguments and runs what they ask for.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match output::parse(output::PROGRAM) {
         Ok(cli) => cli,
-        Err(e) => return clap_exit(&e),
+        Err(end) => return end,
     };
     match &cli.command {
         None => crate::forum::cmd::run(&cli.forum),
         Some(Command::Fixes(args)) => crate::fixes::cmd::run(args),
-    }
-}
-
-/// The end of a run whose arguments clap refused: its first line (naming the option and
-/// what was wrong) on stderr and status 2; or, for `--help` and `--version`, their text on
-/// stdout.
-pub fn clap_exit(e: &clap::Error) -> ExitCode {
-    if e.use_stderr() {
-        let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-        return output::fail(&format!("{first} (see --help)"));
-    }
-    match output::stdout(&e.to_string()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => output::stdout_failed(&e),
     }
 }

@@ -24,7 +24,9 @@
 //!    `TokensArgs` (`#[derive(Args)]`) and `pub fn run(&TokensArgs) -> ExitCode`.
 //! 2. `TokensArgs` flattens the shared structs of [`args`] it takes
 //!    (`#[command(flatten)] pub seeds: SeedArgs`, `OptimizerArgs`, `JsonArg`, `PlotArg`,
-//!    `MemoryArg`, ...) and declares its own options beside them.
+//!    `MemoryArg`, ...) and declares its own options beside them. A subcommand that
+//!    flattens `OptimizerArgs` passes its defaults to [`args::OptimizerArgs::spec`] and
+//!    lists them in its `after_help` (as `fixes` does, with a test that the two agree).
 //! 3. A variant `Tokens(TokensArgs)` of [`cli::Command`] (its doc comment is the one-line
 //!    description `--help` lists) and its arm in [`cli::main`].
 //! 4. Its validation calls the shared checks ([`args::ShapeArgs::validate`],
