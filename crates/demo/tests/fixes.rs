@@ -336,7 +336,8 @@ fn plot_is_an_svg_written_whole() {
     let dir = std::env::temp_dir().join(format!("tapegrad-fixes-plot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fixes.svg");
-    for args in [vec!["fixes"], vec!["fixes", "--optimizer", "adamw", "--steps", "1"]] {
+    let setup = vec!["fixes", "--optimizer", "sgd", "--norm", "layer", "--clip-grad-norm", "0.5", "--steps", "1"];
+    for args in [vec!["fixes"], vec!["fixes", "--optimizer", "adamw", "--steps", "1"], setup] {
         let mut args: Vec<&str> = args;
         let p = path.to_str().unwrap();
         args.extend(["--plot", p]);
@@ -353,6 +354,10 @@ fn plot_is_an_svg_written_whole() {
             assert!(texts.contains(&label), "label {label}: {texts:?}");
         }
         let panels = texts.iter().filter(|t| t.ends_with("k = 2")).count();
+        if args.contains(&"layer") {
+            // the panel names the setup
+            assert!(texts.contains(&"SGD (lr 0.1), LayerNorm, clip 0.5, k = 2"), "{texts:?}");
+        }
         assert_eq!(panels, if args.len() == 3 { 5 } else { 1 });
         // nothing else is left in the folder (no temporary file)
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
