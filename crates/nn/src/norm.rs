@@ -189,11 +189,15 @@ impl<T: Float> BatchNorm1d<T> {
         let (mut rm, mut rv) = (float(&self.running_mean).borrow_mut(), float(&self.running_var).borrow_mut());
         for (f, (rm, rv)) in rm.data_mut().iter_mut().zip(rv.data_mut()).enumerate() {
             let column = || x[f..].iter().step_by(c).take(n);
+            // mean = (sum in T) / n, divided in double; var_sum = sum of (x - mean)^2 by FMAs
             let sum = column().fold(T::ZERO, |s, &v| s + v);
             let mean = T::from_f64(sum.to_f64() / n as f64);
             let var_sum = column().fold(T::ZERO, |s, &v| (v - mean).mul_add(v - mean, s));
             let unbiased = var_sum / T::from_usize(n - 1);
+            // r_mean = m mean + (1 - m) r_mean, each operation rounded to T
             *rm = m * mean + keep * *rm;
+            // r_var = m unbiased + (1 - m) r_var, the sum taken in double (PyTorch's double
+            // accumulator type holds the unbiased variance)
             *rv = T::from_f64(m.to_f64() * unbiased.to_f64() + (keep * *rv).to_f64());
         }
         if let Buffer::Int64(count) = &self.num_batches_tracked {
