@@ -111,7 +111,7 @@ impl<T: Float> Tape<T> {
             JacobianMode::Reverse => false,
         };
         // one backward pass of `from` per basis vector, reading the gradient of `at`
-        let sweep = |from: Var<'t, T>, at: Var<'t, T>, count: usize, mut put: Box<dyn FnMut(usize, &[T]) + '_>| {
+        let sweep = |from: Var<'t, T>, at: Var<'t, T>, count: usize, put: &mut dyn FnMut(usize, &[T])| {
             let mut e = Tensor::zeros(&from.shape());
             for k in 0..count {
                 e.data_mut()[k] = T::ONE;
@@ -130,10 +130,10 @@ impl<T: Float> Tape<T> {
             let u = self.leaf(&Tensor::zeros(&output.shape()), true);
             let g = self.grad_with(output, u, &[input])[0];
             if g.requires_grad() {
-                sweep(g, u, n, Box::new(|j, col| col.iter().enumerate().for_each(|(i, &c)| data[i * n + j] = c)));
+                sweep(g, u, n, &mut |j, col| col.iter().enumerate().for_each(|(i, &c)| data[i * n + j] = c));
             }
         } else {
-            sweep(output, input, m, Box::new(|i, row| data[i * n..(i + 1) * n].copy_from_slice(row)));
+            sweep(output, input, m, &mut |i, row| data[i * n..(i + 1) * n].copy_from_slice(row));
         }
         self.zero_grad();
         jac

@@ -1,0 +1,7 @@
+//! The evals, one module each, written like the maths of the eval's README (in upstream
+//! GradBench, `evals/<name>/README.md`).
+
+pub mod gmm;
+pub mod hello;
+pub mod llsq;
+pub mod lse;
