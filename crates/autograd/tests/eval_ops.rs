@@ -35,6 +35,8 @@ fn indexing_ops() {
         ("index_select", |_, x| x[0].index_select(1, &[3, 1, 1])),
         ("narrow", |_, x| x[0].narrow(0, 1, 2)),
         ("gather", |_, x| x[0].gather(1, &[0, 3, 2, 2, 1, 0], &[3, 2])),
+        ("min_axis", |_, x| x[0].min_axis(1)),
+        ("max_axis", |_, x| x[0].max_axis(0)),
         ("take_of_scatter", |_, x| {
             x[0].scatter_add(vec![1, 1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 9], &[10]).take(vec![1, 9, 0], &[3])
         }),
@@ -53,6 +55,13 @@ fn indexing_values_are_pytorchs() {
     assert_eq!(x.index_select(1, &[3, 0]).value().data(), &[3.0, 0.0, 7.0, 4.0, 11.0, 8.0]);
     assert_eq!(x.gather(1, &[1, 1, 0, 3, 2, 2], &[3, 2]).value().data(), &[1.0, 1.0, 4.0, 7.0, 10.0, 10.0]);
     assert_eq!(x.narrow(0, 2, 1).value().data(), &[8.0, 9.0, 10.0, 11.0]);
+    assert_eq!(x.max_axis(1).value().data(), &[3.0, 7.0, 11.0]);
+    assert_eq!(x.min_axis(0).value().data(), &[0.0, 1.0, 2.0, 3.0]);
+    let ties = tape.leaf(&Tensor::new(vec![2.0, 1.0, 1.0, f64::NAN, 0.0], &[5]), true);
+    let m = ties.narrow(0, 0, 3).min_axis(0);
+    m.backward();
+    assert_eq!(ties.grad().unwrap().data(), &[0.0, 1.0, 0.0, 0.0, 0.0], "the first of equal minima");
+    assert!(ties.narrow(0, 2, 3).min_axis(0).item().is_nan(), "NaN is the minimum, as in PyTorch");
     let c = Var::cat(&[x.narrow(1, 0, 1), x.narrow(1, 3, 1)], 1);
     assert_eq!(c.shape().as_slice(), &[3, 2]);
     assert_eq!(c.value().data(), &[0.0, 3.0, 4.0, 7.0, 8.0, 11.0]);

@@ -80,6 +80,7 @@ pub const MODULES: &[(&str, Eval)] = &[
     ("lse", evals::lse::evaluate),
     ("llsq", evals::llsq::evaluate),
     ("gmm", evals::gmm::evaluate),
+    ("kmeans", evals::kmeans::evaluate),
 ];
 
 fn module(name: &str) -> Option<Eval> {

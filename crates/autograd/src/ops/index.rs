@@ -211,6 +211,58 @@ impl<'t, T: Float> Var<'t, T> {
         self.take(positions(&shape, index_shape, axis, |o, _| index[o]), index_shape)
     }
 
+    /// The smallest entry along `axis` (the axis removed), as PyTorch's `min(dim)`
+    /// values: a [`Var::gather`] of the first position of the minimum, so its gradient goes
+    /// to that entry (NaN counts as smallest, as in PyTorch).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or has size 0.
+    #[track_caller]
+    pub fn min_axis(&self, axis: usize) -> Var<'t, T> {
+        self.extreme_axis(axis, "min_axis", |a, b| a < b)
+    }
+
+    /// The largest entry along `axis` (the axis removed); see [`Var::min_axis`].
+    ///
+    /// # Panics
+    /// If `axis` is out of range or has size 0.
+    #[track_caller]
+    pub fn max_axis(&self, axis: usize) -> Var<'t, T> {
+        self.extreme_axis(axis, "max_axis", |a, b| a > b)
+    }
+
+    /// The entry along `axis` that no other `beats` (the first of equals), gathered.
+    #[track_caller]
+    fn extreme_axis(&self, axis: usize, op: &str, beats: fn(T, T) -> bool) -> Var<'t, T> {
+        let shape = self.shape();
+        assert!(
+            axis < shape.len() && shape[axis] > 0,
+            "{op}: axis {axis} of shape {shape:?} (at {})",
+            Location::caller()
+        );
+        let (len, inner) = (shape[axis], shape[axis + 1..].iter().product::<usize>());
+        let mut out = shape.clone();
+        out[axis] = 1;
+        let index: Vec<usize> = self.with_value(|v| {
+            (0..numel(&out))
+                .map(|o| {
+                    let (outer, i) = (o / inner, o % inner);
+                    let at = |j: usize| v[(outer * len + j) * inner + i];
+                    let mut best = 0;
+                    for j in 1..len {
+                        if !at(best).is_nan() && (at(j).is_nan() || beats(at(j), at(best))) {
+                            best = j;
+                        }
+                    }
+                    best
+                })
+                .collect()
+        });
+        let picked = self.gather(axis, &index, &out);
+        out.remove(axis);
+        picked.reshape(&out)
+    }
+
     /// The variables joined along `axis` (PyTorch's `cat`): every other dimension must agree.
     ///
     /// # Panics
