@@ -81,6 +81,8 @@ pub const MODULES: &[(&str, Eval)] = &[
     ("llsq", evals::llsq::evaluate),
     ("gmm", evals::gmm::evaluate),
     ("kmeans", evals::kmeans::evaluate),
+    ("det", evals::det::evaluate),
+    ("ode", evals::ode::evaluate),
 ];
 
 fn module(name: &str) -> Option<Eval> {

