@@ -59,7 +59,7 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         "gradient" => true,
         _ => return Err(unknown_function(function, &["primal", "gradient"])),
     };
-    let mut tape = ScalarTape::with_capacity(3 * ell << ell);
+    let mut tape = ScalarTape::with_capacity((3 * ell) << ell);
     let run = || {
         tape.reset();
         let tape = &tape;

@@ -137,7 +137,7 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         let mu = tape.leaf_from_slice(&g.mu, &[k, d], grad);
         let q = tape.leaf_from_slice(&g.q, &[k, d], grad);
         let l = tape.leaf_from_slice(&g.l, &[k, tri], grad);
-        let y = g.log_posterior(&tape, alpha, mu, q, l);
+        let y = g.log_posterior(tape, alpha, mu, q, l);
         if !grad {
             return vec![vec![y.item()]];
         }

@@ -50,7 +50,7 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
                 tape.reset();
                 let tape = &tape;
                 let x = tape.leaf_from_slice(&x0, &[n], false);
-                solve(&tape, x, s).value().into_vec()
+                solve(tape, x, s).value().into_vec()
             },
             |y| to_json(&y),
         )),
@@ -60,7 +60,7 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
                 tape.reset();
                 let tape = &tape;
                 let x = tape.leaf_from_slice(&x0, &[n], true);
-                solve(&tape, x, s).narrow(0, n - 1, 1).backward();
+                solve(tape, x, s).narrow(0, n - 1, 1).backward();
                 x.grad().expect("x leads to y").into_vec()
             },
             |g| to_json(&g),
