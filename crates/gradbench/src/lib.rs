@@ -83,6 +83,7 @@ pub const MODULES: &[(&str, Eval)] = &[
     ("kmeans", evals::kmeans::evaluate),
     ("det", evals::det::evaluate),
     ("ode", evals::ode::evaluate),
+    ("lstm", evals::lstm::evaluate),
 ];
 
 fn module(name: &str) -> Option<Eval> {
