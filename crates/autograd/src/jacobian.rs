@@ -82,6 +82,55 @@ impl<T: Float> Tape<T> {
         }
     }
 
+    /// Many Jacobian-vector products of one output as values (not recorded): entry `k` is
+    /// `Σ_i J_i v_ki` for the tangents `tangents[k]` (one per input, same shapes). The
+    /// transposed VJP graph is recorded once and swept backward once per tangent set: the
+    /// columns of a Jacobian, or its compressed columns (one tangent set seeding many
+    /// inputs whose outputs do not overlap).
+    ///
+    /// Leaves' `.grad` are cleared ([`Tape::zero_grad`]) by the passes.
+    ///
+    /// # Panics
+    /// If a tangent's shape differs from its input's, or an input does not require grad.
+    #[track_caller]
+    pub fn jvps<'t>(
+        &'t self,
+        output: Var<'t, T>,
+        inputs: &[Var<'t, T>],
+        tangents: &[Vec<Tensor<T>>],
+    ) -> Vec<Tensor<T>> {
+        let loc = Location::caller();
+        let shape = output.shape();
+        let u = self.leaf(&Tensor::zeros(&shape), true);
+        let g = self.grad_with(output, u, inputs);
+        let mut out = Vec::with_capacity(tangents.len());
+        for set in tangents {
+            assert_eq!(set.len(), inputs.len(), "jvps: {} tangents for {} inputs (at {loc})", set.len(), inputs.len());
+            let mut dot: Option<Var<'t, T>> = None;
+            for ((gi, v), x) in g.iter().zip(set).zip(inputs) {
+                assert_eq!(
+                    v.shape(),
+                    x.shape().as_slice(),
+                    "jvps: tangent {:?} for an input {:?} (at {loc})",
+                    v.shape(),
+                    x.shape()
+                );
+                let d = (gi * self.input(v.clone())).sum();
+                dot = Some(dot.map_or(d, |s| s + d));
+            }
+            self.zero_grad();
+            match dot {
+                Some(dot) if dot.requires_grad() => {
+                    dot.backward();
+                    out.push(u.grad().unwrap_or_else(|| Tensor::zeros(&shape)));
+                }
+                _ => out.push(Tensor::zeros(&shape)),
+            }
+        }
+        self.zero_grad();
+        out
+    }
+
     /// The Jacobian of `output` with respect to `input`: an `[m, n]` tensor (`m`, `n` their
     /// element counts), entry `(i, j)` = `∂output[i] / ∂input[j]`; forward or reverse by
     /// the shape ([`JacobianMode::Auto`]).

@@ -84,6 +84,8 @@ pub const MODULES: &[(&str, Eval)] = &[
     ("det", evals::det::evaluate),
     ("ode", evals::ode::evaluate),
     ("lstm", evals::lstm::evaluate),
+    ("ba", evals::ba::evaluate),
+    ("ht", evals::ht::evaluate),
 ];
 
 fn module(name: &str) -> Option<Eval> {
