@@ -86,6 +86,8 @@ pub const MODULES: &[(&str, Eval)] = &[
     ("lstm", evals::lstm::evaluate),
     ("ba", evals::ba::evaluate),
     ("ht", evals::ht::evaluate),
+    ("particle", evals::particle::evaluate),
+    ("saddle", evals::saddle::evaluate),
 ];
 
 fn module(name: &str) -> Option<Eval> {

@@ -2,6 +2,7 @@
 //! GradBench, `evals/<name>/README.md`).
 
 pub mod ba;
+pub mod descent;
 pub mod det;
 pub mod gmm;
 pub mod hello;
@@ -11,3 +12,5 @@ pub mod llsq;
 pub mod lse;
 pub mod lstm;
 pub mod ode;
+pub mod particle;
+pub mod saddle;
