@@ -10,6 +10,8 @@
 //! are the modes of the outer gradient (of the cost, with respect to `w`) and of the inner
 //! one (`∇p`, inside every step): `rr`, `rf`, `fr`, `ff`.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 use tapegrad::{Tape, Tensor, Var};
 
@@ -48,15 +50,21 @@ fn cost<'t>(tape: &'t Tape<f64>, inner: Mode, w: Var<'t, f64>) -> Var<'t, f64> {
 pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, String> {
     let w0 = float(input, "w")?;
     let (outer, inner) = Mode::pair(function).ok_or_else(|| unknown_function(function, &["rr", "rf", "fr", "ff"]))?;
+    // one tape for every evaluation (reset in between): its buffers are reused
+    let tape = RefCell::new(Tape::<f64>::new());
     let run = || {
         let f = |w: &Vec<f64>| {
-            let tape = Tape::<f64>::new();
-            cost(&tape, inner, tape.input(Tensor::new(w.clone(), &[1]))).item()
+            let mut guard = tape.borrow_mut();
+            guard.reset();
+            let tape = &*guard;
+            cost(tape, inner, tape.input(Tensor::new(w.clone(), &[1]))).item()
         };
         let grad = |w: &Vec<f64>| {
-            let tape = Tape::<f64>::new();
+            let mut guard = tape.borrow_mut();
+            guard.reset();
+            let tape = &*guard;
             let w = tape.input(Tensor::new(w.clone(), &[1]));
-            gradient(&tape, outer, |w| cost(&tape, inner, w), w).value().into_vec()
+            gradient(tape, outer, |w| cost(tape, inner, w), w).value().into_vec()
         };
         argmin(vec![w0], f, grad)[0]
     };

@@ -9,6 +9,8 @@
 //! The output is `(x*, y*)`. The two letters of the function are the modes of the outer
 //! gradient (step 1's, and step 2's) and of the inner one (inside `max_y`).
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 use tapegrad::{Tape, Tensor, Var};
 
@@ -35,23 +37,31 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         return Err("start: expected 2 numbers".into());
     }
     let (outer, inner) = Mode::pair(function).ok_or_else(|| unknown_function(function, &["rr", "rf", "fr", "ff"]))?;
+    // one tape for every evaluation (reset in between): its buffers are reused
+    let tape = RefCell::new(Tape::<f64>::new());
     let run = || {
         let objective = |x: &Vec<f64>| {
-            let tape = Tape::<f64>::new();
-            max_over_y(&tape, inner, tape.input(Tensor::new(x.clone(), &[2])), &s).item()
+            let mut guard = tape.borrow_mut();
+            guard.reset();
+            let tape = &*guard;
+            max_over_y(tape, inner, tape.input(Tensor::new(x.clone(), &[2])), &s).item()
         };
         let grad = |x: &Vec<f64>| {
-            let tape = Tape::<f64>::new();
+            let mut guard = tape.borrow_mut();
+            guard.reset();
+            let tape = &*guard;
             let x = tape.input(Tensor::new(x.clone(), &[2]));
-            gradient(&tape, outer, |x| max_over_y(&tape, inner, x, &s), x).value().into_vec()
+            gradient(tape, outer, |x| max_over_y(tape, inner, x, &s), x).value().into_vec()
         };
         let x_star = argmin(s.clone(), objective, grad);
         let value = |y: &Vec<f64>| x_star.iter().map(|v| v * v).sum::<f64>() - y.iter().map(|v| v * v).sum::<f64>();
         let grad_y = |y: &Vec<f64>| {
-            let tape = Tape::<f64>::new();
+            let mut guard = tape.borrow_mut();
+            guard.reset();
+            let tape = &*guard;
             let x = tape.input(Tensor::new(x_star.clone(), &[2]));
             let y = tape.input(Tensor::new(y.clone(), &[2]));
-            gradient(&tape, outer, |y| f(x, y), y).value().into_vec()
+            gradient(tape, outer, |y| f(x, y), y).value().into_vec()
         };
         let y_star = argmax(s.clone(), value, grad_y);
         [x_star, y_star].concat()
