@@ -214,3 +214,24 @@ fn scalar_jacobian_and_trig() {
         assert!((g - w).abs() < 1e-12, "{jac:?} vs {want:?}");
     }
 }
+
+/// `jvps`: a tangent set seeding both inputs gives the sum of their columns.
+#[test]
+fn jvps_are_jacobian_columns() {
+    let x0 = [0.3, -0.8];
+    let want = jacobian_by_differences(&x0);
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(&Tensor::new(x0.to_vec(), &[2]), true);
+    let sets = vec![
+        vec![Tensor::new(vec![1.0, 0.0], &[2])],
+        vec![Tensor::new(vec![0.0, 1.0], &[2])],
+        vec![Tensor::new(vec![1.0, 1.0], &[2])],
+    ];
+    let cols = tape.jvps(f(x), &[x], &sets);
+    for i in 0..3 {
+        let (a, b) = (want[i * 2], want[i * 2 + 1]);
+        for (k, expect) in [a, b, a + b].into_iter().enumerate() {
+            assert!((cols[k].data()[i] - expect).abs() < 1e-7, "set {k}, row {i}: {:?}", cols[k].data());
+        }
+    }
+}
