@@ -29,6 +29,8 @@ macro_rules! ensure {
 
 pub mod binary;
 pub mod custom;
+pub mod index;
+pub mod logsumexp;
 pub mod loss;
 pub mod matmul;
 pub mod reduce;
@@ -38,6 +40,8 @@ pub mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomOp, Handle, Value};
+pub use index::IndexOp;
+pub use logsumexp::LogSumExp;
 pub use reduce::Reduce;
 pub use unary::Unary;
 
@@ -128,6 +132,10 @@ pub enum Op<T: Float> {
     Expand(Shape),
     /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
     SumTo(Shape),
+    /// A gather or scatter by flat indices (see [`index`]).
+    Index(IndexOp),
+    /// Log-sum-exp along an axis (see [`logsumexp`]).
+    LogSumExp(LogSumExp),
     /// An op defined outside the crate.
     Custom(Arc<dyn CustomOp<T>>),
 }
@@ -167,6 +175,8 @@ impl<T: Float> Op<T> {
             Op::Permute(_) => "permute",
             Op::Expand(_) => "expand",
             Op::SumTo(_) => "sum_to",
+            Op::Index(i) => i.name(),
+            Op::LogSumExp(_) => "logsumexp",
             Op::Custom(c) => c.name(),
         }
     }
@@ -211,6 +221,8 @@ impl<T: Float> Op<T> {
             Op::Permute(p) => shape::permute_shape(ins[0], p),
             Op::Expand(s) => shape::expand_shape(ins[0], s),
             Op::SumTo(s) => shape::sum_to_shape(ins[0], s),
+            Op::Index(i) => i.out_shape(ins[0]),
+            Op::LogSumExp(l) => l.out_shape(ins[0]),
             Op::Custom(c) => c.out_shape(ins),
         }
     }
@@ -241,6 +253,8 @@ impl<T: Float> Op<T> {
             Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
             Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
             Op::SumTo(_) => crate::kernels::sum_to(ins[0].data, ins[0].shape, out_shape, out, false),
+            Op::Index(i) => i.forward(ins[0], out),
+            Op::LogSumExp(l) => l.forward(ins[0], out),
             Op::Custom(c) => c.forward(ins, out),
         }
     }
@@ -287,6 +301,8 @@ impl<T: Float> Op<T> {
                 let s = g.shape(x[0]);
                 [Some(g.expand(gy, &s)), None, None]
             }
+            Op::Index(i) => [Some(i.vjp(g, x[0], gy)), None, None],
+            Op::LogSumExp(l) => [Some(l.vjp(g, x[0], y, gy)), None, None],
             Op::Custom(c) => custom::custom_vjp(c.as_ref(), g, x, y, gy, need),
         }
     }
