@@ -17,6 +17,7 @@ pub mod fixes;
 pub mod fixes_cli;
 pub mod fixes_json;
 pub mod json;
+pub mod oom;
 pub mod output;
 pub mod plot;
 

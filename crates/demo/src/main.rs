@@ -12,6 +12,10 @@ use tapegrad_demo::output::{self, fail, say};
 use tapegrad_demo::{json, profile, render_text, run, step_dot, sum_step_bytes};
 use tapegrad_nn::files::prepare_write;
 
+/// An allocation that fails ends the run with one line and status 2, not an abort.
+#[global_allocator]
+static ALLOCATOR: tapegrad_demo::oom::ExitOnFailure = tapegrad_demo::oom::ExitOnFailure;
+
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "fixes") {
         return tapegrad_demo::fixes_cli::main(std::env::args_os().skip(2));
