@@ -268,11 +268,11 @@ impl<T: Float> Inner<T> {
 /// that forgets them.
 #[cold]
 pub(crate) fn warn_growth(n: usize, loc: &'static Location<'static>, reset: &str) {
-    eprintln!(
-        "tapegrad: warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
+    tapegrad_kernels::cpu::warn(format_args!(
+        "warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
          loop must call {reset} after each step, or the tape grows without bound. \
          set_node_warning(None) on the tape turns this message off, set_node_warning(Some(n)) moves it."
-    );
+    ));
 }
 
 /// `Some("nan")` or `Some("inf")` if a value is not finite.

@@ -346,6 +346,19 @@ fn case9_a_growing_tape_warns_once() {
     assert!(warnings[0].contains("holds 100 nodes") && warnings[0].contains("tape.reset()"), "{err}");
     assert!(warnings[0].contains("pytorch_semantics.rs"), "names the line that recorded the node: {err}");
     assert!(warnings[1].contains("holds 50 nodes") && warnings[1].contains("ScalarTape::reset()"), "{err}");
+    // a stderr that cannot be written drops the warnings, never panics
+    #[cfg(target_os = "linux")]
+    {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "case9_a_growing_tape_warns_once", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .stderr(full)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 // A reset tape (the right loop) reuses its nodes and never warns: the mark counts the arena.

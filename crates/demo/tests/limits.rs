@@ -2,6 +2,7 @@
 //! in the child before it runs): sizes that cannot fit under the limit are refused before
 //! any work naming the limit, an allocation that fails anyway (a `--max-memory` above the
 //! limit) ends in one line, and runs that fit still work. Exit status 2, never an abort.
+//! And with a stderr that cannot be written, warnings are dropped.
 #![cfg(unix)]
 
 use std::os::unix::process::CommandExt;
@@ -84,5 +85,19 @@ fn an_allocation_beyond_the_limit_ends_in_one_line() {
     for args in [&big[..], &[&["fixes"][..], &big].concat()] {
         let out = limited(Limit::AddressSpace, LIMIT, args);
         one_line(&out, &["out of memory: an allocation of", "bytes failed"]);
+    }
+}
+
+/// `TAPEGRAD_ISA=garbage` warns on stderr; on `/dev/full` the warning is dropped and the
+/// run ends as usual.
+#[test]
+fn a_warning_to_a_full_stderr_is_dropped() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    for args in [&[][..], &["fixes", "--steps", "2"]] {
+        let out =
+            Command::new(DEMO).args(args).env("TAPEGRAD_ISA", "garbage").stderr(full.try_clone().unwrap()).output();
+        let out = out.unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("accumulat"), "{args:?}");
     }
 }
