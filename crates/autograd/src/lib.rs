@@ -45,7 +45,7 @@ pub use gradcheck::{
     gradcheck, gradcheck_with, gradgradcheck, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport,
 };
 pub use introspect::Listing;
-pub use profile::{OpStats, Profile};
+pub use profile::{OpStats, Profile, Spread};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;

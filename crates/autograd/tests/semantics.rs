@@ -259,3 +259,61 @@ fn fused_linear_equals_its_composition_on_two_threads() {
     check::<f32>(64, 784, 256, 79);
     check::<f32>(40, 33, 17, 80);
 }
+
+/// `leaf` and `input` take a tensor by value or by reference alike.
+#[test]
+fn leaf_and_input_take_tensors_and_references() {
+    let tape = Tape::<f64>::new();
+    let x = t(&[1.0, -2.0], &[2]);
+    let by_ref = tape.leaf(&x, true);
+    let by_value = tape.leaf(x.clone(), true);
+    let inputs = [tape.input(&x), tape.input(x.clone())];
+    for v in [by_ref, by_value, inputs[0], inputs[1]] {
+        assert_eq!(v.value().data(), x.data());
+    }
+    (by_ref * by_value * inputs[0] * inputs[1]).sum().backward();
+    assert!(inputs[0].grad().is_none() && by_value.grad().is_some());
+}
+
+/// A scope resets the tape when it ends, so a loop of scopes holds one step's nodes at
+/// most; parameters and their gradients persist as with `reset`.
+#[test]
+fn a_scope_resets_the_tape_and_keeps_the_parameters() {
+    let mut tape = Tape::<f64>::new();
+    tape.set_node_warning(Some(10));
+    let p = tape.parameter(t(&[1.0, 2.0], &[2]));
+    for step in 1..=100 {
+        let (nodes, loss) = tape.scope(|tape| {
+            let loss = (tape.var(p) * 3.0).sum();
+            loss.backward();
+            (tape.len(), loss.item())
+        });
+        assert_eq!((nodes, loss, tape.len()), (2, 9.0, 0));
+        // gradients accumulate across steps until zeroed, as in PyTorch
+        assert_eq!(tape.param_grad(p).unwrap().data(), &[3.0 * step as f64; 2]);
+    }
+    tape.zero_param_grad(p);
+    assert!(tape.param_grad(p).is_none());
+}
+
+/// `Tensor::randn`: seeded, standard normal (moments and tails of 200,000 draws), the
+/// same values in f32 as in f64 rounded.
+#[test]
+fn randn_is_a_seeded_standard_normal() {
+    let n = 200_000;
+    let x = Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(7));
+    assert_eq!(x.data(), Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(7)).data());
+    assert_ne!(x.data(), Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(8)).data());
+    let mean = x.data().iter().sum::<f64>() / n as f64;
+    let moment = |k: i32| x.data().iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n as f64;
+    // standard errors: mean 0.0022, variance 0.0032, skewness 0.0055, kurtosis 0.011
+    assert!(mean.abs() < 0.01, "{mean}");
+    assert!((moment(2) - 1.0).abs() < 0.015, "{}", moment(2));
+    assert!(moment(3).abs() < 0.03, "{}", moment(3));
+    assert!((moment(4) - 3.0).abs() < 0.06, "{}", moment(4));
+    let beyond = |c: f64| x.data().iter().filter(|v| v.abs() > c).count() as f64 / n as f64;
+    assert!((beyond(1.0) - 0.3173).abs() < 0.005 && (beyond(2.0) - 0.0455).abs() < 0.002);
+    let y = Tensor::<f32>::randn(&[4, 5], &mut TorchRng::manual_seed(7));
+    assert_eq!(y.shape(), &[4, 5]);
+    assert!(y.data().iter().zip(x.data()).all(|(&a, &b)| a == b as f32));
+}

@@ -102,6 +102,14 @@ impl<T: Float> Tape<T> {
         }
     }
 
+    /// Clears one parameter's gradient (what [`Tape::zero_grad`] does for all), for an
+    /// optimizer that owns some of the tape's parameters.
+    #[track_caller]
+    pub fn zero_param_grad(&self, p: Param) {
+        self.check_param(p);
+        self.inner.borrow_mut().params[p.index()].has_grad = false;
+    }
+
     /// Reads a parameter's value and gradient without copying.
     #[track_caller]
     pub fn with_param<R>(&self, p: Param, f: impl FnOnce(&[usize], &[T], Option<&[T]>) -> R) -> R {
