@@ -5,14 +5,19 @@
 //!
 //! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
 //!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
-//!   `nn.Sequential` names them);
+//!   `nn.Sequential` names them; [`Sequential::mlp_with`] builds a perceptron with any
+//!   [`Activation`]);
 //! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
-//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`];
+//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`] (the `Default`, as PyTorch);
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
 //!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
-//!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
+//!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings,
+//!   over every parameter of the tape or over [`ParamGroup`]s with their own learning rate
+//!   and weight decay (`torch.optim`'s `param_groups`; a parameter in no group is frozen);
+//! - [`train_step`]: zero the gradients, forward and backward in a [`tapegrad::Tape::scope`]
+//!   that resets the tape, step — a training loop that cannot grow the tape;
 //! - gradient accumulation: gradients add up across backward calls until
 //!   [`Optimizer::zero_grad`]; [`Accumulation`] runs k micro-batches with any loss, then
 //!   one step of any optimizer, with a [`LossScale`] policy;
@@ -25,6 +30,7 @@ mod accumulate;
 mod adam;
 pub mod data;
 pub mod files;
+mod groups;
 mod loss;
 mod module;
 mod optim;
@@ -33,7 +39,8 @@ mod serialize;
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
 pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use groups::ParamGroup;
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
-pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
-pub use optim::{Optimizer, Sgd};
+pub use module::{Activation, Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
+pub use optim::{train_step, Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};

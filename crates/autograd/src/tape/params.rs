@@ -32,6 +32,11 @@ impl<T: Float> Tape<T> {
         Var::new(self, Id::param(p.index as usize))
     }
 
+    /// Whether `p` is a parameter of this tape (not of another one).
+    pub fn owns(&self, p: Param) -> bool {
+        p.tape == self.uid && p.index() < self.num_params()
+    }
+
     #[track_caller]
     fn check_param(&self, p: Param) {
         assert!(
