@@ -170,4 +170,11 @@ fn paths_in_messages_stay_on_one_line() {
     let p = d.0.join("no\nsuch").join("x.st");
     let err: io::Error = check_output(&p).unwrap_err();
     assert!(!err.to_string().contains('\n') && err.to_string().contains("no\\nsuch"), "{err}");
+    // the library's own errors name paths escaped too: loading weights, reading a CSV
+    let mut tape = tapegrad::Tape::<f32>::new();
+    let model = tapegrad_nn::Sequential::mlp(&tape, &[2, 1], &mut tapegrad::TorchRng::manual_seed(0));
+    let err = tapegrad_nn::load(&mut tape, &model, d.0.join("a\nb.safetensors")).unwrap_err().to_string();
+    assert!(!err.contains('\n') && err.contains("a\\nb.safetensors"), "{err}");
+    let err = tapegrad_nn::Dataset::<f32>::from_csv(d.0.join("a\nb.csv"), 1.0).unwrap_err().to_string();
+    assert!(!err.contains('\n') && err.contains("a\\nb.csv"), "{err}");
 }
