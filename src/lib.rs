@@ -6,3 +6,14 @@
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme {}
+
+/// The Rust examples of docs/design.md, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/design.md")]
+mod design {}
+
+/// The Rust examples of docs/training.md (a training loop from the docs), compiled and
+/// run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/training.md")]
+mod training {}

@@ -1,9 +1,10 @@
 //! Every file path and every `cargo run` / `cargo build` / `cargo bench` target that
-//! README.md names exists: backticked paths (with a `/`) and link targets from the
-//! repository root (a crate's own design table may name files under its `src/`), and
-//! `--example`, `--bin`, `--bench` and `-p` names against `cargo metadata`. A list of
-//! names after a `cargo run --example NAME` span (`scalar_micrograd`, `custom_op`, ...)
-//! must be examples too.
+//! README.md (and docs/*.md, crates/*/README.md) names exists: backticked paths (with a
+//! `/`) from the repository root or the document's folder (a crate's design table may name
+//! files under its `src/`), link targets from the document's folder, and `--example`,
+//! `--bin`, `--bench` and `-p` names against `cargo metadata`. A list of names after a
+//! `cargo run --example NAME` span (`scalar_micrograd`, `custom_op`, ...) must be examples
+//! too.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -60,13 +61,34 @@ fn is_path(word: &str) -> bool {
     chars && word.contains('/') && !word.starts_with('/') && (word.ends_with('/') || last.contains('.'))
 }
 
-fn exists(path: &str) -> bool {
+/// Whether `path` names a file or folder: from the root, from `dir` (the document's
+/// folder), or under a crate's `src/`.
+fn exists(path: &str, dir: &Path) -> bool {
     let root = Path::new(ROOT);
-    if root.join(path).exists() {
+    if root.join(path).exists() || root.join(dir).join(path).exists() {
         return true;
     }
-    // a crate's source files named from its src/ (the design tables)
     std::fs::read_dir(root.join("crates")).unwrap().any(|c| c.unwrap().path().join("src").join(path).exists())
+}
+
+/// README.md, docs/*.md and crates/*/README.md, as paths from the root.
+fn documents() -> Vec<std::path::PathBuf> {
+    let root = Path::new(ROOT);
+    let mut docs = vec![std::path::PathBuf::from("README.md")];
+    for (dir, only) in [("docs", None), ("crates", Some("README.md"))] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let file = match only {
+                Some(name) => path.join(name),
+                None => path,
+            };
+            if file.is_file() && file.extension().is_some_and(|e| e == "md") {
+                docs.push(file.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    docs.sort();
+    docs
 }
 
 /// The workspace's packages and targets by kind (`bin`, `example`, `bench`).
@@ -126,22 +148,22 @@ fn command_problems(code: &str, packages: &BTreeSet<String>, targets: &BTreeSet<
     problems
 }
 
-#[test]
-fn readme_paths_and_commands_exist() {
-    let text = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let (packages, targets) = targets();
+/// What is wrong in one document (`doc`, a path from the root).
+fn problems(doc: &Path, packages: &BTreeSet<String>, targets: &BTreeSet<(String, String)>) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(doc)).unwrap();
+    let dir = doc.parent().unwrap();
     let spans = code(&text);
     let mut problems = Vec::new();
     for (_, span) in &spans {
         for word in span.split_whitespace() {
-            if is_path(word) && !exists(word) {
+            if is_path(word) && !exists(word, dir) {
                 problems.push(format!("no file {word}"));
             }
         }
-        problems.extend(command_problems(span, &packages, &targets));
+        problems.extend(command_problems(span, packages, targets));
     }
     for link in links(&text) {
-        if !exists(&link) {
+        if !Path::new(ROOT).join(dir).join(&link).exists() {
             problems.push(format!("no file {link} (a link)"));
         }
     }
@@ -157,7 +179,16 @@ fn readme_paths_and_commands_exist() {
             }
         }
     }
-    assert!(problems.is_empty(), "README.md:\n{}", problems.join("\n"));
+    problems.into_iter().map(|p| format!("{}: {p}", doc.display())).collect()
+}
+
+#[test]
+fn readme_paths_and_commands_exist() {
+    let (packages, targets) = targets();
+    let docs = documents();
+    assert!(docs.len() >= 3 && docs.contains(&"docs/training.md".into()), "{docs:?}");
+    let all: Vec<String> = docs.iter().flat_map(|d| problems(d, &packages, &targets)).collect();
+    assert!(all.is_empty(), "\n{}", all.join("\n"));
 }
 
 /// The checks themselves find what they should.
@@ -166,8 +197,10 @@ fn the_checks_catch_drift() {
     let (packages, targets) = targets();
     assert!(is_path("crates/nn/data/README.md") && is_path("docs/") && !is_path("lib.rs"));
     assert!(!is_path("src/main.rs:7:15)") && !is_path("https://x.org/a.md"));
-    assert!(exists("crates/nn/data/README.md") && exists("tape/backward.rs"));
-    assert!(!exists("tests/pytorch_semantics.rs") && !exists("data/README.md"));
+    let root = Path::new("");
+    assert!(exists("crates/nn/data/README.md", root) && exists("tape/backward.rs", root));
+    assert!(!exists("tests/pytorch_semantics.rs", root) && !exists("data/README.md", root));
+    assert!(exists("training.md", Path::new("docs")) && !exists("training.md", root));
     let bad = command_problems("cargo run --release --example steps -- seed 10", &packages, &targets);
     assert_eq!(bad, ["no example steps (`cargo run --release --example steps`)"]);
     assert!(command_problems("cargo run --release --bin steps -- seed 10", &packages, &targets).is_empty());

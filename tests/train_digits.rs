@@ -102,11 +102,11 @@ fn bad_arguments_get_one_line_and_status_2() {
     assert!(help.status.success() && stdout(&help).starts_with("usage: train_digits"));
 }
 
-/// The README's "Train on real data" block is what the example prints (the epochs it
+/// docs/training.md's "Train on real data" block is what the example prints (the epochs it
 /// leaves out as `...`, the plot's path and the time aside).
 #[test]
 fn readme_shows_what_the_example_prints() {
-    const README: &str = include_str!("../README.md");
+    const README: &str = include_str!("../docs/training.md");
     let section = README.split("\n## Train on real data\n").nth(1).expect("a `## Train on real data` section");
     let block = section.split("```text\n").nth(1).and_then(|b| b.split("\n```").next()).expect("an output block");
     let command = "cargo run --release --example train_digits -- --plot docs/train_digits.svg";
