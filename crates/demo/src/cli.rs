@@ -1,7 +1,7 @@
 //! Command-line options. Every bad input becomes one clear line on stderr and a non-zero
 //! exit code, never a panic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::budget::{demo_needs, parse_size, Budget};
 use crate::output;
 use crate::{load_initial_params, Config};
+use tapegrad_nn::files::escaped;
 
 /// The subcommand the main parser does not know (the binary dispatches it first), listed
 /// at the end of `--help`.
@@ -164,21 +165,17 @@ fn check_memory(cli: &Cli) -> Result<(), String> {
 }
 
 /// The output files' folders exist and take new files, no output is a folder or a device,
-/// and no two outputs are the same file.
+/// and no output is the `--load` input or another output (by device and inode).
 fn check_outputs(cli: &Cli) -> Result<(), String> {
-    let outputs: Vec<(&str, &PathBuf)> =
-        [("--save", &cli.save), ("--dot", &cli.dot)].into_iter().filter_map(|(n, p)| Some((n, p.as_ref()?))).collect();
+    let outputs: Vec<(&str, &Path)> = [("--save", &cli.save), ("--dot", &cli.dot)]
+        .into_iter()
+        .filter_map(|(n, p)| Some((n, p.as_deref()?)))
+        .collect();
     for (name, path) in &outputs {
-        tapegrad_nn::files::check_output(path).map_err(|e| format!("{name}: {}: {e}", path.display()))?;
+        tapegrad_nn::files::check_output(path).map_err(|e| format!("{name}: {}: {e}", escaped(path)))?;
     }
-    for (i, (a, pa)) in outputs.iter().enumerate() {
-        for (b, pb) in &outputs[i + 1..] {
-            if tapegrad_nn::files::same_output(pa, pb) {
-                return Err(format!("{a} and {b} name the same file {}", pa.display()));
-            }
-        }
-    }
-    Ok(())
+    let inputs: Vec<(&str, &Path)> = cli.load.as_deref().map(|p| ("--load", p)).into_iter().collect();
+    tapegrad_nn::files::check_distinct(&inputs, &outputs)
 }
 
 /// Notes for stderr that do not stop the run: seeds of 2^32 and above, whose low 32 bits

@@ -14,6 +14,7 @@ use crate::fixes::{
     OptimizerSpec,
 };
 use crate::output::{self, fail, say};
+use tapegrad_nn::files::escaped;
 
 /// Which fix makes k accumulated micro-batches equal one large batch, for SGD, SGD with
 /// momentum or weight decay, Adam and AdamW, over several steps. With no optimizer option
@@ -188,7 +189,7 @@ pub fn validate(cli: &FixesCli) -> Result<(FixesConfig, bool), String> {
         || cli.json;
     check_memory(cli, &config, !single)?;
     if let Some(path) = &cli.plot {
-        tapegrad_nn::files::check_output(path).map_err(|e| format!("--plot: {}: {e}", path.display()))?;
+        tapegrad_nn::files::check_output(path).map_err(|e| format!("--plot: {}: {e}", escaped(path)))?;
     }
     Ok((config, !single))
 }
@@ -213,7 +214,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let reports = if table { run_table(&config) } else { vec![run_fixes(&config)] };
     if let Some(path) = &cli.plot {
         if let Err(e) = crate::plot::write_plot(&reports, path) {
-            return fail(&format!("--plot: {}: {e}", path.display()));
+            return fail(&format!("--plot: {}: {e}", escaped(path)));
         }
     }
     let non_finite: usize = reports.iter().map(|r| r.non_finite()).sum();

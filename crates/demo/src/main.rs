@@ -10,7 +10,7 @@ use clap::Parser;
 use tapegrad_demo::cli::{clap_exit, notes, validate, Cli};
 use tapegrad_demo::output::{self, fail, say};
 use tapegrad_demo::{json, profile, render_text, run, step_dot, sum_step_bytes};
-use tapegrad_nn::files::prepare_write;
+use tapegrad_nn::files::{escaped, prepare_write};
 
 /// An allocation that fails ends the run with one line and status 2, not an abort.
 #[global_allocator]
@@ -41,18 +41,18 @@ fn main() -> ExitCode {
             .and_then(|bytes| prepare_write(path, &bytes).map_err(|e| e.to_string()));
         match prepared {
             Ok(p) => files.push(("--save", path, p)),
-            Err(e) => return fail(&format!("--save: {}: {e}", path.display())),
+            Err(e) => return fail(&format!("--save: {}: {e}", escaped(path))),
         }
     }
     if let Some(path) = &cli.dot {
         match prepare_write(path, step_dot(&config).as_bytes()) {
             Ok(p) => files.push(("--dot", path, p)),
-            Err(e) => return fail(&format!("--dot: {}: {e}", path.display())),
+            Err(e) => return fail(&format!("--dot: {}: {e}", escaped(path))),
         }
     }
     for (name, path, prepared) in files {
         if let Err(e) = prepared.commit() {
-            return fail(&format!("{name}: {}: {e}", path.display()));
+            return fail(&format!("{name}: {}: {e}", escaped(path)));
         }
     }
 

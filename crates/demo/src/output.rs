@@ -40,9 +40,11 @@ pub fn stdout_failed(e: &io::Error) -> ExitCode {
     }
 }
 
-/// One line `tapegrad-demo: MSG` on stderr (a stderr that cannot be written is ignored).
+/// One line `tapegrad-demo: MSG` on stderr (a stderr that cannot be written is ignored);
+/// control characters in `msg` (from a path or an argument) are escaped, so it stays one
+/// line.
 pub fn say(msg: &str) {
-    let _ = writeln!(io::stderr().lock(), "{PROGRAM}: {msg}");
+    let _ = writeln!(io::stderr().lock(), "{PROGRAM}: {}", tapegrad_nn::files::one_line(msg));
 }
 
 /// [`say`] then exit status 2: the end of a run refused for a bad argument or file.
