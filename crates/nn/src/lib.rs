@@ -16,6 +16,8 @@
 //!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings,
 //!   over every parameter of the tape or over [`ParamGroup`]s with their own learning rate
 //!   and weight decay (`torch.optim`'s `param_groups`; a parameter in no group is frozen);
+//!   [`OptimizerSpec`]: the choice of one and its hyper-parameters as data, validated in
+//!   the element type and built into a `Box<dyn Optimizer<T>>`;
 //! - [`train_step`]: zero the gradients, forward and backward in a [`tapegrad::Tape::scope`]
 //!   that resets the tape, step — a training loop that cannot grow the tape;
 //! - gradient accumulation: gradients add up across backward calls until
@@ -35,6 +37,7 @@ mod loss;
 mod module;
 mod optim;
 mod serialize;
+mod spec;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
@@ -44,3 +47,4 @@ pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Activation, Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::{train_step, Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
+pub use spec::{OptimizerKind, OptimizerSpec, SpecError};

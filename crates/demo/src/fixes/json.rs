@@ -4,7 +4,9 @@
 //! [`crate::json`]'s; NaN and infinities are written as `null` (the binary says so on
 //! stderr, see [`FixesReport::non_finite`]).
 
-use crate::fixes::{FixesReport, FixesRun, OptimizerKind};
+use tapegrad_nn::OptimizerKind;
+
+use super::{FixesReport, FixesRun};
 use crate::json::{floats, ints, null, num, string, to_text, Layout, J};
 
 fn int(n: impl ToString) -> J {
