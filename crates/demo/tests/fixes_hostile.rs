@@ -121,7 +121,7 @@ fn json_never_holds_nan_or_infinity() {
 }
 
 /// `--plot` through a symbolic link replaces the link's target and keeps the link; over a
-/// read-only file it keeps the mode; a killed write's leftover is removed.
+/// read-only file it keeps the mode; a user's file named like a temporary file is kept.
 #[cfg(unix)]
 #[test]
 fn plots_keep_symlinks_and_permissions_and_leave_no_temporary_file() {
