@@ -236,22 +236,6 @@ fn parse_betas(s: &str) -> Result<(f64, f64), String> {
     Ok((num(b1)?, num(b2)?))
 }
 
-/// `Ok` if `value` (of option `name`) is at least 0 and finite in float32, the element
-/// type it is used in; else one line naming the option.
-///
-/// # Errors
-/// The line.
-pub fn check_f32(name: &str, value: f64) -> Result<(), String> {
-    if value.is_finite() && (value as f32).is_finite() && value >= 0.0 {
-        return Ok(());
-    }
-    Err(format!(
-        "{name} must be a non-negative number that is finite in float32 (at most {:e}), got {}",
-        f32::MAX,
-        py_float(value)
-    ))
-}
-
 /// `--json`.
 #[derive(Args, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JsonArg {

@@ -297,7 +297,8 @@ pub fn demo_needs(layers: &[usize], batch: usize, micro_batches: usize, json: bo
 ///   vectors, flat copies and the step's scratch), the initial and batched copies, and
 ///   each finished report's 6 flat copies; with `json` the text and tree of its 6 copies
 ///   (112 bytes a number).
-/// - Batch: five tapes of about 8 copies of each layer's activations, the step's rows of
+/// - Batch: five tapes of about 8 copies of each layer's activations (20 with a
+///   normalisation layer, whose composition records 10 more nodes), the step's rows of
 ///   data, and 64 bytes of bookkeeping a micro-batch.
 /// - Steps: the data of every step (`steps * batch` rows), and per step and run the
 ///   records (the micro-batch losses, a distance, 64 bytes of bookkeeping), their JSON
@@ -305,6 +306,7 @@ pub fn demo_needs(layers: &[usize], batch: usize, micro_batches: usize, json: bo
 ///
 /// Measured peaks (`/usr/bin/time -v`) stay below these estimates: e.g. the table on
 /// `--layers 4,1000,1000,2 --batch 64 --steps 2` peaks at 280 MB of an estimated 331 MB.
+#[allow(clippy::too_many_arguments)]
 pub fn fixes_needs(
     layers: &[usize],
     batch: usize,
@@ -313,6 +315,7 @@ pub fn fixes_needs(
     reports: usize,
     json: bool,
     plot: bool,
+    norm: bool,
 ) -> [Bytes; 3] {
     let n = |x: u64| Bytes(Some(x));
     let params = Bytes::sum(layers.windows(2), |w| Bytes::count(w[0]) * Bytes::count(w[1]) + Bytes::count(w[1]));
@@ -321,7 +324,8 @@ pub fn fixes_needs(
     let (runs, reports) = (n(5), Bytes::count(reports));
     let text = if json { n(112) } else { Bytes::ZERO };
     let per_param = (runs * n(9) + n(2) + reports * n(6)) * Bytes::F32 + n(6) * text;
-    let per_batch = runs * (Bytes::count(batch) * width * n(8) * Bytes::F32 + Bytes::count(micro_batches) * n(64))
+    let copies = n(if norm { 20 } else { 8 });
+    let per_batch = runs * (Bytes::count(batch) * width * copies * Bytes::F32 + Bytes::count(micro_batches) * n(64))
         + Bytes::count(batch) * row * n(2) * Bytes::F32;
     let svg = if plot { n(256) } else { Bytes::ZERO };
     let record = Bytes::count(micro_batches) * (Bytes::F32 + text) + n(8 + 64) + svg;
@@ -358,11 +362,11 @@ mod tests {
         assert_eq!(b, Bytes(None));
         assert!(Budget::detect(None).bytes > 0);
         assert_eq!(kib_field("Name:\tx\nVmSize:\t  1000 kB\n", "VmSize:"), Some(1_024_000));
-        let [p, b, s] = fixes_needs(&[4, 8, 2], 2, 2, 5, 1, false, false);
+        let [p, b, s] = fixes_needs(&[4, 8, 2], 2, 2, 5, 1, false, false, false);
         assert_eq!(p, Bytes(Some(58 * 53 * 4)));
         assert_eq!(b, Bytes(Some(5 * (2 * 14 * 32 + 2 * 64) + 2 * 6 * 8)));
         assert_eq!(s, Bytes(Some(5 * (2 * 6 * 4 + 5 * (2 * 4 + 72)))));
-        let [p, b, s] = fixes_needs(&[usize::MAX, 2], 2, 2, usize::MAX, 5, true, true);
+        let [p, b, s] = fixes_needs(&[usize::MAX, 2], 2, 2, usize::MAX, 5, true, true, true);
         assert_eq!((p, s), (Bytes(None), Bytes(None)));
         assert!(b.0.is_none());
     }

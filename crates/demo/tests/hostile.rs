@@ -85,7 +85,15 @@ fn loading_devices_and_huge_files_is_refused_without_reading() {
 /// whose step overflows float32 gives valid JSON with `null` and a note saying so.
 #[test]
 fn learning_rates_must_be_finite_in_float32_and_json_stays_json() {
-    for args in [&["--lr-sum", "1e39"][..], &["--lr-mean", "3.5e38"], &["--lr-sum", "-1e39"], &["--lr-mean=-inf"]] {
+    for args in [
+        &["--lr-sum", "1e39"][..],
+        &["--lr-mean", "3.5e38"],
+        &["--lr-sum", "-1e39"],
+        &["--lr-mean=-inf"],
+        &["--lr-sum", "0"],
+        &["--lr-sum", "1e-46"],
+        &["--lr-mean", "1.4e-45"], // lr / k rounds to 0 in float32
+    ] {
         refused(args, &[&args[0][..8], "finite in float32"]);
     }
     let (out, _) = demo(&["--lr-sum", "3e38", "--batch", "64", "--json"]);

@@ -1,10 +1,13 @@
 //! Modules: `Linear`, the activations `ReLU`, `Tanh`, `Sigmoid`, and `Sequential` (with
-//! `mlp` / `mlp_with` for multilayer perceptrons).
+//! `mlp`, `mlp_with` and `mlp_norm` for multilayer perceptrons); the normalisation layers
+//! are in `norm.rs`.
 
 use std::fmt;
 
 use tapegrad::rng::kaiming_uniform_bound;
 use tapegrad::{Float, Param, Tape, Tensor, TorchRng, Var};
+
+use crate::norm::{BatchNorm1d, Buffer, LayerNorm};
 
 /// A layer (or network) whose parameters live on a tape.
 pub trait Module<T: Float>: fmt::Display {
@@ -32,6 +35,17 @@ pub trait Module<T: Float>: fmt::Display {
     fn is_relu(&self) -> bool {
         false
     }
+
+    /// Buffers with their names (PyTorch's `named_buffers()` order): state that forward
+    /// may update, saved and loaded with the parameters, never trained. None by default.
+    fn named_buffers(&self) -> Vec<(String, &Buffer<T>)> {
+        Vec::new()
+    }
+
+    /// Switches training mode (`true`, the default: PyTorch's `model.train()`) or
+    /// evaluation mode (`false`: `model.eval()`). Only modules that behave differently
+    /// (batch normalisation) keep it; containers pass it to their children.
+    fn set_training(&mut self, _training: bool) {}
 }
 
 /// `y = x Wᵀ + b` with `W` stored `[out, in]` (as `torch.nn.Linear`).
@@ -39,8 +53,8 @@ pub trait Module<T: Float>: fmt::Display {
 pub struct Linear {
     /// Weight `[out, in]`.
     pub weight: Param,
-    /// Bias `[out]`.
-    pub bias: Param,
+    /// Bias `[out]`, if the layer has one.
+    pub bias: Option<Param>,
     /// Input features.
     pub in_features: usize,
     /// Output features.
@@ -55,9 +69,27 @@ impl Linear {
     /// # Panics
     /// If `in_features` is 0.
     pub fn new<T: Float>(tape: &Tape<T>, in_features: usize, out_features: usize, rng: &mut TorchRng) -> Self {
+        Self::with_bias(tape, in_features, out_features, true, rng)
+    }
+
+    /// As [`Linear::new`], with or without a bias (`nn.Linear(in, out, bias=False)` draws
+    /// the weight only, so the generator moves on less).
+    ///
+    /// # Panics
+    /// If `in_features` is 0.
+    pub fn with_bias<T: Float>(
+        tape: &Tape<T>,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        rng: &mut TorchRng,
+    ) -> Self {
         assert!(in_features > 0, "Linear: in_features must be positive");
         let wb = T::from_f64(kaiming_uniform_bound(in_features));
         let w = Tensor::uniform(&[out_features, in_features], -wb, wb, rng);
+        if !bias {
+            return Linear { weight: tape.parameter(w), bias: None, in_features, out_features };
+        }
         let bb = T::from_f64(1.0 / (in_features as f64).sqrt());
         let b = Tensor::uniform(&[out_features], -bb, bb, rng);
         Self::from_tensors(tape, w, b)
@@ -75,13 +107,14 @@ impl Linear {
             bias.shape()
         );
         let (out_features, in_features) = (weight.shape()[0], weight.shape()[1]);
-        Linear { weight: tape.parameter(weight), bias: tape.parameter(bias), in_features, out_features }
+        Linear { weight: tape.parameter(weight), bias: Some(tape.parameter(bias)), in_features, out_features }
     }
 }
 
 impl fmt::Display for Linear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Linear(in_features={}, out_features={}, bias=True)", self.in_features, self.out_features)
+        let bias = if self.bias.is_some() { "True" } else { "False" };
+        write!(f, "Linear(in_features={}, out_features={}, bias={bias})", self.in_features, self.out_features)
     }
 }
 
@@ -89,17 +122,24 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        x.linear(tape.var(self.weight), tape.var(self.bias))
+        match self.bias {
+            Some(b) => x.linear(tape.var(self.weight), tape.var(b)),
+            None => x.matmul_t(tape.var(self.weight)),
+        }
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {
-        vec![("weight".into(), self.weight), ("bias".into(), self.bias)]
+        let mut out = vec![("weight".into(), self.weight)];
+        out.extend(self.bias.map(|b| ("bias".into(), b)));
+        out
     }
 
     #[track_caller]
     fn forward_relu<'t>(&self, x: Var<'t, T>) -> Option<Var<'t, T>> {
         let tape = x.tape();
-        Some(x.linear_relu(tape.var(self.weight), tape.var(self.bias)))
+        // not Option::map: a closure would hide the caller's line
+        let b = self.bias?;
+        Some(x.linear_relu(tape.var(self.weight), tape.var(b)))
     }
 }
 
@@ -221,12 +261,37 @@ impl<T: Float> Sequential<T> {
     /// # Panics
     /// With fewer than two sizes, or a zero size.
     pub fn mlp_with(tape: &Tape<T>, sizes: &[usize], activation: Activation, rng: &mut TorchRng) -> Self {
+        Self::perceptron(tape, sizes, activation, Norm::None, rng)
+    }
+
+    /// The multilayer perceptron of [`Sequential::mlp`] with a normalisation layer after
+    /// every hidden Linear, before its ReLU: `Linear, Norm, ReLU, ..., Linear`. With
+    /// [`Norm::Batch`] the hidden Linears have no bias (the batch mean cancels it: its
+    /// gradient would be rounding noise), as PyTorch practice has it. [`Norm::None`] is
+    /// [`Sequential::mlp`].
+    ///
+    /// # Panics
+    /// With fewer than two sizes, or a zero size.
+    pub fn mlp_norm(tape: &Tape<T>, sizes: &[usize], norm: Norm, rng: &mut TorchRng) -> Self {
+        Self::perceptron(tape, sizes, Activation::ReLU, norm, rng)
+    }
+
+    /// `Linear, [Norm], activation, ..., Linear`: [`Sequential::mlp_with`] and
+    /// [`Sequential::mlp_norm`] in one.
+    fn perceptron(tape: &Tape<T>, sizes: &[usize], activation: Activation, norm: Norm, rng: &mut TorchRng) -> Self {
         assert!(sizes.len() >= 2, "mlp: need at least two layer sizes, got {sizes:?}");
         assert!(sizes.iter().all(|&s| s > 0), "mlp: layer sizes must be positive, got {sizes:?}");
         let mut layers: Vec<Box<dyn Module<T>>> = Vec::new();
         for (i, w) in sizes.windows(2).enumerate() {
-            layers.push(Box::new(Linear::new(tape, w[0], w[1], rng)));
-            if i + 2 < sizes.len() {
+            let hidden = i + 2 < sizes.len();
+            let bias = !(hidden && norm == Norm::Batch);
+            layers.push(Box::new(Linear::with_bias(tape, w[0], w[1], bias, rng)));
+            if hidden {
+                match norm {
+                    Norm::None => {}
+                    Norm::Batch => layers.push(Box::new(BatchNorm1d::new(tape, w[1]))),
+                    Norm::Layer => layers.push(Box::new(LayerNorm::new(tape, w[1]))),
+                }
                 layers.push(match activation {
                     Activation::ReLU => Box::new(ReLU),
                     Activation::Tanh => Box::new(Tanh),
@@ -286,5 +351,49 @@ impl<T: Float> Module<T> for Sequential<T> {
             }
         }
         out
+    }
+
+    fn named_buffers(&self) -> Vec<(String, &Buffer<T>)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            for (name, b) in l.named_buffers() {
+                out.push((format!("{i}.{name}"), b));
+            }
+        }
+        out
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for l in &mut self.layers {
+            l.set_training(training);
+        }
+    }
+}
+
+/// The normalisation layer of [`Sequential::mlp_norm`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Norm {
+    /// None: `Linear, ReLU, ..., Linear`.
+    #[default]
+    None,
+    /// [`BatchNorm1d`] after every hidden (bias-free) Linear.
+    Batch,
+    /// [`LayerNorm`] after every hidden Linear.
+    Layer,
+}
+
+impl Norm {
+    /// The command-line name: `none`, `batch` or `layer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+        }
+    }
+
+    /// The norm of a command-line name (`none`, `batch`, `layer`).
+    pub fn from_name(name: &str) -> Option<Norm> {
+        [Norm::None, Norm::Batch, Norm::Layer].into_iter().find(|n| n.name() == name)
     }
 }

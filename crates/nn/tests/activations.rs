@@ -31,7 +31,8 @@ fn in_a_sequential_network() {
     // the same as the ops written out
     let x = Tensor::uniform(&[5, 3], -1.0, 1.0, &mut rng);
     let xv = tape.input(x.clone());
-    let (w1, b1, w2, b2) = (tape.var(l1.weight), tape.var(l1.bias), tape.var(l2.weight), tape.var(l2.bias));
+    let (w1, b1, w2, b2) =
+        (tape.var(l1.weight), tape.var(l1.bias.unwrap()), tape.var(l2.weight), tape.var(l2.bias.unwrap()));
     let want = xv.linear(w1, b1).tanh().linear(w2, b2).sigmoid().value();
     assert_eq!(net.forward(xv).value(), want);
     // and their gradients check against finite differences
@@ -40,9 +41,9 @@ fn in_a_sequential_network() {
         &[
             x,
             tape.param_value(l1.weight),
-            tape.param_value(l1.bias),
+            tape.param_value(l1.bias.unwrap()),
             tape.param_value(l2.weight),
-            tape.param_value(l2.bias),
+            tape.param_value(l2.bias.unwrap()),
         ],
     )
     .unwrap();

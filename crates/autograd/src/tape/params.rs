@@ -115,6 +115,18 @@ impl<T: Float> Tape<T> {
         self.inner.borrow_mut().params[p.index()].has_grad = false;
     }
 
+    /// Visits the gradient of every parameter that has one (since the last zeroing, and
+    /// requiring grad) mutably: `f(param, gradient)`. What gradient clipping uses; it
+    /// allocates nothing.
+    pub fn for_each_grad_mut(&mut self, mut f: impl FnMut(Param, &mut [T])) {
+        let uid = self.uid;
+        for (i, s) in self.inner.get_mut().params.iter_mut().enumerate() {
+            if s.has_grad && s.requires_grad {
+                f(Param { index: i as u32, tape: uid }, &mut s.grad);
+            }
+        }
+    }
+
     /// Reads a parameter's value and gradient without copying.
     #[track_caller]
     pub fn with_param<R>(&self, p: Param, f: impl FnOnce(&[usize], &[T], Option<&[T]>) -> R) -> R {

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tapegrad_nn::files::{escaped, prepare_write};
+use tapegrad_nn::{OptimizerKind, OptimizerSpec};
 
 use super::{
     json, load_initial_params, profile, render_text, run as run_experiments, step_dot, sum_step_bytes, Config,
 };
-use crate::args::{check_f32, check_files, JsonArg, MemoryArg, SeedArgs, ShapeArgs};
+use crate::args::{check_files, JsonArg, MemoryArg, SeedArgs, ShapeArgs};
 use crate::budget::demo_needs;
 use crate::output::{self, fail, say};
 
@@ -25,7 +26,7 @@ pub struct ForumArgs {
     /// The model's sizes and the split.
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Learning rate of both runs of the sum experiment (finite in float32, at least 0).
+    /// Learning rate of both runs of the sum experiment (greater than 0, finite in float32).
     #[arg(long, default_value_t = 0.1, value_name = "LR", allow_negative_numbers = true)]
     pub lr_sum: f64,
     /// Learning rate of the batched mean runs (the accumulated mean run uses LR / K).
@@ -62,8 +63,12 @@ pub struct ForumArgs {
 /// The line.
 pub fn validate(a: &ForumArgs) -> Result<Config, String> {
     a.shape.validate()?;
-    for (name, lr) in [("--lr-sum", a.lr_sum), ("--lr-mean", a.lr_mean)] {
-        check_f32(name, lr)?;
+    // each run is an SGD step: its learning rate is checked as every optimizer's is, the
+    // accumulated mean run's lr / k too (a tiny lr rounds to 0 in float32)
+    let k = a.shape.micro_batches as f64;
+    for (name, lr) in [("--lr-sum", a.lr_sum), ("--lr-mean", a.lr_mean), ("--lr-mean / --micro-batches", a.lr_mean / k)]
+    {
+        OptimizerSpec::new(OptimizerKind::Sgd, lr).validate::<f32>().map_err(|e| format!("{name} {}", e.reason))?;
     }
     let (params, batch) = demo_needs(&a.shape.layers.0, a.shape.batch, a.shape.micro_batches, a.json.json);
     a.memory.check(&[(a.shape.layers_arg(), params), (a.shape.batch_arg(), batch)])?;
