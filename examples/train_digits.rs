@@ -283,8 +283,9 @@ fn run() -> Result<(), ExitCode> {
             100.0 * (aa - fa).abs()
         ))?;
         if let Some(path) = plot {
-            plot::draw(path, full, acc).map_err(|e| fail(&format!("--plot: {}: {e}", path.display())))?;
-            output::write(&format!("plot written to {}\n", path.display()))?;
+            plot::draw(path, full, acc)
+                .map_err(|e| fail(&format!("--plot: {}: {e}", tapegrad_nn::files::escaped(path))))?;
+            output::write(&format!("plot written to {}\n", tapegrad_nn::files::escaped(path)))?;
         }
     }
     output::write(&format!("{} run(s) of {} epochs in {seconds:.2} s\n", runs.len(), o.epochs))?;

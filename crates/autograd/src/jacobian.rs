@@ -64,7 +64,7 @@ impl<T: Float> Tape<T> {
             assert!(x.same_shape(v), "jvp: tangent {:?} for an input {:?} (at {loc})", v.shape(), x.shape());
         }
         // g(u) = Jᵀu for a cotangent u (its value does not matter: g is linear in u)
-        let u = self.leaf(&Tensor::zeros(&output.shape()), true);
+        let u = self.leaf(Tensor::zeros(&output.shape()), true);
         let g = self.grad_with(output, u, inputs);
         // ⟨g(u), v⟩ = ⟨u, J v⟩, so its gradient with respect to u is J v
         let mut dot: Option<Var<'t, T>> = None;
@@ -78,7 +78,7 @@ impl<T: Float> Tape<T> {
         match dot {
             Some(dot) if dot.requires_grad() => self.grad(dot, &[u])[0],
             // no input, or nothing leads from u: J v = 0
-            _ => self.leaf(&Tensor::zeros(&output.shape()), false),
+            _ => self.leaf(Tensor::zeros(&output.shape()), false),
         }
     }
 
@@ -101,7 +101,7 @@ impl<T: Float> Tape<T> {
     ) -> Vec<Tensor<T>> {
         let loc = Location::caller();
         let shape = output.shape();
-        let u = self.leaf(&Tensor::zeros(&shape), true);
+        let u = self.leaf(Tensor::zeros(&shape), true);
         let g = self.grad_with(output, u, inputs);
         let mut out = Vec::with_capacity(tangents.len());
         for set in tangents {
@@ -176,7 +176,7 @@ impl<T: Float> Tape<T> {
         let data = jac.data_mut();
         if forward {
             // column j = J e_j = the gradient with respect to u of ⟨Jᵀu, e_j⟩
-            let u = self.leaf(&Tensor::zeros(&output.shape()), true);
+            let u = self.leaf(Tensor::zeros(&output.shape()), true);
             let g = self.grad_with(output, u, &[input])[0];
             if g.requires_grad() {
                 sweep(g, u, n, &mut |j, col| col.iter().enumerate().for_each(|(i, &c)| data[i * n + j] = c));

@@ -49,7 +49,7 @@ pub use gradcheck::{
 };
 pub use introspect::Listing;
 pub use jacobian::JacobianMode;
-pub use profile::{OpStats, Profile};
+pub use profile::{OpStats, Profile, Spread};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;

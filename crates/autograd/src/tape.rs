@@ -16,6 +16,7 @@ mod backward;
 mod grad;
 mod params;
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::fmt;
 use std::mem;
@@ -268,11 +269,11 @@ impl<T: Float> Inner<T> {
 /// that forgets them.
 #[cold]
 pub(crate) fn warn_growth(n: usize, loc: &'static Location<'static>, reset: &str) {
-    eprintln!(
-        "tapegrad: warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
+    tapegrad_kernels::cpu::warn(format_args!(
+        "warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
          loop must call {reset} after each step, or the tape grows without bound. \
          set_node_warning(None) on the tape turns this message off, set_node_warning(Some(n)) moves it."
-    );
+    ));
 }
 
 /// `Some("nan")` or `Some("inf")` if a value is not finite.
@@ -353,23 +354,59 @@ impl<T: Float> Tape<T> {
 
     /// Forgets every recorded node but keeps their memory (and the parameters, with their
     /// values and gradients). Taking `&mut self` guarantees no [`Var`] outlives it.
+    ///
+    /// A training loop that forgets it grows the tape by a step's nodes each step;
+    /// [`Tape::scope`] (or `tapegrad_nn::train_step`) resets for you.
     pub fn reset(&mut self) {
         self.inner.get_mut().len = 0;
     }
 
-    /// A leaf holding a copy of `value`; with `requires_grad`, backward fills (and across
-    /// backward calls, accumulates) its gradient. Inside [`Tape::no_grad`] it never requires
-    /// grad.
+    /// Runs `f` on the tape (the forward and backward pass of one step), then resets it
+    /// ([`Tape::reset`]), and returns what `f` returned: the shape of a training step
+    /// that cannot grow the tape. Every [`Var`] recorded in `f` ends with it: returning
+    /// one does not compile, so read what you need (`loss.item()`) inside.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let mut tape = Tape::<f64>::new();
+    /// let w = tape.parameter(Tensor::new(vec![1.0, -2.0], &[2]));
+    /// for _ in 0..3 {
+    ///     tape.zero_grad();
+    ///     let loss = tape.scope(|tape| {
+    ///         let loss = (tape.var(w) * tape.var(w)).sum();
+    ///         loss.backward();
+    ///         loss.item()
+    ///     });
+    ///     assert_eq!((loss, tape.len()), (5.0, 0));
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use tapegrad::{Tape, Tensor};
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.scope(|tape| tape.input(Tensor::scalar(1.0))); // a Var cannot leave the scope
+    /// ```
+    pub fn scope<R>(&mut self, f: impl FnOnce(&Tape<T>) -> R) -> R {
+        let r = f(self);
+        self.reset();
+        r
+    }
+
+    /// A leaf holding a copy of `value` (a tensor or a reference to one); with
+    /// `requires_grad`, backward fills (and across backward calls, accumulates) its
+    /// gradient. Inside [`Tape::no_grad`] it never requires grad.
     #[track_caller]
-    pub fn leaf(&self, value: &Tensor<T>, requires_grad: bool) -> Var<'_, T> {
+    pub fn leaf(&self, value: impl Borrow<Tensor<T>>, requires_grad: bool) -> Var<'_, T> {
+        let value = value.borrow();
         let id = self.inner.borrow_mut().leaf(value.shape(), value.data(), requires_grad, Location::caller());
         Var::new(self, id)
     }
 
-    /// A leaf that does not require grad (an input or a constant).
+    /// A leaf that does not require grad (an input or a constant), from a tensor or a
+    /// reference to one.
     #[track_caller]
-    pub fn input(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.leaf(&value, false)
+    pub fn input(&self, value: impl Borrow<Tensor<T>>) -> Var<'_, T> {
+        self.leaf(value, false)
     }
 
     /// A leaf from a slice and a shape, without building a [`Tensor`] first.

@@ -57,7 +57,7 @@ fn indexing_values_are_pytorchs() {
     assert_eq!(x.narrow(0, 2, 1).value().data(), &[8.0, 9.0, 10.0, 11.0]);
     assert_eq!(x.max_axis(1).value().data(), &[3.0, 7.0, 11.0]);
     assert_eq!(x.min_axis(0).value().data(), &[0.0, 1.0, 2.0, 3.0]);
-    let ties = tape.leaf(&Tensor::new(vec![2.0, 1.0, 1.0, f64::NAN, 0.0], &[5]), true);
+    let ties = tape.leaf(Tensor::new(vec![2.0, 1.0, 1.0, f64::NAN, 0.0], &[5]), true);
     let m = ties.narrow(0, 0, 3).min_axis(0);
     m.backward();
     assert_eq!(ties.grad().unwrap().data(), &[0.0, 1.0, 0.0, 0.0, 0.0], "the first of equal minima");
@@ -97,7 +97,7 @@ fn logsumexp_sin_cos() {
 #[test]
 fn logsumexp_does_not_overflow() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![1000.0, 1000.0, f64::NEG_INFINITY], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![1000.0, 1000.0, f64::NEG_INFINITY], &[3]), true);
     let y = x.logsumexp(0, false);
     assert!((y.item() - (1000.0 + 2f64.ln())).abs() < 1e-12);
     y.backward();
@@ -138,7 +138,7 @@ fn jacobian_in_both_modes_and_jvp() {
     let want = jacobian_by_differences(&x0);
     for mode in [JacobianMode::Forward, JacobianMode::Reverse, JacobianMode::Auto] {
         let tape = Tape::<f64>::new();
-        let x = tape.leaf(&Tensor::new(x0.to_vec(), &[2]), true);
+        let x = tape.leaf(Tensor::new(x0.to_vec(), &[2]), true);
         let jac = tape.jacobian_with(f(x), x, mode);
         assert_eq!(jac.shape(), &[3, 2]);
         for (a, b) in jac.data().iter().zip(&want) {
@@ -147,7 +147,7 @@ fn jacobian_in_both_modes_and_jvp() {
     }
     // J v for v = (2, -1)
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(x0.to_vec(), &[2]), true);
+    let x = tape.leaf(Tensor::new(x0.to_vec(), &[2]), true);
     let v = tape.input(Tensor::new(vec![2.0, -1.0], &[2]));
     let jv = tape.jvp(f(x), &[x], &[v]).value();
     for i in 0..3 {
@@ -164,8 +164,8 @@ fn nested_modes_agree_with_closed_forms() {
     let gxx = 6.0 * xv * yv - yv * yv * (xv * yv).sin();
     let gxy = 3.0 * xv * xv + (xv * yv).cos() - xv * yv * (xv * yv).sin();
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::scalar(xv), true);
-    let y = tape.leaf(&Tensor::scalar(yv), true);
+    let x = tape.leaf(Tensor::scalar(xv), true);
+    let y = tape.leaf(Tensor::scalar(yv), true);
     let g = x * x * x * y + (x * y).sin();
     let one = tape.input(Tensor::scalar(1.0));
     // forward over forward: jvp (along x) of jvp (along x), and of jvp (along y)
@@ -195,7 +195,7 @@ fn nested_modes_agree_with_closed_forms() {
 #[test]
 fn jvp_of_a_constant_output_is_zero() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![1.0, 2.0], &[2]), true);
+    let x = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
     let c = tape.input(Tensor::new(vec![3.0], &[1]));
     let v = tape.input(Tensor::new(vec![1.0, 1.0], &[2]));
     assert_eq!(tape.jvp(c * 2.0, &[x], &[v]).value().data(), &[0.0]);
@@ -221,7 +221,7 @@ fn jvps_are_jacobian_columns() {
     let x0 = [0.3, -0.8];
     let want = jacobian_by_differences(&x0);
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(x0.to_vec(), &[2]), true);
+    let x = tape.leaf(Tensor::new(x0.to_vec(), &[2]), true);
     let sets = vec![
         vec![Tensor::new(vec![1.0, 0.0], &[2])],
         vec![Tensor::new(vec![0.0, 1.0], &[2])],

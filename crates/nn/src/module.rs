@@ -1,5 +1,6 @@
-//! Modules: `Linear`, the activations `ReLU`, `Tanh`, `Sigmoid`, and `Sequential`; the
-//! normalisation layers are in `norm.rs`.
+//! Modules: `Linear`, the activations `ReLU`, `Tanh`, `Sigmoid`, and `Sequential` (with
+//! `mlp`, `mlp_with` and `mlp_norm` for multilayer perceptrons); the normalisation layers
+//! are in `norm.rs`.
 
 use std::fmt;
 
@@ -209,6 +210,18 @@ impl<T: Float> Module<T> for Sigmoid {
     }
 }
 
+/// The activation between the layers of [`Sequential::mlp_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// [`ReLU`] (fused with the layer before it).
+    #[default]
+    ReLU,
+    /// [`Tanh`].
+    Tanh,
+    /// [`Sigmoid`].
+    Sigmoid,
+}
+
 /// Modules applied in order; child `i`'s parameters are named `"{i}.{name}"`.
 ///
 /// A module followed by a [`ReLU`] runs as one fused node when it has one
@@ -225,12 +238,30 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The multilayer perceptron `Linear(s0, s1), ReLU, Linear(s1, s2), ..., Linear` (no
-    /// ReLU after the last), initialised in order from `rng` as PyTorch would.
+    /// ReLU after the last), initialised in order from `rng` as PyTorch would:
+    /// [`Sequential::mlp_with`] and [`Activation::ReLU`].
     ///
     /// # Panics
     /// With fewer than two sizes, or a zero size.
     pub fn mlp(tape: &Tape<T>, sizes: &[usize], rng: &mut TorchRng) -> Self {
-        Self::mlp_norm(tape, sizes, Norm::None, rng)
+        Self::mlp_with(tape, sizes, Activation::ReLU, rng)
+    }
+
+    /// The multilayer perceptron with `activation` between the linear layers (none after
+    /// the last), initialised in order from `rng` as PyTorch would.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, TorchRng};
+    /// use tapegrad_nn::{Activation, Sequential};
+    /// let tape = Tape::<f32>::new();
+    /// let net = Sequential::mlp_with(&tape, &[4, 8, 2], Activation::Tanh, &mut TorchRng::manual_seed(0));
+    /// assert_eq!(net.to_string().lines().nth(2).unwrap().trim(), "(1): Tanh()");
+    /// ```
+    ///
+    /// # Panics
+    /// With fewer than two sizes, or a zero size.
+    pub fn mlp_with(tape: &Tape<T>, sizes: &[usize], activation: Activation, rng: &mut TorchRng) -> Self {
+        Self::perceptron(tape, sizes, activation, Norm::None, rng)
     }
 
     /// The multilayer perceptron of [`Sequential::mlp`] with a normalisation layer after
@@ -242,6 +273,12 @@ impl<T: Float> Sequential<T> {
     /// # Panics
     /// With fewer than two sizes, or a zero size.
     pub fn mlp_norm(tape: &Tape<T>, sizes: &[usize], norm: Norm, rng: &mut TorchRng) -> Self {
+        Self::perceptron(tape, sizes, Activation::ReLU, norm, rng)
+    }
+
+    /// `Linear, [Norm], activation, ..., Linear`: [`Sequential::mlp_with`] and
+    /// [`Sequential::mlp_norm`] in one.
+    fn perceptron(tape: &Tape<T>, sizes: &[usize], activation: Activation, norm: Norm, rng: &mut TorchRng) -> Self {
         assert!(sizes.len() >= 2, "mlp: need at least two layer sizes, got {sizes:?}");
         assert!(sizes.iter().all(|&s| s > 0), "mlp: layer sizes must be positive, got {sizes:?}");
         let mut layers: Vec<Box<dyn Module<T>>> = Vec::new();
@@ -255,7 +292,11 @@ impl<T: Float> Sequential<T> {
                     Norm::Batch => layers.push(Box::new(BatchNorm1d::new(tape, w[1]))),
                     Norm::Layer => layers.push(Box::new(LayerNorm::new(tape, w[1]))),
                 }
-                layers.push(Box::new(ReLU));
+                layers.push(match activation {
+                    Activation::ReLU => Box::new(ReLU),
+                    Activation::Tanh => Box::new(Tanh),
+                    Activation::Sigmoid => Box::new(Sigmoid),
+                });
             }
         }
         Sequential { layers }

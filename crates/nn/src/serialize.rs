@@ -196,7 +196,7 @@ impl fmt::Display for StateDictErrorKind {
 impl fmt::Display for StateDictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(path) => write!(f, "{}: {}", path.display(), self.kind),
+            Some(path) => write!(f, "{}: {}", crate::files::escaped(path), self.kind),
             None => write!(f, "{}", self.kind),
         }
     }

@@ -67,7 +67,7 @@ fn batch_norm_matches_pytorch() {
         };
         load(0, "running_mean0");
         load(1, "running_var0");
-        let x = tape.leaf(&Tensor::new(f32s(&c["x"]), &[n, ch]), true);
+        let x = tape.leaf(Tensor::new(f32s(&c["x"]), &[n, ch]), true);
         let y = bn.forward(x);
         (y * tape.input(Tensor::new(f32s(&c["u"]), &[n, ch]))).sum().backward();
         close(&format!("case {k} y"), y.value().data(), &f32s(&c["y"]));
@@ -101,7 +101,7 @@ fn layer_norm_matches_pytorch() {
         let ln = LayerNorm::new(&tape, *shape.last().unwrap());
         set(&mut tape, ln.weight, f32s(&c["weight"]));
         set(&mut tape, ln.bias, f32s(&c["bias"]));
-        let x = tape.leaf(&Tensor::new(f32s(&c["x"]), &shape), true);
+        let x = tape.leaf(Tensor::new(f32s(&c["x"]), &shape), true);
         let y = ln.forward(x);
         (y * tape.input(Tensor::new(f32s(&c["u"]), &shape))).sum().backward();
         close(&format!("case {k} y"), y.value().data(), &f32s(&c["y"]));

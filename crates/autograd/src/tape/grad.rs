@@ -152,7 +152,7 @@ impl<T: Float> Tape<T> {
                 };
                 match found {
                     Some(g) => Var::new(self, g),
-                    None => self.leaf(&Tensor::zeros(&w.shape()), false),
+                    None => self.leaf(Tensor::zeros(&w.shape()), false),
                 }
             })
             .collect()

@@ -32,6 +32,11 @@ impl<T: Float> Tape<T> {
         Var::new(self, Id::param(p.index as usize))
     }
 
+    /// Whether `p` is a parameter of this tape (not of another one).
+    pub fn owns(&self, p: Param) -> bool {
+        p.tape == self.uid && p.index() < self.num_params()
+    }
+
     #[track_caller]
     fn check_param(&self, p: Param) {
         assert!(
@@ -100,6 +105,14 @@ impl<T: Float> Tape<T> {
             let grad = (s.has_grad && s.requires_grad).then_some(s.grad.as_slice());
             f(Param { index: i as u32, tape: uid }, &mut s.value, grad);
         }
+    }
+
+    /// Clears one parameter's gradient (what [`Tape::zero_grad`] does for all), for an
+    /// optimizer that owns some of the tape's parameters.
+    #[track_caller]
+    pub fn zero_param_grad(&self, p: Param) {
+        self.check_param(p);
+        self.inner.borrow_mut().params[p.index()].has_grad = false;
     }
 
     /// Visits the gradient of every parameter that has one (since the last zeroing, and

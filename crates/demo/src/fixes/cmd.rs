@@ -11,6 +11,7 @@ use super::{render_one, render_table, run_fixes, run_table, table_optimizers, Fi
 use crate::args::{check_outputs, spec_error, JsonArg, MemoryArg, OptimizerArgs, PlotArg, SeedArgs, ShapeArgs};
 use crate::budget::fixes_needs;
 use crate::output::{self, fail, say};
+use tapegrad_nn::files::escaped;
 
 /// The options of `fixes` (its description is the doc of [`crate::cli::Command::Fixes`]).
 #[derive(Args, Debug)]
@@ -147,9 +148,9 @@ pub fn run(a: &FixesArgs) -> ExitCode {
     let mut written = String::new();
     if let Some(path) = &a.plot.plot {
         if let Err(e) = super::plot::write_plot(&reports, path) {
-            return fail(&format!("--plot: {}: {e}", path.display()));
+            return fail(&format!("--plot: {}: {e}", escaped(path)));
         }
-        written = format!("plot written to {}", path.display());
+        written = format!("plot written to {}", escaped(path));
     }
     let non_finite = reports.iter().map(|r| r.non_finite()).sum();
     output::non_finite_note(non_finite, "a step overflows float32, or eps 0 divides 0 by 0", json);

@@ -42,7 +42,7 @@ pub fn gradient<'t>(
 ) -> Var<'t, f64> {
     // x + 0, with the 0 a leaf that requires grad: a node to differentiate with respect to
     let n = x.shape()[0];
-    let x = x + tape.leaf(&Tensor::zeros(&[n]), true);
+    let x = x + tape.leaf(Tensor::zeros(&[n]), true);
     let out = y(x);
     match mode {
         Mode::Reverse => tape.grad(out, &[x])[0],
