@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         return end;
     }
     let tape = Tape::<f64>::new();
-    let w = tape.leaf(&Tensor::new(vec![0.5, -1.0, 2.0], &[3]), true);
+    let w = tape.leaf(Tensor::new(vec![0.5, -1.0, 2.0], &[3]), true);
     let v = tape.input(Tensor::new(vec![1.0, 0.0, -1.0], &[3]));
     let loss = (w * w * w).sum(); // L(w) = Σ w³, so ∇L = 3w² and H = diag(6w)
     let g = tape.grad(loss, &[w])[0]; // ∇L, recorded on the tape

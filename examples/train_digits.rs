@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example train_digits -- [--epochs N] [--micro-batches K]
 //!     [--optimizer sgd|adam|adamw] [--lr LR] [--momentum M] [--betas B1,B2] [--eps EPS]
-//!     [--weight-decay WD] [--seed S] [--plot FILE.svg]
+//!     [--weight-decay WD] [--norm none|batch|layer] [--seed S] [--plot FILE.svg]
 //! ```
 //!
 //! - The data: `Dataset::digits()` (1,797 images), split by
@@ -18,6 +18,12 @@
 //!   made too, and a closing note compares the two: test accuracy and the distance between
 //!   their final weights. A batch shorter than K (the epoch's last holds 29 rows) splits
 //!   into one micro-batch a row.
+//! - `--norm batch|layer` puts a `BatchNorm1d` (the hidden Linear then has no bias) or a
+//!   `LayerNorm` after the hidden layer, before its ReLU; the test accuracy is measured in
+//!   evaluation mode (BatchNorm's running statistics). With `--micro-batches K` the closing
+//!   note then says how far accumulation ends from the full batch: LayerNorm keeps the two
+//!   runs together (float rounding), BatchNorm normalises each micro-batch with its own
+//!   statistics, so the runs part.
 //! - `--plot FILE.svg` draws the training loss and the test accuracy per epoch of the
 //!   full-batch run and the accumulated one (K micro-batches, 4 when K is 1).
 //! - `--optimizer sgd` (the default: lr 0.05, momentum 0.9), `adam` or `adamw` (lr 0.01,
@@ -39,7 +45,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapegrad::{Tape, TorchRng};
 use tapegrad_demo::args::{check_outputs, describe_optimizer, OptimizerArgs, PlotArg};
 use tapegrad_demo::output::{self, fail};
-use tapegrad_nn::{CrossEntropyLoss, DataLoader, Dataset, Module, OptimizerKind, OptimizerSpec, Reduction, Sequential};
+use tapegrad_nn::{
+    CrossEntropyLoss, DataLoader, Dataset, Module, Norm, OptimizerKind, OptimizerSpec, Reduction, Sequential,
+};
 
 /// The split seed: one fixed split, whatever `--seed` is.
 const SPLIT_SEED: u64 = 0;
@@ -68,6 +76,10 @@ struct Cli {
     /// The optimizer.
     #[command(flatten)]
     optimizer: OptimizerArgs,
+    /// Normalisation after the hidden layer, before its ReLU: none, batch (BatchNorm1d; the
+    /// hidden Linear has no bias) or layer (LayerNorm).
+    #[arg(long, value_name = "NAME", default_value = "none", value_parser = parse_norm)]
+    norm: Norm,
     /// Seed of the initialisation and the shuffling (the split is fixed).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
@@ -94,7 +106,12 @@ struct Options {
     epochs: usize,
     micro_batches: usize,
     optimizer: OptimizerSpec,
+    norm: Norm,
     seed: u64,
+}
+
+fn parse_norm(s: &str) -> Result<Norm, String> {
+    Norm::from_name(s).ok_or_else(|| "the normalisation must be none, batch or layer".into())
 }
 
 /// One training run's curves and result.
@@ -109,8 +126,8 @@ struct Run {
 /// line per epoch. `Err` is the program's end when stdout fails.
 fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Result<Run, ExitCode> {
     let mut tape = Tape::<f32>::new();
-    let model =
-        Sequential::mlp(&tape, &[train.num_features(), HIDDEN, train.classes()], &mut TorchRng::manual_seed(o.seed));
+    let sizes = [train.num_features(), HIDDEN, train.classes()];
+    let mut model = Sequential::mlp_norm(&tape, &sizes, o.norm, &mut TorchRng::manual_seed(o.seed));
     let mut opt = o.optimizer.build::<f32>().map_err(|e| fail(&e.to_string()))?;
     let loss_fn = CrossEntropyLoss::new(Reduction::Mean);
     let mut loader = DataLoader::new(BATCH).shuffle(o.seed);
@@ -149,7 +166,7 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Re
         }
         bar.finish_and_clear();
         let loss = total / train.len() as f64;
-        let acc = accuracy(&tape, &model, test);
+        let acc = accuracy(&tape, &mut model, test);
         output::write(&format!("epoch {epoch:>3}  loss {loss:.4}  test accuracy {acc:.3}\n"))?;
         run.losses.push(loss);
         run.accuracies.push(acc);
@@ -160,10 +177,13 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Re
     Ok(run)
 }
 
-/// The share of `test` the model classifies right.
-fn accuracy(tape: &Tape<f32>, model: &Sequential<f32>, test: &Dataset<f32>) -> f64 {
+/// The share of `test` the model classifies right, in evaluation mode (BatchNorm uses its
+/// running statistics); the model is back in training mode afterwards.
+fn accuracy(tape: &Tape<f32>, model: &mut Sequential<f32>, test: &Dataset<f32>) -> f64 {
     let _no_grad = tape.no_grad();
+    model.set_training(false);
     let predicted = model.forward(tape.input(test.features().clone())).argmax(1).value();
+    model.set_training(true);
     let right = predicted.data().iter().zip(test.labels()).filter(|(&p, &l)| p as usize == l).count();
     right as f64 / test.len() as f64
 }
@@ -194,7 +214,27 @@ fn main() -> ExitCode {
 fn options(cli: &Cli) -> Result<Options, String> {
     let optimizer = cli.optimizer.spec(default_optimizer)?;
     check_outputs(&[("--plot", cli.plot.plot.as_deref())])?;
-    Ok(Options { epochs: cli.epochs as usize, micro_batches: cli.micro_batches as usize, optimizer, seed: cli.seed })
+    let micro_batches = cli.micro_batches as usize;
+    Ok(Options { epochs: cli.epochs as usize, micro_batches, optimizer, norm: cli.norm, seed: cli.seed })
+}
+
+/// With batch norm every micro-batch needs 2 rows; the epoch's shortest batch (its last, of
+/// `train_len % 64` rows when that is not 0) decides.
+fn check_norm(o: &Options, train_len: usize) -> Result<(), String> {
+    let shortest = match train_len % BATCH {
+        0 => BATCH,
+        rest => rest,
+    };
+    let k = o.micro_batches;
+    if o.norm == Norm::Batch && shortest / k.min(shortest) < 2 {
+        return Err(format!(
+            "--norm batch needs at least 2 rows in every micro-batch, but the epoch's last batch of {shortest} rows \
+             split into {k} gives a micro-batch of {} row (at most {} micro-batches with batch norm)",
+            shortest / k.min(shortest),
+            shortest / 2
+        ));
+    }
+    Ok(())
 }
 
 /// The whole program; `Err` is its end (status 2 after one line, or 0 for a closed pipe).
@@ -203,6 +243,7 @@ fn run() -> Result<(), ExitCode> {
     let o = options(&cli).map_err(|e| fail(&e))?;
     let digits = Dataset::<f32>::digits().map_err(|e| fail(&format!("cannot read the digits: {e}")))?;
     let (train_set, test_set) = digits.train_test_split(0.2, SPLIT_SEED);
+    check_norm(&o, train_set.len()).map_err(|e| fail(&e))?;
     output::write(&format!(
         "8x8 digits: {} training and {} test images, {} classes (random_split seed {SPLIT_SEED})\n",
         train_set.len(),
@@ -210,7 +251,12 @@ fn run() -> Result<(), ExitCode> {
         digits.classes()
     ))?;
     output::write(&format!(
-        "MLP 64-{HIDDEN}-10 (ReLU), cross-entropy (mean), {}, batch {BATCH}, {} epochs, seed {}\n",
+        "MLP 64-{HIDDEN}-10 ({}ReLU), cross-entropy (mean), {}, batch {BATCH}, {} epochs, seed {}\n",
+        match o.norm {
+            Norm::None => "",
+            Norm::Batch => "BatchNorm1d, ",
+            Norm::Layer => "LayerNorm, ",
+        },
         describe_optimizer(&o.optimizer),
         o.epochs,
         o.seed
@@ -237,8 +283,9 @@ fn run() -> Result<(), ExitCode> {
             100.0 * (aa - fa).abs()
         ))?;
         if let Some(path) = plot {
-            plot::draw(path, full, acc).map_err(|e| fail(&format!("--plot: {}: {e}", path.display())))?;
-            output::write(&format!("plot written to {}\n", path.display()))?;
+            plot::draw(path, full, acc)
+                .map_err(|e| fail(&format!("--plot: {}: {e}", tapegrad_nn::files::escaped(path))))?;
+            output::write(&format!("plot written to {}\n", tapegrad_nn::files::escaped(path)))?;
         }
     }
     output::write(&format!("{} run(s) of {} epochs in {seconds:.2} s\n", runs.len(), o.epochs))?;

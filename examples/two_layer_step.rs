@@ -56,8 +56,8 @@ fn run() -> Result<(), ExitCode> {
                 match &cli.dot {
                     Some(path) => {
                         tapegrad_nn::files::write_atomic(path, dot.as_bytes())
-                            .map_err(|e| fail(&format!("the DOT file: {}: {e}", path.display())))?;
-                        let p = path.display();
+                            .map_err(|e| fail(&format!("the DOT file: {}: {e}", tapegrad_nn::files::escaped(path))))?;
+                        let p = tapegrad_nn::files::escaped(path);
                         output::write(&format!("graph written to {p} (render: dot -Tsvg {p} -o graph.svg)\n\n"))?;
                     }
                     None => output::write(&format!("{dot}\n"))?,

@@ -11,3 +11,9 @@ mod readme {}
 #[cfg(doctest)]
 #[doc = include_str!("../docs/design.md")]
 mod design {}
+
+/// The Rust examples of docs/training.md (a training loop from the docs), compiled and
+/// run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/training.md")]
+mod training {}

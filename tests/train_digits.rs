@@ -101,6 +101,8 @@ fn bad_arguments_get_one_line_and_status_2() {
         (&["--optimizer", "adamw", "--weight-decay", "inf"], "--weight-decay"),
         (&["--seed", "-1"], "--seed"),
         (&["--plot", "curves.png"], "ending in .svg"),
+        (&["--norm", "group"], "none, batch or layer"),
+        (&["--norm", "batch", "--micro-batches", "15"], "gives a micro-batch of 1 row (at most 14"),
         (&["--plot"], "--plot"),
         (&["--wat"], "--wat"),
         (&["extra"], "extra"),
@@ -116,7 +118,17 @@ fn bad_arguments_get_one_line_and_status_2() {
     // the example's own description, then the options and its optimizers' defaults
     let text = stdout(&help);
     assert!(text.starts_with("Trains a 64-64-10 MLP on the 8x8 handwritten digits"), "{text}");
-    for opt in ["--epochs", "--micro-batches", "--optimizer", "--lr", "--betas", "--weight-decay", "--seed", "--plot"] {
+    for opt in [
+        "--epochs",
+        "--micro-batches",
+        "--optimizer",
+        "--lr",
+        "--betas",
+        "--weight-decay",
+        "--norm",
+        "--seed",
+        "--plot",
+    ] {
         assert!(text.contains(opt), "{opt}: {text}");
     }
     assert!(text.contains("Defaults: sgd lr 0.05, momentum 0.9"), "{text}");
@@ -214,4 +226,24 @@ fn readme_shows_what_the_example_prints() {
         assert!(lines.any(|l| l.starts_with(want)), "README line not printed (in order): {want}\n{out}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With LayerNorm the accumulated run stays on the full batch's (float rounding); with
+/// BatchNorm each micro-batch has its own statistics and the runs part after one epoch.
+#[test]
+fn norm_layers_and_accumulation() {
+    let distance = |norm: &str| {
+        let o = run(&["--norm", norm, "--micro-batches", "4", "--epochs", "1"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = stdout(&o);
+        let note = out.lines().find(|l| l.starts_with("4 micro-batches vs full batch")).unwrap().to_string();
+        let d = note.split("final weights ").nth(1).unwrap().split(' ').next().unwrap().parse::<f64>().unwrap();
+        (d, out)
+    };
+    let (layer, out) = distance("layer");
+    assert!(layer < 1e-5, "LayerNorm: {layer}");
+    assert!(out.contains("MLP 64-64-10 (LayerNorm, ReLU)"), "{out}");
+    let (batch, out) = distance("batch");
+    assert!(batch > 0.1, "BatchNorm: {batch}");
+    assert!(out.contains("MLP 64-64-10 (BatchNorm1d, ReLU)"), "{out}");
 }

@@ -202,3 +202,50 @@ fn two_thread_steps_allocate_nothing() {
     network_steady_state("sgd momentum, two threads", &layers, 64, &mut Sgd::new(0.1).momentum(0.9), &l1);
     tapegrad::set_num_threads(1);
 }
+
+/// A steady-state step of a network with BatchNorm1d or LayerNorm after each hidden layer,
+/// two accumulated micro-batches (BatchNorm's running statistics updated in each forward),
+/// gradient clipping by the 2-norm and the infinity norm, clipping by value, an Adam step,
+/// and an evaluation-mode forward allocates nothing.
+#[test]
+fn norm_and_clipping_steps_allocate_nothing() {
+    use tapegrad_nn::{clip_grad_norm, clip_grad_value, Norm, NormType};
+    let _serial = serial();
+    for norm in [Norm::Batch, Norm::Layer] {
+        let mut rng = TorchRng::manual_seed(4);
+        let mut tape = Tape::<f32>::new();
+        let mut model = Sequential::mlp_norm(&tape, &[6, 16, 16, 3], norm, &mut rng);
+        let mut opt = Adam::new(0.01);
+        let l1 = L1Loss::new(Reduction::Mean);
+        let halves: Vec<_> = (0..2)
+            .map(|_| {
+                let x = tape.parameter_with(Tensor::rand(&[4, 6], &mut rng), false);
+                (x, tape.parameter_with(Tensor::rand(&[4, 3], &mut rng), false))
+            })
+            .collect();
+        let mut step = |tape: &mut Tape<f32>, model: &mut Sequential<f32>| {
+            model.set_training(true);
+            opt.zero_grad(tape);
+            for &(x, t) in &halves {
+                tape.reset();
+                l1.forward(model.forward(tape.var(x)), tape.var(t)).mul_scalar(0.5).backward();
+            }
+            tape.reset();
+            let total = clip_grad_norm(tape, 0.5, NormType::L2) + clip_grad_norm(tape, 10.0, NormType::Inf);
+            clip_grad_value(tape, 0.1);
+            opt.step(tape);
+            model.set_training(false);
+            let y = model.forward(tape.var(halves[0].0));
+            std::hint::black_box((total, y.with_value(|v| v[0])));
+        };
+        step(&mut tape, &mut model); // warm-up: buffers grow to their final sizes
+        let n = allocations(|| {
+            for _ in 0..3 {
+                step(&mut tape, &mut model);
+            }
+        });
+        assert_eq!(n, 0, "{norm:?}: {n} heap allocations in 3 steady-state steps");
+        let tracked = model.named_buffers().iter().find(|(n, _)| n.ends_with("tracked")).map(|(_, b)| b.to_f64_vec());
+        assert_eq!(tracked, (norm == Norm::Batch).then(|| vec![8.0]), "two forwards per step, four steps");
+    }
+}

@@ -30,6 +30,10 @@ pub trait Float: Element + Display + TorchUniform {
     fn tanh(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
     /// `self^p`.
     fn powf(self, p: Self) -> Self;
     /// Neither infinite nor NaN.
@@ -75,6 +79,14 @@ macro_rules! impl_float {
             #[inline]
             fn sqrt(self) -> Self {
                 $t::sqrt(self)
+            }
+            #[inline]
+            fn sin(self) -> Self {
+                $t::sin(self)
+            }
+            #[inline]
+            fn cos(self) -> Self {
+                $t::cos(self)
             }
             #[inline]
             fn powf(self, p: Self) -> Self {

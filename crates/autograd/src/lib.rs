@@ -8,6 +8,8 @@
 //!   as in PyTorch.
 //! - [`ScalarTape`] is a specialised engine for `f64` scalars, one node per op
 //!   (micrograd's `Value` API), built for speed.
+//! - [`Tape::jvp`] (forward mode, derived from the same backward rules) and
+//!   [`Tape::jacobian`] / [`ScalarTape::jacobian`] (whole Jacobians) are in [`jacobian`].
 //! - [`gradcheck()`] and [`gradgradcheck()`] compare first and second derivatives with finite
 //!   differences.
 //! - [`rng::TorchRng`] reproduces PyTorch's CPU random numbers bit for bit.
@@ -30,6 +32,7 @@
 pub mod float;
 pub mod gradcheck;
 pub mod introspect;
+pub mod jacobian;
 pub mod ops;
 pub mod print;
 pub mod profile;
@@ -45,7 +48,8 @@ pub use gradcheck::{
     gradcheck, gradcheck_with, gradgradcheck, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport,
 };
 pub use introspect::Listing;
-pub use profile::{OpStats, Profile};
+pub use jacobian::JacobianMode;
+pub use profile::{OpStats, Profile, Spread};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;

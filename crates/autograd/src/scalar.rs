@@ -523,6 +523,21 @@ impl<'t> Scalar<'t> {
     pub fn relu(self) -> Scalar<'t> {
         self.op1(ScalarOp::Unary(Unary::Relu))
     }
+    /// `√self`.
+    #[track_caller]
+    pub fn sqrt(self) -> Scalar<'t> {
+        self.op1(ScalarOp::Unary(Unary::Sqrt))
+    }
+    /// `sin self`.
+    #[track_caller]
+    pub fn sin(self) -> Scalar<'t> {
+        self.op1(ScalarOp::Unary(Unary::Sin))
+    }
+    /// `cos self`.
+    #[track_caller]
+    pub fn cos(self) -> Scalar<'t> {
+        self.op1(ScalarOp::Unary(Unary::Cos))
+    }
     /// `|self|`.
     #[track_caller]
     pub fn abs(self) -> Scalar<'t> {

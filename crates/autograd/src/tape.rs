@@ -279,11 +279,11 @@ impl<T: Float> Inner<T> {
 /// that forgets them.
 #[cold]
 pub(crate) fn warn_growth(n: usize, loc: &'static Location<'static>, reset: &str) {
-    eprintln!(
-        "tapegrad: warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
+    tapegrad_kernels::cpu::warn(format_args!(
+        "warning: the tape now holds {n} nodes (the last recorded at {loc}); a training \
          loop must call {reset} after each step, or the tape grows without bound. \
          set_node_warning(None) on the tape turns this message off, set_node_warning(Some(n)) moves it."
-    );
+    ));
 }
 
 /// `Some("nan")` or `Some("inf")` if a value is not finite.
@@ -364,8 +364,42 @@ impl<T: Float> Tape<T> {
 
     /// Forgets every recorded node but keeps their memory (and the parameters, with their
     /// values and gradients). Taking `&mut self` guarantees no variable outlives it.
+    ///
+    /// A training loop that forgets it grows the tape by a step's nodes each step;
+    /// [`Tape::scope`] (or `tapegrad_nn::train_step`) resets for you.
     pub fn reset(&mut self) {
         self.inner.get_mut().len = 0;
+    }
+
+    /// Runs `f` on the tape (the forward and backward pass of one step), then resets it
+    /// ([`Tape::reset`]), and returns what `f` returned: the shape of a training step
+    /// that cannot grow the tape. Every variable recorded in `f` ends with it: returning
+    /// one does not compile, so read what you need (`loss.item()`) inside.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let mut tape = Tape::<f64>::new();
+    /// let w = tape.parameter(Tensor::new(vec![1.0, -2.0], &[2]));
+    /// for _ in 0..3 {
+    ///     tape.zero_grad();
+    ///     let loss = tape.scope(|tape| {
+    ///         let loss = (tape.var(w) * tape.var(w)).sum();
+    ///         loss.backward();
+    ///         loss.item()
+    ///     });
+    ///     assert_eq!((loss, tape.len()), (5.0, 0));
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use tapegrad::{Tape, Tensor};
+    /// let mut tape = Tape::<f64>::new();
+    /// let x = tape.scope(|tape| tape.input(Tensor::scalar(1.0))); // a Var cannot leave the scope
+    /// ```
+    pub fn scope<R>(&mut self, f: impl FnOnce(&Tape<T>) -> R) -> R {
+        let r = f(self);
+        self.reset();
+        r
     }
 
     /// Clears the gradient of every parameter and of every recorded leaf (PyTorch's

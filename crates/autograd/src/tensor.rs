@@ -94,6 +94,36 @@ impl<T: Float> Tensor<T> {
         Self::generate("Tensor::rand", shape, |_| T::rand_unit(rng))
     }
 
+    /// Standard normal values (mean 0, variance 1), reproducible from the seed: the
+    /// Box-Muller transform of pairs of uniform `f64` draws
+    /// ([`TorchRng::uniform_f64_unit`]), `sqrt(-2 ln(1 - u1))` times `cos` and `sin` of
+    /// `2π u2`, rounded to the element type. Not the stream of `torch.randn`, which draws
+    /// in blocks of 16 with its own approximations.
+    ///
+    /// ```
+    /// use tapegrad::{Tensor, TorchRng};
+    /// let x = Tensor::<f64>::randn(&[10_000], &mut TorchRng::manual_seed(0));
+    /// let mean = x.data().iter().sum::<f64>() / 1e4;
+    /// let var = x.data().iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 1e4;
+    /// assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+    /// ```
+    #[track_caller]
+    pub fn randn(shape: &[usize], rng: &mut TorchRng) -> Self {
+        let mut pair: Option<f64> = None;
+        Self::generate("Tensor::randn", shape, |_| {
+            let z = match pair.take() {
+                Some(z) => z,
+                None => {
+                    let r = (-2.0 * (1.0 - rng.uniform_f64_unit()).ln()).sqrt();
+                    let (sin, cos) = (std::f64::consts::TAU * rng.uniform_f64_unit()).sin_cos();
+                    pair = Some(r * sin);
+                    r * cos
+                }
+            };
+            T::from_f64(z)
+        })
+    }
+
     /// Uniform values on `[from, to)`, bit for bit what `tensor.uniform_(from, to)` gives.
     #[track_caller]
     pub fn uniform(shape: &[usize], from: T, to: T, rng: &mut TorchRng) -> Self {

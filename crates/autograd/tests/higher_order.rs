@@ -44,7 +44,7 @@ fn second_derivatives_match_closed_forms_on_both_engines() {
         for &x in &[0.3, 0.9, 1.7, 2.5] {
             // tensor engine
             let tape = Tape::<f64>::new();
-            let xv = tape.leaf(&Tensor::scalar(x), true);
+            let xv = tape.leaf(Tensor::scalar(x), true);
             let y = tensor_f(name, xv);
             let g = tape.grad(y, &[xv])[0];
             assert!((g.item() - d1(x)).abs() < 1e-10, "{name} f'({x})");

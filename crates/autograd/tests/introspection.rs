@@ -111,7 +111,7 @@ fn profiler_counts_and_totals_are_consistent() {
 fn anomaly_mode_catches_a_nan_made_in_backward_only() {
     let tape = Tape::<f64>::new();
     tape.set_detect_anomaly(true);
-    let x = tape.leaf(&Tensor::new(vec![4.0, 0.0, 1.0], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![4.0, 0.0, 1.0], &[3]), true);
     let line = line!() + 1;
     let r = x.sqrt(); // forward is finite (sqrt 0 = 0); backward divides by 0
     let y = r.sum();
@@ -126,7 +126,7 @@ fn anomaly_mode_catches_a_nan_made_in_backward_only() {
 #[test]
 fn anomaly_mode_catches_nan_in_forward_and_is_silent_when_off() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![-1.0], &[1]), true);
+    let x = tape.leaf(Tensor::new(vec![-1.0], &[1]), true);
     let quiet = x.log(); // NaN, but anomaly mode is off
     assert!(quiet.item().is_nan());
     tape.set_detect_anomaly(true);

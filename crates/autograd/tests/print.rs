@@ -48,7 +48,7 @@ fn shape_and_dtype_suffixes() {
 #[test]
 fn variables_show_their_value_and_gradient_state() {
     let tape = Tape::<f32>::new();
-    let x = tape.leaf(&Tensor::new(vec![1.0, 2.0], &[2]), true);
+    let x = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
     assert_eq!(x.to_string(), "tensor([1., 2.], shape=[2], dtype=f32, requires_grad=true, has_grad=false)");
     let y = (x * x).sum();
     y.backward();

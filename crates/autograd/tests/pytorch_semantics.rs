@@ -83,9 +83,9 @@ fn case1_linear_relu_with_nan_input_fused_and_composed() {
     let f = &fixture()["linear_relu"];
     for fused in [true, false] {
         let tape = Tape::<f64>::new();
-        let x = tape.leaf(&tensor(&f["x"]), true);
-        let w = tape.leaf(&tensor(&f["w"]), true);
-        let b = tape.leaf(&tensor(&f["b"]), true);
+        let x = tape.leaf(tensor(&f["x"]), true);
+        let w = tape.leaf(tensor(&f["w"]), true);
+        let b = tape.leaf(tensor(&f["b"]), true);
         let y = if fused { x.linear_relu(w, b) } else { x.linear(w, b).relu() };
         y.sum().backward();
         check("linear_relu value", &y.value(), &tensor(&f["y"]));
@@ -150,7 +150,7 @@ fn case3_interior_gradients_belong_to_the_last_pass_that_reached_them() {
     let fx = fixture();
     for (order, f) in [([1, 2, 1], &fx["interior"]), ([2, 1, 2], &fx["interior_mirror"])] {
         let tape = Tape::<f64>::new();
-        let x = tape.leaf(&Tensor::new(vec![1.0, -2.0, 0.5], &[3]), true);
+        let x = tape.leaf(Tensor::new(vec![1.0, -2.0, 0.5], &[3]), true);
         let y = x * 2.0;
         let l1 = (y * y).sum();
         let z = x * 3.0;
@@ -192,7 +192,7 @@ fn case3_interior_gradients_belong_to_the_last_pass_that_reached_them() {
 #[test]
 fn case4_zero_grad_clears_recorded_leaves() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![1.0, 2.0], &[2]), true);
+    let x = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
     (x * x).sum().backward();
     tape.zero_grad();
     assert!(x.grad().is_none());
@@ -206,7 +206,7 @@ fn case5_empty_tensors() {
     let fx = fixture();
     let tape = Tape::<f64>::new();
     let f = &fx["empty_axis1"];
-    let x = tape.leaf(&Tensor::zeros(&[3, 0]), true);
+    let x = tape.leaf(Tensor::zeros(&[3, 0]), true);
     let (m, s) = (x.mean_axis(1, false), x.sum_axis(1, false));
     (m.sum() + s.sum()).backward();
     check("mean_axis(1)", &m.value(), &tensor(&f["mean"]));
@@ -214,7 +214,7 @@ fn case5_empty_tensors() {
     check("grad", &x.grad().unwrap(), &tensor(&f["grad"]));
 
     let f = &fx["empty_axis0"];
-    let x = tape.leaf(&Tensor::zeros(&[0, 3]), true);
+    let x = tape.leaf(Tensor::zeros(&[0, 3]), true);
     let (m, s) = (x.mean_axis(0, false), x.sum_axis(0, false));
     (s * 2.0).sum().backward();
     check("mean_axis(0)", &m.value(), &tensor(&f["mean"]));
@@ -223,14 +223,14 @@ fn case5_empty_tensors() {
     check("grad", &x.grad().unwrap(), &tensor(&f["grad"]));
 
     let f = &fx["empty_expand"];
-    let x = tape.leaf(&Tensor::zeros(&[0]), true);
+    let x = tape.leaf(Tensor::zeros(&[0]), true);
     let e = x.expand(&[3, 0]);
     e.sum().backward();
     assert_eq!(e.shape().as_slice(), [3, 0]);
     check("expand grad", &x.grad().unwrap(), &tensor(&f["grad"]));
 
     let f = &fx["expand_one_to_zero"];
-    let x = tape.leaf(&Tensor::new(vec![7.0], &[1]), true);
+    let x = tape.leaf(Tensor::new(vec![7.0], &[1]), true);
     let e = x.expand(&[0]);
     let t = e.sum();
     t.backward();
@@ -239,7 +239,7 @@ fn case5_empty_tensors() {
     check("grad", &x.grad().unwrap(), &tensor(&f["grad"]));
 
     // the higher-order path computes the same
-    let x = tape.leaf(&Tensor::zeros(&[3, 0]), true);
+    let x = tape.leaf(Tensor::zeros(&[3, 0]), true);
     let g = tape.grad(x.mean_axis(1, false).sum(), &[x]);
     assert_eq!(g[0].shape().as_slice(), [3, 0]);
 }
@@ -274,19 +274,19 @@ fn case7_zero_derivative_paths_give_zeros() {
     let fx = fixture();
     let f = &fx["zero_path"];
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![1.5, -2.0, 0.0], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![1.5, -2.0, 0.0], &[3]), true);
     (x.sign() * 2.0).sum().backward();
     check("sign path", &x.grad().unwrap(), &tensor(&f["sign"]));
 
-    let x = tape.leaf(&Tensor::new(vec![1.5, -2.0, 0.0], &[3]), true);
-    let w = tape.leaf(&Tensor::new(vec![0.5, 1.0, 2.0], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![1.5, -2.0, 0.0], &[3]), true);
+    let w = tape.leaf(Tensor::new(vec![0.5, 1.0, 2.0], &[3]), true);
     (x.powf(0.0) * w).sum().backward();
     check("pow 0 path", &x.grad().unwrap(), &tensor(&f["pow0_x"]));
     check("w", &w.grad().unwrap(), &tensor(&f["pow0_w"]));
 
     // second order through relu: the derivative of relu's gate is zero, and present
     let f = &fx["relu_second_order"];
-    let x = tape.leaf(&Tensor::new(vec![1.0, -2.0, 3.0], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![1.0, -2.0, 3.0], &[3]), true);
     let g = tape.grad((x.relu() * x).sum(), &[x]);
     check("g", &g[0].value(), &tensor(&f["g"]));
     let gg = tape.grad(g[0].sum(), &[x]);
@@ -317,7 +317,7 @@ fn case9_a_growing_tape_warns_once() {
         // the forgotten reset: a tape and a scalar tape that only grow
         let tape = Tape::<f64>::new();
         tape.set_node_warning(Some(100));
-        let w = tape.leaf(&Tensor::new(vec![1.0, 2.0], &[2]), true);
+        let w = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
         for _ in 0..100 {
             (w * 3.0).sum().backward();
         }
@@ -346,6 +346,19 @@ fn case9_a_growing_tape_warns_once() {
     assert!(warnings[0].contains("holds 100 nodes") && warnings[0].contains("tape.reset()"), "{err}");
     assert!(warnings[0].contains("pytorch_semantics.rs"), "names the line that recorded the node: {err}");
     assert!(warnings[1].contains("holds 50 nodes") && warnings[1].contains("ScalarTape::reset()"), "{err}");
+    // a stderr that cannot be written drops the warnings, never panics
+    #[cfg(target_os = "linux")]
+    {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "case9_a_growing_tape_warns_once", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .stderr(full)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 // A reset tape (the right loop) reuses its nodes and never warns: the mark counts the arena.
@@ -354,7 +367,7 @@ fn case9_a_reset_tape_stays_below_the_mark() {
     let mut tape = Tape::<f64>::new();
     tape.set_node_warning(Some(10));
     for _ in 0..100 {
-        let w = tape.leaf(&Tensor::new(vec![1.0, 2.0], &[2]), true);
+        let w = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
         (w * 3.0).sum().backward();
         tape.reset();
     }

@@ -11,7 +11,7 @@ fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {
 fn two_backward_calls_double_a_leaf_grad_and_zeroing_resets() {
     let tape = Tape::<f64>::new();
     let p = tape.parameter(t(&[1.0, 2.0, 3.0], &[3]));
-    let x = tape.leaf(&t(&[0.5, -1.0, 2.0], &[3]), true);
+    let x = tape.leaf(t(&[0.5, -1.0, 2.0], &[3]), true);
     let w = tape.var(p);
     let y = (w * x).sum();
     y.backward();
@@ -30,7 +30,7 @@ fn two_backward_calls_double_a_leaf_grad_and_zeroing_resets() {
 #[test]
 fn interior_grads_do_not_accumulate() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&t(&[2.0], &[1]), true);
+    let x = tape.leaf(t(&[2.0], &[1]), true);
     let h = x.exp();
     let y = (h * h).sum(); // dy/dh = 2h
     y.backward();
@@ -43,11 +43,11 @@ fn interior_grads_do_not_accumulate() {
 #[test]
 fn a_plus_a_gives_two() {
     let tape = Tape::<f64>::new();
-    let a = tape.leaf(&t(&[3.0], &[]), true);
+    let a = tape.leaf(t(&[3.0], &[]), true);
     (a + a).backward();
     assert_eq!(a.grad().unwrap().item(), 2.0);
     let tape = Tape::<f32>::new();
-    let a = tape.leaf(&Tensor::scalar(3.0), true);
+    let a = tape.leaf(Tensor::scalar(3.0), true);
     (a + a + a).backward();
     assert_eq!(a.grad().unwrap().item(), 3.0);
 }
@@ -57,7 +57,7 @@ fn diamond_graph() {
     // x feeds two paths that meet again: y = exp(x) * tanh(x); dy/dx = e^x tanh x + e^x (1 - tanh² x)
     let tape = Tape::<f64>::new();
     let xv = 0.7f64;
-    let x = tape.leaf(&t(&[xv], &[1]), true);
+    let x = tape.leaf(t(&[xv], &[1]), true);
     let y = (x.exp() * x.tanh()).sum();
     y.backward();
     let want = xv.exp() * xv.tanh() + xv.exp() * (1.0 - xv.tanh().powi(2));
@@ -69,7 +69,7 @@ fn leaves_without_requires_grad_get_none() {
     let tape = Tape::<f64>::new();
     let x = tape.input(t(&[1.0, 2.0], &[2]));
     let c = tape.parameter_with(t(&[5.0, 5.0], &[2]), false);
-    let w = tape.leaf(&t(&[3.0, 4.0], &[2]), true);
+    let w = tape.leaf(t(&[3.0, 4.0], &[2]), true);
     let y = ((x * w) + tape.var(c)).sum();
     y.backward();
     assert!(x.grad().is_none());
@@ -81,7 +81,7 @@ fn leaves_without_requires_grad_get_none() {
 #[test]
 fn detach_and_no_grad_record_nothing() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&t(&[1.5], &[1]), true);
+    let x = tape.leaf(t(&[1.5], &[1]), true);
     let y = (x * x.detach()).sum(); // d/dx = x (the detached factor is a constant)
     y.backward();
     assert_eq!(x.grad().unwrap().data(), &[1.5]);
@@ -108,7 +108,7 @@ fn backward_of_a_constant_panics() {
 #[test]
 fn vjp_with_upstream_gradient() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&t(&[1.0, 2.0, 3.0], &[3]), true);
+    let x = tape.leaf(t(&[1.0, 2.0, 3.0], &[3]), true);
     let y = x.mul_scalar(2.0).powf(2.0); // y = 4x², dy/dx = 8x
     y.backward_with(&t(&[1.0, 0.0, -1.0], &[3]));
     assert_eq!(x.grad().unwrap().data(), &[8.0, 0.0, -24.0]);
@@ -117,7 +117,7 @@ fn vjp_with_upstream_gradient() {
 #[test]
 fn backward_of_a_leaf_is_its_seed() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&t(&[1.0, 2.0], &[2]), true);
+    let x = tape.leaf(t(&[1.0, 2.0], &[2]), true);
     x.backward_with(&t(&[3.0, 4.0], &[2]));
     assert_eq!(x.grad().unwrap().data(), &[3.0, 4.0]);
 }
@@ -223,7 +223,7 @@ fn random_graphs_built_in_any_order() {
 #[test]
 fn tensor_display_and_scalars() {
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), true);
+    let x = tape.leaf(t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), true);
     let y = (x * 2.0 + 1.0 - 0.5) / 2.0;
     assert_eq!(y.value().data(), &[1.25, 2.25, 3.25, 4.25]);
     let z = 1.0 - (3.0 * x) + (2.0 + x);
@@ -258,4 +258,62 @@ fn fused_linear_equals_its_composition_on_two_threads() {
     check::<f32>(300, 50, 310, 78);
     check::<f32>(64, 784, 256, 79);
     check::<f32>(40, 33, 17, 80);
+}
+
+/// `leaf` and `input` take a tensor by value or by reference alike.
+#[test]
+fn leaf_and_input_take_tensors_and_references() {
+    let tape = Tape::<f64>::new();
+    let x = t(&[1.0, -2.0], &[2]);
+    let by_ref = tape.leaf(&x, true);
+    let by_value = tape.leaf(x.clone(), true);
+    let inputs = [tape.input(&x), tape.input(x.clone())];
+    for v in [by_ref, by_value, inputs[0], inputs[1]] {
+        assert_eq!(v.value().data(), x.data());
+    }
+    (by_ref * by_value * inputs[0] * inputs[1]).sum().backward();
+    assert!(inputs[0].grad().is_none() && by_value.grad().is_some());
+}
+
+/// A scope resets the tape when it ends, so a loop of scopes holds one step's nodes at
+/// most; parameters and their gradients persist as with `reset`.
+#[test]
+fn a_scope_resets_the_tape_and_keeps_the_parameters() {
+    let mut tape = Tape::<f64>::new();
+    tape.set_node_warning(Some(10));
+    let p = tape.parameter(t(&[1.0, 2.0], &[2]));
+    for step in 1..=100 {
+        let (nodes, loss) = tape.scope(|tape| {
+            let loss = (tape.var(p) * 3.0).sum();
+            loss.backward();
+            (tape.len(), loss.item())
+        });
+        assert_eq!((nodes, loss, tape.len()), (2, 9.0, 0));
+        // gradients accumulate across steps until zeroed, as in PyTorch
+        assert_eq!(tape.param_grad(p).unwrap().data(), &[3.0 * step as f64; 2]);
+    }
+    tape.zero_param_grad(p);
+    assert!(tape.param_grad(p).is_none());
+}
+
+/// `Tensor::randn`: seeded, standard normal (moments and tails of 200,000 draws), the
+/// same values in f32 as in f64 rounded.
+#[test]
+fn randn_is_a_seeded_standard_normal() {
+    let n = 200_000;
+    let x = Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(7));
+    assert_eq!(x.data(), Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(7)).data());
+    assert_ne!(x.data(), Tensor::<f64>::randn(&[n], &mut TorchRng::manual_seed(8)).data());
+    let mean = x.data().iter().sum::<f64>() / n as f64;
+    let moment = |k: i32| x.data().iter().map(|v| (v - mean).powi(k)).sum::<f64>() / n as f64;
+    // standard errors: mean 0.0022, variance 0.0032, skewness 0.0055, kurtosis 0.011
+    assert!(mean.abs() < 0.01, "{mean}");
+    assert!((moment(2) - 1.0).abs() < 0.015, "{}", moment(2));
+    assert!(moment(3).abs() < 0.03, "{}", moment(3));
+    assert!((moment(4) - 3.0).abs() < 0.06, "{}", moment(4));
+    let beyond = |c: f64| x.data().iter().filter(|v| v.abs() > c).count() as f64 / n as f64;
+    assert!((beyond(1.0) - 0.3173).abs() < 0.005 && (beyond(2.0) - 0.0455).abs() < 0.002);
+    let y = Tensor::<f32>::randn(&[4, 5], &mut TorchRng::manual_seed(7));
+    assert_eq!(y.shape(), &[4, 5]);
+    assert!(y.data().iter().zip(x.data()).all(|(&a, &b)| a == b as f32));
 }

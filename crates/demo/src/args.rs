@@ -23,6 +23,7 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::Args;
 
 use crate::budget::{parse_size, Budget, Bytes};
+use tapegrad_nn::files::escaped;
 use tapegrad_nn::{OptimizerKind, OptimizerSpec, SpecError};
 
 use crate::json::py_float;
@@ -298,16 +299,21 @@ impl MemoryArg {
 /// # Errors
 /// One line naming the option and the path.
 pub fn check_outputs(outputs: &[(&str, Option<&Path>)]) -> Result<(), String> {
-    let given: Vec<(&str, &Path)> = outputs.iter().filter_map(|&(n, p)| Some((n, p?))).collect();
-    for (name, path) in &given {
-        tapegrad_nn::files::check_output(path).map_err(|e| format!("{name}: {}: {e}", path.display()))?;
+    check_files(&[], outputs)
+}
+
+/// [`check_outputs`], and no output is one of the input files `(option, path)` given (by
+/// device and inode, so a symbolic or hard link to an input is refused too).
+///
+/// # Errors
+/// One line naming the options and the path.
+pub fn check_files(inputs: &[(&str, Option<&Path>)], outputs: &[(&str, Option<&Path>)]) -> Result<(), String> {
+    fn given<'a>(files: &[(&'a str, Option<&'a Path>)]) -> Vec<(&'a str, &'a Path)> {
+        files.iter().filter_map(|&(n, p)| Some((n, p?))).collect()
     }
-    for (i, (a, pa)) in given.iter().enumerate() {
-        for (b, pb) in &given[i + 1..] {
-            if tapegrad_nn::files::same_output(pa, pb) {
-                return Err(format!("{a} and {b} name the same file {}", pa.display()));
-            }
-        }
+    let (inputs, outputs) = (given(inputs), given(outputs));
+    for (name, path) in &outputs {
+        tapegrad_nn::files::check_output(path).map_err(|e| format!("{name}: {}: {e}", escaped(path)))?;
     }
-    Ok(())
+    tapegrad_nn::files::check_distinct(&inputs, &outputs)
 }

@@ -48,4 +48,5 @@ pub mod fixes;
 pub mod forum;
 pub mod json;
 pub mod model;
+pub mod oom;
 pub mod output;

@@ -2,7 +2,11 @@
 //!
 //! Every bad argument or file ends the run before any work with one line on stderr and
 //! exit status 2; the output files are written all or nothing; a closed stdout pipe ends
-//! the run quietly.
+//! the run quietly; an allocation that fails ends it with one line and status 2.
+
+/// An allocation that fails ends the run with one line and status 2, not an abort.
+#[global_allocator]
+static ALLOCATOR: tapegrad_demo::oom::ExitOnFailure = tapegrad_demo::oom::ExitOnFailure;
 
 fn main() -> std::process::ExitCode {
     tapegrad_demo::cli::main()

@@ -5,7 +5,7 @@
 //! reports hold, and PyTorch's `allclose`.
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{Module, Sequential};
+use tapegrad_nn::{Module, Norm, Sequential};
 
 /// The MLP of `layers` on a fresh tape, initialised after `torch.manual_seed(model_seed)`,
 /// or with `initial` (flat in `parameters()` order) instead when given.
@@ -18,6 +18,14 @@ pub fn build_model(layers: &[usize], model_seed: u64, initial: Option<&[f32]>) -
     if let Some(values) = initial {
         unflatten(&mut tape, &model, values);
     }
+    (tape, model)
+}
+
+/// The MLP of `layers` with `norm` after every hidden Linear ([`Sequential::mlp_norm`]) on
+/// a fresh tape, initialised after `torch.manual_seed(model_seed)`, in training mode.
+pub fn build_norm_model(layers: &[usize], model_seed: u64, norm: Norm) -> (Tape<f32>, Sequential<f32>) {
+    let tape = Tape::new();
+    let model = Sequential::mlp_norm(&tape, layers, norm, &mut TorchRng::manual_seed(model_seed));
     (tape, model)
 }
 

@@ -140,9 +140,11 @@ pub fn non_finite_note(count: usize, why: &str, json: bool) {
     }
 }
 
-/// One line `PROGRAM: MSG` on stderr (a stderr that cannot be written is ignored).
+/// One line `PROGRAM: MSG` on stderr (a stderr that cannot be written is ignored);
+/// control characters in `msg` (from a path or an argument) are escaped, so it stays one
+/// line.
 pub fn say(msg: &str) {
-    let _ = writeln!(io::stderr().lock(), "{}: {msg}", program());
+    let _ = writeln!(io::stderr().lock(), "{}: {}", program(), tapegrad_nn::files::one_line(msg));
 }
 
 /// [`say`] then exit status 2: the end of a run refused for a bad argument or file.

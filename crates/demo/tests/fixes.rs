@@ -2,20 +2,22 @@
 //! `fixtures/README.md`): initial parameters bit for bit; every run's final parameters and
 //! per-step losses within 1e-5 of the vector's largest magnitude, for SGD (plain, momentum,
 //! weight decay), Adam (with and without L2 decay), AdamW, L1 and MSE losses, even and
-//! uneven splits; the JSON layout; the table's verdicts; the plot; bad arguments.
+//! uneven splits, gradient clipping (grad norms too) and BatchNorm / LayerNorm (BatchNorm's
+//! running statistics too); the JSON layout; the table's verdicts; the plot; bad arguments.
 
 use std::process::{Command, Output};
 
 use serde_json::Value;
 use tapegrad_demo::args::describe_optimizer;
+use tapegrad_demo::fixes::answer::run_answer;
 use tapegrad_demo::fixes::json::render_fixes_json;
 use tapegrad_demo::fixes::{default_optimizer, run_fixes, run_table, FixesConfig, LossKind, RUNS};
-use tapegrad_nn::{OptimizerKind, OptimizerSpec};
+use tapegrad_nn::{Norm, OptimizerKind, OptimizerSpec};
 
 mod common;
 use common::{assert_close, f32s};
 
-const FIXTURES: [(&str, &str); 10] = [
+const FIXTURES: [(&str, &str); 17] = [
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
     ("fixes-sgd-wd-uneven", include_str!("fixtures/fixes-sgd-wd-uneven.json")),
     ("fixes-sgd-momentum", include_str!("fixtures/fixes-sgd-momentum.json")),
@@ -26,6 +28,13 @@ const FIXTURES: [(&str, &str); 10] = [
     ("fixes-adam-wd-mse", include_str!("fixtures/fixes-adam-wd-mse.json")),
     ("fixes-adam-k1", include_str!("fixtures/fixes-adam-k1.json")),
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
+    ("fixes-clip-adam", include_str!("fixtures/fixes-clip-adam.json")),
+    ("fixes-batchnorm", include_str!("fixtures/fixes-batchnorm.json")),
+    ("fixes-sgd-momentum-clip", include_str!("fixtures/fixes-sgd-momentum-clip.json")),
+    ("fixes-adamw-layer", include_str!("fixtures/fixes-adamw-layer.json")),
+    ("fixes-adam-batch-uneven", include_str!("fixtures/fixes-adam-batch-uneven.json")),
+    ("fixes-sgd-wd-batch-clip-mse", include_str!("fixtures/fixes-sgd-wd-batch-clip-mse.json")),
+    ("fixes-adam-layer-clip", include_str!("fixtures/fixes-adam-layer-clip.json")),
 ];
 
 fn demo(args: &[&str]) -> Output {
@@ -54,6 +63,12 @@ fn args_of(r: &Value) -> Vec<String> {
     for key in ["batch", "micro_batches", "steps", "data_seed", "model_seed"] {
         opt(&format!("--{}", key.replace('_', "-")), r[key].to_string());
     }
+    if let Some(c) = r.get("clip_grad_norm") {
+        opt("--clip-grad-norm", c.to_string());
+    }
+    if let Some(n) = r.get("norm") {
+        opt("--norm", n.as_str().unwrap().into());
+    }
     a
 }
 
@@ -81,6 +96,8 @@ fn config_of(r: &Value) -> FixesConfig {
         steps: u("steps") as usize,
         data_seed: u("data_seed"),
         model_seed: u("model_seed"),
+        clip_grad_norm: r.get("clip_grad_norm").map(|c| c.as_f64().unwrap()),
+        norm: r.get("norm").map_or(Norm::None, |n| Norm::from_name(n.as_str().unwrap()).unwrap()),
     }
 }
 
@@ -98,7 +115,9 @@ fn check_against(name: &str, reference: &Value, ours: &Value) {
         "betas",
         "eps",
         "weight_decay",
+        "clip_grad_norm",
         "loss",
+        "norm",
         "data_seed",
         "model_seed",
         "layers",
@@ -121,6 +140,12 @@ fn check_against(name: &str, reference: &Value, ours: &Value) {
         assert_eq!(o["lr"].as_f64(), r["lr"].as_f64(), "{name} {run}: lr");
         assert_close(&format!("{name} {run} params"), &f32s(&o["params"]), &f32s(&r["params"]));
         assert_close(&format!("{name} {run} losses"), &f32s(&o["losses"]), &f32s(&r["losses"]));
+        for key in ["grad_norms", "buffers"] {
+            // present in both or in neither (the keys are compared above)
+            if let Some(want) = r.get(key) {
+                assert_close(&format!("{name} {run} {key}"), &f32s(&o[key]), &f32s(want));
+            }
+        }
         // the nesting: one loss per step for batched, k per step otherwise
         assert_eq!(o["losses"].as_array().unwrap().len(), r["losses"].as_array().unwrap().len());
         assert_eq!(o["losses"][0].is_array(), r["losses"][0].is_array(), "{name} {run}: losses nesting");
@@ -151,7 +176,8 @@ fn library_matches_every_reference_file() {
 
 #[test]
 fn binary_json_matches_the_reference_files() {
-    for (name, text) in &FIXTURES[..3] {
+    // three plain references, then clipping (fixes-clip-adam) and batch norm (fixes-batchnorm)
+    for (name, text) in FIXTURES[..3].iter().chain(&FIXTURES[10..12]) {
         let reference: Value = serde_json::from_str(text).unwrap();
         let args = args_of(&reference);
         let out = Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(&args).output().unwrap();
@@ -164,10 +190,6 @@ fn binary_json_matches_the_reference_files() {
 #[test]
 fn json_layout_is_the_generators_line_for_line() {
     // same keys on the same lines as Python's dumps: compare the text with numbers masked
-    let reference = FIXTURES[0].1;
-    let out = demo(&["fixes", "--optimizer", "adam", "--json"]);
-    assert!(out.status.success());
-    let ours = String::from_utf8(out.stdout).unwrap();
     let mask = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| match l.split_once(": ") {
@@ -178,7 +200,12 @@ fn json_layout_is_the_generators_line_for_line() {
             })
             .collect()
     };
-    assert_eq!(mask(&ours), mask(reference));
+    for (name, text) in [FIXTURES[0], FIXTURES[10], FIXTURES[11]] {
+        let args = args_of(&serde_json::from_str(text).unwrap());
+        let out = Command::new(env!("CARGO_BIN_EXE_tapegrad-demo")).args(&args).output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(mask(&String::from_utf8(out.stdout).unwrap()), mask(text), "{name}");
+    }
 }
 
 #[test]
@@ -228,13 +255,68 @@ fn the_table_has_the_issues_verdicts() {
     let out = demo(&["fixes"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| SGD") || l.starts_with("| Adam")).collect();
+    let (table, _answer) = text.split_once("The answer:").expect("the answer after the table");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| SGD") || l.starts_with("| Adam")).collect();
     assert_eq!(rows.len(), 5, "{text}");
     for (row, want) in rows.iter().zip(PATTERN) {
         let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
         assert_eq!(cells, want, "{row}");
     }
     assert!(text.contains("Why"), "{text}");
+}
+
+/// The answer's rows: the five optimizers as above, then clipping (Adam: no fix no longer
+/// works, the loss fixes still do), BatchNorm (nothing works), LayerNorm (as plain SGD).
+const ANSWER: [[bool; 4]; 8] = [
+    PATTERN[0],
+    PATTERN[1],
+    PATTERN[2],
+    PATTERN[3],
+    PATTERN[4],
+    [false, false, true, true],
+    [false, false, false, false],
+    [false, true, true, true],
+];
+
+#[test]
+fn the_answer_is_measured_for_every_setup() {
+    let out = demo(&["fixes"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let answer = text.split_once("The answer:").expect("the answer").1;
+    let rows: Vec<&str> = answer.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| setup")).skip(1).collect();
+    let labels: Vec<&str> = rows.iter().map(|r| r.split(" | ").next().unwrap().trim_start_matches("| ")).collect();
+    assert_eq!(
+        labels,
+        [
+            "plain SGD",
+            "SGD, momentum 0.9",
+            "SGD, weight decay 0.1",
+            "Adam",
+            "AdamW, weight decay 0.1",
+            "Adam, clip_grad_norm 0.63",
+            "SGD, BatchNorm1d",
+            "SGD, LayerNorm"
+        ]
+    );
+    for (row, want) in rows.iter().zip(ANSWER) {
+        let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
+        assert_eq!(cells, want, "{row}");
+    }
+    // the cells are the runs' own verdicts, not text
+    for ((_, report), want) in run_answer().iter().zip(ANSWER) {
+        let got: Vec<bool> = RUNS[1..].iter().map(|n| report.run(n).equal).collect();
+        assert_eq!(got, want);
+    }
+    // with an option the answer is left out: the table shows the asked setup
+    let clip = String::from_utf8(demo(&["fixes", "--clip-grad-norm", "0.63"]).stdout).unwrap();
+    assert!(!clip.contains("The answer") && clip.contains("clip    clip_grad_norm_(parameters, 0.63)"), "{clip}");
+    assert!(clip.contains("Steps clipped of 5 with SGD (lr 0.1): batched 4, none 5, lr/k 5, loss/k 4, size/batch 4."));
+    let batch = demo(&["fixes", "--norm", "batch", "--batch", "4", "--layers", "4,8,8,2"]);
+    let batch = String::from_utf8(batch.stdout).unwrap();
+    assert!(
+        batch.contains("BatchNorm normalises each micro-batch") && batch.contains("Linear without bias"),
+        "{batch}"
+    );
 }
 
 #[test]
@@ -254,7 +336,8 @@ fn plot_is_an_svg_written_whole() {
     let dir = std::env::temp_dir().join(format!("tapegrad-fixes-plot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fixes.svg");
-    for args in [vec!["fixes"], vec!["fixes", "--optimizer", "adamw", "--steps", "1"]] {
+    let setup = vec!["fixes", "--optimizer", "sgd", "--norm", "layer", "--clip-grad-norm", "0.5", "--steps", "1"];
+    for args in [vec!["fixes"], vec!["fixes", "--optimizer", "adamw", "--steps", "1"], setup] {
         let mut args: Vec<&str> = args;
         let p = path.to_str().unwrap();
         args.extend(["--plot", p]);
@@ -271,6 +354,10 @@ fn plot_is_an_svg_written_whole() {
             assert!(texts.contains(&label), "label {label}: {texts:?}");
         }
         let panels = texts.iter().filter(|t| t.ends_with("k = 2")).count();
+        if args.contains(&"layer") {
+            // the panel names the setup
+            assert!(texts.contains(&"SGD (lr 0.1), LayerNorm, clip 0.5, k = 2"), "{texts:?}");
+        }
         assert_eq!(panels, if args.len() == 3 { 5 } else { 1 });
         // nothing else is left in the folder (no temporary file)
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
@@ -327,6 +414,14 @@ fn bad_arguments_get_one_line_and_status_2() {
         (&["--layers", "18446744073709551615,18446744073709551615"], "overflows 64 bits"),
         (&["--batch", "4000000000", "--micro-batches", "1"], "--batch 4000000000 needs"),
         (&["--frobnicate"], "--frobnicate"),
+        (&["--clip-grad-norm", "-1"], "finite number > 0"),
+        (&["--clip-grad-norm", "0"], "finite number > 0"),
+        (&["--clip-grad-norm", "nan"], "finite number > 0"),
+        (&["--clip-grad-norm", "inf"], "finite number > 0"),
+        (&["--clip-grad-norm", "x"], "finite number > 0"),
+        (&["--norm", "group"], "none, batch or layer"),
+        (&["--norm", "batch"], "--norm batch needs at least 2 rows in every micro-batch, but --batch 2 split into 2"),
+        (&["--norm", "batch", "--batch", "5", "--micro-batches", "3"], "gives a micro-batch of 1"),
     ] {
         let mut all = vec!["fixes"];
         all.extend_from_slice(args);
@@ -360,6 +455,8 @@ fn help_lists_the_options() {
         "--batch",
         "--micro-batches",
         "--steps",
+        "--clip-grad-norm",
+        "--norm",
         "--data-seed",
         "--model-seed",
         "--json",

@@ -117,6 +117,13 @@ pub fn isa() -> Isa {
     }
 }
 
+/// `tapegrad: MSG` on stderr; dropped if stderr cannot be written (`2>/dev/full`, a
+/// closed pipe), since a warning must never end the program.
+pub fn warn(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "tapegrad: {msg}");
+}
+
 #[cold]
 fn first_isa() -> Isa {
     let best = detected();
@@ -124,11 +131,11 @@ fn first_isa() -> Isa {
         Ok(name) => match name.parse::<Isa>() {
             Ok(isa) if isa <= best => isa,
             Ok(isa) => {
-                eprintln!("tapegrad: TAPEGRAD_ISA={isa} is not supported by this CPU; using {best}");
+                warn(format_args!("TAPEGRAD_ISA={isa} is not supported by this CPU; using {best}"));
                 best
             }
             Err(e) => {
-                eprintln!("tapegrad: TAPEGRAD_ISA: {e}; using {best}");
+                warn(format_args!("TAPEGRAD_ISA: {e}; using {best}"));
                 best
             }
         },
@@ -212,6 +219,24 @@ mod tests {
         assert!(err.contains("avx9") && err.contains("portable, avx2, avx512"), "{err}");
         assert!(Isa::Portable.is_supported());
         assert!(detected().is_supported() && isa() <= detected());
+    }
+
+    /// A warning that cannot be written is dropped: this crate's tests in a child process
+    /// with a bad `TAPEGRAD_ISA` (a warning on the first kernel call) and stderr on
+    /// `/dev/full`, output not captured, pass.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_warning_to_a_full_stderr_is_dropped() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let out = std::process::Command::new(&exe)
+            .env("TAPEGRAD_ISA", "garbage")
+            .args(["--exact", "cpu::tests::names_round_trip_and_bad_names_are_errors", "--nocapture"])
+            .stderr(full)
+            .output()
+            .expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}");
     }
 
     /// A supported `TAPEGRAD_ISA` is the instruction set in use (the child processes of

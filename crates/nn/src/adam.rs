@@ -5,7 +5,9 @@ use tapegrad::kernels::cpu::vectorized;
 use tapegrad::kernels::par_chunks_mut_n;
 use tapegrad::{Float, Tape};
 
-use crate::optim::{check_non_negative, Optimizer};
+use crate::groups::check_non_negative;
+use crate::groups::{group_methods, Groups};
+use crate::optim::Optimizer;
 
 /// Moment estimates and step counts, per parameter (by tape index).
 #[derive(Clone, Debug, Default)]
@@ -58,7 +60,9 @@ fn lerp<T: Float>(a: T, b: T, w: T) -> T {
 /// denom = sqrt(v) / sqrt(1 - b2^t) + eps           (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
 /// p = p + (-lr / (1 - b1^t)) m / denom             p.addcdiv_(m, denom, value=-step_size)
 /// ```
-fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
+///
+/// `groups` choose the parameters and their `lr` and weight decay (`h`'s are the defaults).
+fn adam_step<T: Float>(h: &Hyper, groups: &Groups, state: &mut Moments<T>, tape: &mut Tape<T>) {
     let n = tape.num_params();
     if state.steps.len() < n {
         state.steps.resize(n, 0);
@@ -69,12 +73,12 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
     let w1 = T::from_f64(1.0 - b1);
     let (b2_t, c2) = (T::from_f64(b2), T::from_f64(1.0 - b2));
     let eps = T::from_f64(h.eps);
-    let wd = T::from_f64(h.weight_decay);
-    let decay = h.weight_decay != 0.0;
-    let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
     tape.for_each_param_mut(|p, value, grad| {
         let Some(grad) = grad else { return };
         let i = p.index();
+        let Some((lr, weight_decay)) = groups.settings(i, (h.lr, h.weight_decay)) else { return };
+        let (wd, decay) = (T::from_f64(weight_decay), weight_decay != 0.0);
+        let shrink = T::from_f64(1.0 - lr * weight_decay);
         let (m, v) = (&mut state.m[i], &mut state.v[i]);
         if state.steps[i] == 0 {
             if m.len() != value.len() {
@@ -90,7 +94,7 @@ fn adam_step<T: Float>(h: &Hyper, state: &mut Moments<T>, tape: &mut Tape<T>) {
         // Python floats: 1 - beta**step, lr / bias_correction1, bias_correction2**0.5
         let bias_correction1 = 1.0 - b1.powf(t);
         let bias_correction2 = 1.0 - b2.powf(t);
-        let neg_step = T::from_f64(-(h.lr / bias_correction1));
+        let neg_step = T::from_f64(-(lr / bias_correction1));
         let bc2_sqrt = T::from_f64(bias_correction2.powf(0.5));
         // elementwise, so the threads' parts give the same floats as one pass; `vectorized`
         // also for parameters below 1,024 elements, which the split runs as they are
@@ -133,8 +137,17 @@ macro_rules! adam_like {
             #[track_caller]
             pub fn new(lr: f64) -> Self {
                 check_non_negative($who, "learning rate", lr);
-                $name { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: $default_wd, state: Moments::default() }
+                $name {
+                    lr,
+                    betas: (0.9, 0.999),
+                    eps: 1e-8,
+                    weight_decay: $default_wd,
+                    state: Moments::default(),
+                    groups: Groups::default(),
+                }
             }
+
+            group_methods!($who);
 
             /// Sets the coefficients of the running averages of the gradient and its square.
             ///
@@ -184,7 +197,12 @@ macro_rules! adam_like {
             #[track_caller]
             fn step(&mut self, tape: &mut Tape<T>) {
                 check_betas($who, self.betas.0, self.betas.1);
-                adam_step(&self.hyper(), &mut self.state, tape);
+                self.groups.check($who, tape);
+                adam_step(&self.hyper(), &self.groups, &mut self.state, tape);
+            }
+
+            fn zero_grad(&self, tape: &Tape<T>) {
+                self.groups.zero_grad(tape);
             }
 
             fn lr(&self) -> f64 {
@@ -237,6 +255,7 @@ pub struct Adam<T: Float> {
     /// L2 penalty, added to the gradient.
     pub weight_decay: f64,
     state: Moments<T>,
+    groups: Groups,
 }
 
 /// `torch.optim.AdamW` (amsgrad off): [`Adam`] with decoupled weight decay, applied to the
@@ -261,6 +280,7 @@ pub struct AdamW<T: Float> {
     /// Decoupled weight decay.
     pub weight_decay: f64,
     state: Moments<T>,
+    groups: Groups,
 }
 
 adam_like!(Adam, "Adam", false, 0.0);

@@ -75,7 +75,7 @@ impl<T: Float> Dataset<T> {
     /// first, a field that is not a number, or a label that is not a non-negative integer.
     pub fn from_csv(path: impl AsRef<Path>, scale: f64) -> Result<Self, DataError> {
         let path = path.as_ref();
-        let err = |line: Option<usize>, reason: String| DataError { path: path.display().to_string(), line, reason };
+        let err = |line: Option<usize>, reason: String| DataError { path: crate::files::escaped(path), line, reason };
         // a regular file only: a FIFO or device is refused, not waited on
         let (mut file, _) = crate::files::open_regular(path).map_err(|e| err(None, e.to_string()))?;
         let mut text = String::new();

@@ -8,23 +8,32 @@
 //!   files all or nothing) writes a temporary file in the target's folder, flushes it to
 //!   disk and renames it over the target: readers see the old file or the new one, never a
 //!   part. Through a symbolic link the link's target is replaced and the link kept; an
-//!   existing target's permissions are kept. The temporary file has a fixed name,
-//!   `.NAME.tapegrad-tmp` beside `NAME`, so one left behind by a killed process is removed
-//!   by the next write of the same file.
+//!   existing target's permissions are kept. On Linux the temporary file has no name until
+//!   the commit (`O_TMPFILE`), so a write killed part way leaves nothing behind; elsewhere,
+//!   or on a filesystem without `O_TMPFILE`, it is `.tapegrad-` + 16 random hex digits +
+//!   `.tmp` (30 bytes, so any valid target name can be written), removed when the write
+//!   fails. No other file is ever removed: a user's file is never taken for a leftover.
+//!   Concurrent writes of one file each replace it whole; the last commit wins.
 //! - [`check_output`] runs the checks of a write (the path names a file, not a folder or a
 //!   device; its folder exists and takes new files) without writing it, so a program can
-//!   refuse a bad output path before doing any work.
+//!   refuse a bad output path before doing any work; [`check_distinct`] refuses a run
+//!   whose output is one of its inputs or another of its outputs (by device and inode, so
+//!   symbolic and hard links are seen through).
+//! - [`escaped`] shows a path on one line (control characters and bytes that are not
+//!   UTF-8 escaped), as every message of this module does.
 //!
 //! Errors are [`io::Error`]s whose message says what failed (`cannot create a file in
 //! folder out: Permission denied (os error 13)`); callers add the path.
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Suffix of the temporary files of [`write_atomic`]: `.NAME.tapegrad-tmp`.
-pub const TEMP_SUFFIX: &str = ".tapegrad-tmp";
+/// Start of the name of a named temporary file of [`write_atomic`]: `.tapegrad-` + 16 hex
+/// digits + `.tmp`.
+pub const TEMP_PREFIX: &str = ".tapegrad-";
 
 /// Symbolic links followed at most, as Linux's `ELOOP` limit.
 const MAX_LINKS: usize = 40;
@@ -35,6 +44,40 @@ fn error(kind: io::ErrorKind, msg: impl Into<String>) -> io::Error {
 
 fn context(what: String) -> impl FnOnce(io::Error) -> io::Error {
     move |e| error(e.kind(), format!("{what}: {e}"))
+}
+
+/// `path` for a message on one line: control characters (a newline, an escape) as Rust
+/// escapes (`\n`, `\u{1b}`), bytes that are not UTF-8 as `\xNN`; everything else as is.
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(tapegrad_nn::files::escaped(Path::new("out/a\nb.st")), "out/a\\nb.st");
+/// ```
+pub fn escaped(path: &Path) -> String {
+    escape_bytes(path.as_os_str().as_encoded_bytes())
+}
+
+/// `text` on one line: its control characters escaped as [`escaped`] does, for a message
+/// that may hold a path or an argument.
+pub fn one_line(text: &str) -> String {
+    escape_bytes(text.as_bytes())
+}
+
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                out.extend(c.escape_debug());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Opens `path` for reading if it is a regular file (after following symbolic links), and
@@ -113,14 +156,17 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     Err(error(io::ErrorKind::InvalidInput, "too many levels of symbolic links"))
 }
 
-/// Where a write goes: the file it replaces, its folder and the temporary file's path.
+/// Where a write goes: the file it replaces, its folder, and the permissions of the file
+/// replaced if there is one.
 #[derive(Debug)]
 struct Target {
     file: PathBuf,
     dir: PathBuf,
-    tmp: PathBuf,
-    /// The permissions of the file replaced, if there is one.
     permissions: Option<fs::Permissions>,
+}
+
+fn folder_error() -> io::Error {
+    error(io::ErrorKind::IsADirectory, "it is a folder, not a file")
 }
 
 fn target(path: &Path) -> io::Result<Target> {
@@ -128,23 +174,23 @@ fn target(path: &Path) -> io::Result<Target> {
         || path.as_os_str().to_string_lossy().ends_with(std::path::is_separator)
         || path.file_name().is_none();
     if names_a_folder {
-        return Err(error(io::ErrorKind::IsADirectory, "it is a folder, not a file"));
+        return Err(folder_error());
     }
     let file = resolve_links(path)?;
-    let Some(name) = file.file_name() else {
-        return Err(error(io::ErrorKind::IsADirectory, "it is a folder, not a file"));
-    };
+    if file.file_name().is_none() {
+        return Err(folder_error());
+    }
     let dir = match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
     match fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(error(io::ErrorKind::InvalidInput, format!("{} is not a folder", dir.display()))),
-        Err(e) => return Err(context(format!("folder {}", dir.display()))(e)),
+        Ok(_) => return Err(error(io::ErrorKind::InvalidInput, format!("{} is not a folder", escaped(&dir)))),
+        Err(e) => return Err(context(format!("folder {}", escaped(&dir)))(e)),
     }
     let permissions = match fs::metadata(&file) {
-        Ok(m) if m.is_dir() => return Err(error(io::ErrorKind::IsADirectory, "it is a folder, not a file")),
+        Ok(m) if m.is_dir() => return Err(folder_error()),
         Ok(m) if !m.is_file() => {
             return Err(error(
                 io::ErrorKind::InvalidInput,
@@ -155,106 +201,189 @@ fn target(path: &Path) -> io::Result<Target> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(context("cannot look at the file".into())(e)),
     };
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(TEMP_SUFFIX);
-    let tmp = dir.join(tmp_name);
-    Ok(Target { file, dir, tmp, permissions })
+    Ok(Target { file, dir, permissions })
 }
 
-/// Takes an exclusive advisory lock on a temporary file without waiting; `false` if
-/// another process holds it (a write of the same file in progress). Locks end with their
-/// process, so a killed write's leftover is never locked.
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
+/// A fresh name `.tapegrad-XXXXXXXXXXXXXXXX.tmp` in `dir`: 16 hex digits from a randomly
+/// keyed hash of the process, a counter and the time, so two writers never pick the same.
+fn temp_name(dir: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    dir.join(format!("{TEMP_PREFIX}{:016x}.tmp", h.finish()))
+}
+
+/// Runs `make` on fresh [`temp_name`]s in `dir` until one is free (`make` fails with
+/// `AlreadyExists` on a taken name), and returns its result with the name.
+fn at_fresh_name<T>(dir: &Path, mut make: impl FnMut(&Path) -> io::Result<T>) -> io::Result<(T, PathBuf)> {
+    let mut tries = 0;
+    loop {
+        let path = temp_name(dir);
+        match make(&path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+            r => return r.map(|x| (x, path)),
+        }
+    }
+}
+
+/// The temporary file of a write.
+#[derive(Debug)]
+enum Temp {
+    /// Created with `O_TMPFILE`: no name until [`link_anonymous`] gives it one.
+    Anonymous(File),
+    /// Created at this path, which the write removes unless it commits.
+    Named(File, PathBuf),
+}
+
+impl Temp {
+    fn file(&mut self) -> &mut File {
+        match self {
+            Temp::Anonymous(f) | Temp::Named(f, _) => f,
+        }
+    }
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`), if the platform and filesystem have it and
+/// `/proc/self/fd` is there to name it later; `Ok(None)` to fall back to a named file.
+#[cfg(target_os = "linux")]
+fn create_anonymous(dir: &Path) -> io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !Path::new("/proc/self/fd").is_dir() {
+        return Ok(None);
+    }
+    match OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o666).open(dir) {
+        Ok(f) => Ok(Some(f)),
+        // no O_TMPFILE in this kernel or filesystem
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_anonymous(_: &Path) -> io::Result<Option<File>> {
+    Ok(None)
+}
+
+/// Gives the `O_TMPFILE` file `file` the name `path` (which must not exist).
+#[cfg(target_os = "linux")]
+fn link_anonymous(file: &File, path: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a file descriptor this `File` owns
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-#[cfg(not(unix))]
-fn try_lock(_: &File) -> bool {
-    true
-}
-
-/// Removes a temporary file left by an earlier write (a symbolic link there is removed,
-/// not followed), unless a running write of the same file holds it.
-fn remove_leftover(t: &Target) -> io::Result<()> {
-    let busy = || {
-        error(
-            io::ErrorKind::ResourceBusy,
-            format!(
-                "another process is writing {} (its temporary file {} is locked)",
-                t.file.display(),
-                t.tmp.display()
-            ),
-        )
-    };
-    match fs::symlink_metadata(&t.tmp) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Ok(m) if m.is_file() => {
-            let mut options = OpenOptions::new();
-            options.read(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-            }
-            if let Ok(f) = options.open(&t.tmp) {
-                if !try_lock(&f) {
-                    return Err(busy());
-                }
-            }
-        }
-        _ => {}
-    }
-    match fs::remove_file(&t.tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(context(format!("cannot remove the leftover temporary file {}", t.tmp.display()))(e))
-        }
-        _ => Ok(()),
+    let to_c = |p: &[u8]| CString::new(p).map_err(|_| error(io::ErrorKind::InvalidInput, "a NUL byte in the path"));
+    let from = to_c(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
+    let to = to_c(path.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call
+    let r =
+        unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
-/// Creates the temporary file of `t`, locked for this process (see [`try_lock`]).
-fn create_tmp(t: &Target) -> io::Result<File> {
-    remove_leftover(t)?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&t.tmp)
-        .map_err(context(format!("cannot create a file in folder {}", t.dir.display())))?;
-    if !try_lock(&file) {
-        return Err(error(io::ErrorKind::ResourceBusy, format!("another process locked {}", t.tmp.display())));
+#[cfg(not(target_os = "linux"))]
+fn link_anonymous(_: &File, _: &Path) -> io::Result<()> {
+    Err(error(io::ErrorKind::Unsupported, "unnamed temporary files exist on Linux only"))
+}
+
+/// Creates the temporary file of a write in `t`'s folder.
+fn create_temp(t: &Target) -> io::Result<Temp> {
+    let what = || format!("cannot create a file in folder {}", escaped(&t.dir));
+    if let Some(f) = create_anonymous(&t.dir).map_err(context(what()))? {
+        return Ok(Temp::Anonymous(f));
     }
-    Ok(file)
+    let create = |p: &Path| OpenOptions::new().write(true).create_new(true).open(p);
+    let (f, path) = at_fresh_name(&t.dir, create).map_err(context(what()))?;
+    Ok(Temp::Named(f, path))
 }
 
 /// Checks that [`write_atomic`] could write `path`, without writing it: the path names a
 /// file (not a folder, device or FIFO), its folder exists and a file can be created in it.
-/// Removes a leftover temporary file of an earlier write.
 ///
 /// # Errors
 /// The reason the write would fail.
 pub fn check_output(path: impl AsRef<Path>) -> io::Result<()> {
     let t = target(path.as_ref())?;
-    let file = create_tmp(&t)?;
-    let removed = fs::remove_file(&t.tmp).map_err(context(format!("cannot remove {}", t.tmp.display())));
-    drop(file);
-    removed
+    match create_temp(&t)? {
+        Temp::Anonymous(_) => Ok(()),
+        Temp::Named(f, p) => {
+            drop(f);
+            fs::remove_file(&p).map_err(context(format!("cannot remove {}", escaped(&p))))
+        }
+    }
 }
 
-/// Whether two output paths end in the same file (after following symbolic links and
-/// resolving the folder), so a program can refuse to write one file twice.
-pub fn same_output(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+/// Device and inode of the file at `path` (links followed), if it exists.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Whether two paths name one file: the same device and inode if both exist (so symbolic
+/// and hard links are seen through), else the same folder and name after following
+/// symbolic links (two outputs that do not exist yet).
+pub fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    if let (Some(x), Some(y)) = (file_id(a), file_id(b)) {
+        return x == y;
+    }
     let key = |p: &Path| -> Option<PathBuf> {
         let t = target(p).ok()?;
         Some(fs::canonicalize(&t.dir).ok()?.join(t.file.file_name()?))
     };
-    match (key(a.as_ref()), key(b.as_ref())) {
+    match (key(a), key(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
+}
+
+/// Whether two output paths end in the same file; [`same_file`].
+pub fn same_output(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+    same_file(a, b)
+}
+
+/// Refuses a run that would replace one of its inputs or write one file twice: each of
+/// `outputs` (an option's name and its path) must be none of `inputs` and none of the
+/// other outputs ([`same_file`]).
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("tapegrad-doc-distinct-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// use tapegrad_nn::files::check_distinct;
+/// let weights = dir.join("a.st");
+/// std::fs::write(&weights, b"weights").unwrap();
+/// let err = check_distinct(&[("--load", &weights)], &[("--dot", &dir.join(".").join("a.st"))]).unwrap_err();
+/// assert!(err.starts_with("--dot names the file that --load reads"), "{err}");
+/// assert!(check_distinct(&[("--load", &weights)], &[("--dot", &dir.join("b.dot"))]).is_ok());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+///
+/// # Errors
+/// One line naming the two options and the path.
+pub fn check_distinct(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), String> {
+    for (i, &(out, path)) in outputs.iter().enumerate() {
+        if let Some((input, _)) = inputs.iter().find(|(_, p)| same_file(p, path)) {
+            return Err(format!(
+                "{out} names the file that {input} reads ({}); an output may not replace an input",
+                escaped(path)
+            ));
+        }
+        if let Some((other, _)) = outputs[i + 1..].iter().find(|(_, p)| same_file(p, path)) {
+            return Err(format!("{out} and {other} name the same file {}", escaped(path)));
+        }
+    }
+    Ok(())
 }
 
 /// A written temporary file waiting to replace its target ([`prepare_write`]). Dropping
@@ -263,31 +392,34 @@ pub fn same_output(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
 #[derive(Debug)]
 pub struct PreparedWrite {
     target: Target,
-    /// The temporary file, open and locked until the rename (or its removal) is done.
-    file: File,
-    committed: bool,
+    temp: Temp,
+    /// The name the temporary file has once linked or created, removed unless committed.
+    named: Option<PathBuf>,
 }
 
-/// Writes `bytes` to the temporary file of `path` and flushes it to disk; the target is
-/// not touched until [`PreparedWrite::commit`]. Writing several files all or nothing:
-/// prepare each, then commit each.
+/// Writes `bytes` to a temporary file in the folder of `path` and flushes it to disk; the
+/// target is not touched until [`PreparedWrite::commit`]. Writing several files all or
+/// nothing: prepare each, then commit each.
 ///
 /// # Errors
 /// The path is not writable ([`check_output`]'s reasons) or writing fails (a full disk);
 /// no temporary file remains.
 pub fn prepare_write(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<PreparedWrite> {
     let target = target(path.as_ref())?;
-    let file = create_tmp(&target)?;
-    // from here on, dropping `prepared` removes the temporary file
-    let mut prepared = PreparedWrite { target, file, committed: false };
-    prepared.file.write_all(bytes).map_err(context("cannot write the temporary file".into()))?;
+    let temp = create_temp(&target)?;
+    let named = match &temp {
+        Temp::Named(_, p) => Some(p.clone()),
+        Temp::Anonymous(_) => None,
+    };
+    // from here on, dropping `prepared` removes a named temporary file
+    let mut prepared = PreparedWrite { target, temp, named };
+    let file = prepared.temp.file();
+    file.write_all(bytes).map_err(context("cannot write the temporary file".into()))?;
     if let Some(permissions) = &prepared.target.permissions {
-        prepared
-            .file
-            .set_permissions(permissions.clone())
-            .map_err(context("cannot copy the file's permissions".into()))?;
+        let file = prepared.temp.file();
+        file.set_permissions(permissions.clone()).map_err(context("cannot copy the file's permissions".into()))?;
     }
-    prepared.file.sync_all().map_err(context("cannot flush the temporary file to disk".into()))?;
+    prepared.temp.file().sync_all().map_err(context("cannot flush the temporary file to disk".into()))?;
     Ok(prepared)
 }
 
@@ -297,9 +429,18 @@ impl PreparedWrite {
     /// # Errors
     /// The rename fails; the temporary file is removed and the target left as it was.
     pub fn commit(mut self) -> io::Result<()> {
-        fs::rename(&self.target.tmp, &self.target.file)
+        let named = match &self.temp {
+            Temp::Named(_, path) => path.clone(),
+            Temp::Anonymous(f) => {
+                let (_, path) = at_fresh_name(&self.target.dir, |p| link_anonymous(f, p))
+                    .map_err(context("cannot name the temporary file".into()))?;
+                self.named = Some(path.clone());
+                path
+            }
+        };
+        fs::rename(&named, &self.target.file)
             .map_err(context("cannot replace the file with the temporary file".into()))?;
-        self.committed = true;
+        self.named = None;
         // make the rename itself durable (best effort: not every platform opens folders)
         #[cfg(unix)]
         let _ = File::open(&self.target.dir).and_then(|d| d.sync_all());
@@ -314,8 +455,8 @@ impl PreparedWrite {
 
 impl Drop for PreparedWrite {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.target.tmp);
+        if let Some(path) = &self.named {
+            let _ = fs::remove_file(path);
         }
     }
 }
@@ -339,99 +480,4 @@ impl Drop for PreparedWrite {
 /// temporary file remains.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     prepare_write(path, bytes)?.commit()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Dir(PathBuf);
-    impl Dir {
-        fn new(name: &str) -> Dir {
-            let d = std::env::temp_dir().join(format!("tapegrad-files-{}-{name}", std::process::id()));
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            Dir(d)
-        }
-        fn entries(&self) -> Vec<String> {
-            let mut v: Vec<String> =
-                fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-            v.sort();
-            v
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn symlink_target_replaced_link_and_mode_kept_leftover_removed() {
-        use std::os::unix::fs::{symlink, PermissionsExt};
-        let d = Dir::new("link");
-        let real = d.0.join("real.bin");
-        fs::write(&real, b"old").unwrap();
-        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
-        let link = d.0.join("link.bin");
-        symlink("real.bin", &link).unwrap();
-        // a leftover of a killed write
-        fs::write(d.0.join(".real.bin.tapegrad-tmp"), b"partial").unwrap();
-        write_atomic(&link, b"new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-        assert_eq!(fs::read(&real).unwrap(), b"new");
-        assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(d.entries(), ["link.bin", "real.bin"]);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_write_in_progress_is_not_clobbered_by_a_second() {
-        let d = Dir::new("busy");
-        let p = d.0.join("a.txt");
-        let first = prepare_write(&p, b"first").unwrap();
-        let err = prepare_write(&p, b"second").unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ResourceBusy, "{err}");
-        assert!(check_output(&p).is_err());
-        first.commit().unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"first");
-        write_atomic(&p, b"second").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"second");
-        assert_eq!(d.entries(), ["a.txt"]);
-    }
-
-    #[test]
-    fn uncommitted_write_leaves_the_old_file() {
-        let d = Dir::new("drop");
-        let p = d.0.join("a.txt");
-        fs::write(&p, b"old").unwrap();
-        let w = prepare_write(&p, b"new").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"old");
-        drop(w);
-        assert_eq!(fs::read(&p).unwrap(), b"old");
-        assert_eq!(d.entries(), ["a.txt"]);
-    }
-
-    #[test]
-    fn folders_and_missing_folders_are_refused() {
-        let d = Dir::new("bad");
-        assert!(check_output(&d.0).is_err());
-        assert!(check_output(d.0.join("no/such/x")).is_err());
-        assert!(check_output(format!("{}/", d.0.join("f").display())).is_err());
-        assert!(check_output("").is_err());
-        assert!(check_output(d.0.join("ok")).is_ok());
-        assert!(d.entries().is_empty());
-        assert!(same_output(d.0.join("x"), d.0.join(".").join("x")));
-        assert!(!same_output(d.0.join("x"), d.0.join("y")));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn special_files_are_refused_for_reading_and_writing() {
-        assert!(open_regular("/dev/zero").is_err());
-        assert!(check_output("/dev/null").is_err());
-        let d = Dir::new("dir");
-        assert!(open_regular(&d.0).is_err());
-    }
 }

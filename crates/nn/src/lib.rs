@@ -3,41 +3,59 @@
 //! Layers, loss, optimizer and gradient accumulation on the [`tapegrad`] tape, with
 //! PyTorch's semantics and numerics:
 //!
-//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
-//!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
-//!   `nn.Sequential` names them);
+//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit; with or without bias),
+//!   [`ReLU`], [`Tanh`], [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`,
+//!   `2.weight`, ... as `nn.Sequential` names them; [`Sequential::mlp_with`] builds a
+//!   perceptron with any [`Activation`]), training and evaluation mode;
+//! - [`BatchNorm1d`] (running statistics as [`Buffer`]s) and [`LayerNorm`], differentiable
+//!   twice;
 //! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
-//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`];
+//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`] (the `Default`, as PyTorch);
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
 //!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
-//!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
+//!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings,
+//!   over every parameter of the tape or over [`ParamGroup`]s with their own learning rate
+//!   and weight decay (`torch.optim`'s `param_groups`; a parameter in no group is frozen);
 //!   [`OptimizerSpec`]: the choice of one and its hyper-parameters as data, validated in
 //!   the element type and built into a `Box<dyn Optimizer<T>>`;
+//! - [`train_step`]: zero the gradients, forward and backward in a [`tapegrad::Tape::scope`]
+//!   that resets the tape, step — a training loop that cannot grow the tape;
 //! - gradient accumulation: gradients add up across backward calls until
 //!   [`Optimizer::zero_grad`]; [`Accumulation`] runs k micro-batches with any loss, then
 //!   one step of any optimizer, with a [`LossScale`] policy;
-//! - [`save`] and [`load`]: parameters as a safetensors file under their state-dict names,
-//!   interchangeable with PyTorch's `safetensors.torch.save_file` / `load_file`.
+//! - gradient clipping: [`clip_grad_norm`] (2-norm or infinity norm, [`ClipGradNorm`] for
+//!   `error_if_nonfinite`) and [`clip_grad_value`], as `torch.nn.utils` computes them;
+//! - [`save`] and [`load`]: parameters and buffers as a safetensors file under their
+//!   state-dict names, interchangeable with PyTorch's `safetensors.torch.save_file` /
+//!   `load_file`.
 
 #![warn(missing_docs)]
 
 mod accumulate;
 mod adam;
+mod clip;
 pub mod data;
 pub mod files;
+mod groups;
 mod loss;
 mod module;
+mod norm;
 mod optim;
+mod sequential;
 mod serialize;
 mod spec;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
+pub use clip::{clip_grad_norm, clip_grad_value, ClipGradNorm, NonFiniteNorm, NormType};
 pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use groups::ParamGroup;
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
-pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
-pub use optim::{Optimizer, Sgd};
+pub use module::{Activation, Buffer, Linear, Module, ReLU, Sigmoid, Tanh};
+pub use norm::{batch_norm, layer_norm, BatchNorm1d, LayerNorm};
+pub use optim::{train_step, Optimizer, Sgd};
+pub use sequential::{Norm, Sequential};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
 pub use spec::{OptimizerKind, OptimizerSpec, SpecError};

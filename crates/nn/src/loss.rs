@@ -154,3 +154,17 @@ impl<T: Float> Loss<T> for CrossEntropyLoss {
         CrossEntropyLoss::forward(self, prediction, target)
     }
 }
+
+/// `Default` of each loss: PyTorch's default, `reduction='mean'`.
+macro_rules! mean_by_default {
+    ($($loss:ident),*) => {$(
+        impl Default for $loss {
+            /// With [`Reduction::Mean`], as PyTorch's default.
+            fn default() -> Self {
+                $loss::new(Reduction::Mean)
+            }
+        }
+    )*};
+}
+
+mean_by_default!(L1Loss, MSELoss, CrossEntropyLoss);

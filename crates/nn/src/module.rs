@@ -1,5 +1,7 @@
-//! Modules: `Linear`, the activations `ReLU`, `Tanh`, `Sigmoid`, and `Sequential`.
+//! Modules: the `Module` trait and `Buffer`, `Linear`, the activations `ReLU`, `Tanh`,
+//! `Sigmoid`; `Sequential` is in `sequential.rs`, the normalisation layers in `norm.rs`.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use tapegrad::rng::kaiming_uniform_bound;
@@ -21,7 +23,7 @@ pub trait Module<T: Float>: fmt::Display {
     }
 
     /// `relu(self.forward(x))` as one fused op, if this module has one (see
-    /// [`Sequential`], which uses it for each module followed by a [`ReLU`]).
+    /// [`Sequential`](crate::Sequential), which uses it for each module followed by a [`ReLU`]).
     #[track_caller]
     fn forward_relu<'t>(&self, _x: Var<'t, T>) -> Option<Var<'t, T>> {
         None
@@ -31,6 +33,45 @@ pub trait Module<T: Float>: fmt::Display {
     fn is_relu(&self) -> bool {
         false
     }
+
+    /// Buffers with their names (PyTorch's `named_buffers()` order): state that forward
+    /// may update, saved and loaded with the parameters, never trained. None by default.
+    fn named_buffers(&self) -> Vec<(String, &Buffer<T>)> {
+        Vec::new()
+    }
+
+    /// Switches training mode (`true`, the default: PyTorch's `model.train()`) or
+    /// evaluation mode (`false`: `model.eval()`). Only modules that behave differently
+    /// (batch normalisation) keep it; containers pass it to their children.
+    fn set_training(&mut self, _training: bool) {}
+}
+
+/// A module's buffer (PyTorch's `register_buffer`): state that forward updates in training
+/// mode, saved and loaded with the parameters under its state-dict name, never trained.
+#[derive(Debug)]
+pub enum Buffer<T: Float> {
+    /// A tensor of the tape's element type (`running_mean`, `running_var`).
+    Float(RefCell<Tensor<T>>),
+    /// A 0-d 64-bit integer (`num_batches_tracked`, int64 in PyTorch's state dict).
+    Int64(Cell<i64>),
+}
+
+impl<T: Float> Buffer<T> {
+    /// The shape (`[]` for an integer).
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Buffer::Float(t) => t.borrow().shape().to_vec(),
+            Buffer::Int64(_) => Vec::new(),
+        }
+    }
+
+    /// The values as `f64` (exact for `f32`, `f64` and counts below 2^53).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Buffer::Float(t) => t.borrow().data().iter().map(|v| v.to_f64()).collect(),
+            Buffer::Int64(c) => vec![c.get() as f64],
+        }
+    }
 }
 
 /// `y = x Wᵀ + b` with `W` stored `[out, in]` (as `torch.nn.Linear`).
@@ -38,8 +79,8 @@ pub trait Module<T: Float>: fmt::Display {
 pub struct Linear {
     /// Weight `[out, in]`.
     pub weight: Param,
-    /// Bias `[out]`.
-    pub bias: Param,
+    /// Bias `[out]`, if the layer has one.
+    pub bias: Option<Param>,
     /// Input features.
     pub in_features: usize,
     /// Output features.
@@ -54,9 +95,27 @@ impl Linear {
     /// # Panics
     /// If `in_features` is 0.
     pub fn new<T: Float>(tape: &Tape<T>, in_features: usize, out_features: usize, rng: &mut TorchRng) -> Self {
+        Self::with_bias(tape, in_features, out_features, true, rng)
+    }
+
+    /// As [`Linear::new`], with or without a bias (`nn.Linear(in, out, bias=False)` draws
+    /// the weight only, so the generator moves on less).
+    ///
+    /// # Panics
+    /// If `in_features` is 0.
+    pub fn with_bias<T: Float>(
+        tape: &Tape<T>,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        rng: &mut TorchRng,
+    ) -> Self {
         assert!(in_features > 0, "Linear: in_features must be positive");
         let wb = T::from_f64(kaiming_uniform_bound(in_features));
         let w = Tensor::uniform(&[out_features, in_features], -wb, wb, rng);
+        if !bias {
+            return Linear { weight: tape.parameter(w), bias: None, in_features, out_features };
+        }
         let bb = T::from_f64(1.0 / (in_features as f64).sqrt());
         let b = Tensor::uniform(&[out_features], -bb, bb, rng);
         Self::from_tensors(tape, w, b)
@@ -74,13 +133,14 @@ impl Linear {
             bias.shape()
         );
         let (out_features, in_features) = (weight.shape()[0], weight.shape()[1]);
-        Linear { weight: tape.parameter(weight), bias: tape.parameter(bias), in_features, out_features }
+        Linear { weight: tape.parameter(weight), bias: Some(tape.parameter(bias)), in_features, out_features }
     }
 }
 
 impl fmt::Display for Linear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Linear(in_features={}, out_features={}, bias=True)", self.in_features, self.out_features)
+        let bias = if self.bias.is_some() { "True" } else { "False" };
+        write!(f, "Linear(in_features={}, out_features={}, bias={bias})", self.in_features, self.out_features)
     }
 }
 
@@ -88,17 +148,24 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        x.linear(tape.var(self.weight), tape.var(self.bias))
+        match self.bias {
+            Some(b) => x.linear(tape.var(self.weight), tape.var(b)),
+            None => x.matmul_t(tape.var(self.weight)),
+        }
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {
-        vec![("weight".into(), self.weight), ("bias".into(), self.bias)]
+        let mut out = vec![("weight".into(), self.weight)];
+        out.extend(self.bias.map(|b| ("bias".into(), b)));
+        out
     }
 
     #[track_caller]
     fn forward_relu<'t>(&self, x: Var<'t, T>) -> Option<Var<'t, T>> {
         let tape = x.tape();
-        Some(x.linear_relu(tape.var(self.weight), tape.var(self.bias)))
+        // not Option::map: a closure would hide the caller's line
+        let b = self.bias?;
+        Some(x.linear_relu(tape.var(self.weight), tape.var(b)))
     }
 }
 
@@ -169,87 +236,14 @@ impl<T: Float> Module<T> for Sigmoid {
     }
 }
 
-/// Modules applied in order; child `i`'s parameters are named `"{i}.{name}"`.
-///
-/// A module followed by a [`ReLU`] runs as one fused node when it has one
-/// ([`Module::forward_relu`]: `Linear` records `linear_relu`), which saves a pass over the
-/// activations and a node in each direction; the numbers are the same.
-pub struct Sequential<T: Float> {
-    layers: Vec<Box<dyn Module<T>>>,
-}
-
-impl<T: Float> Sequential<T> {
-    /// From a list of modules.
-    pub fn new(layers: Vec<Box<dyn Module<T>>>) -> Self {
-        Sequential { layers }
-    }
-
-    /// The multilayer perceptron `Linear(s0, s1), ReLU, Linear(s1, s2), ..., Linear` (no
-    /// ReLU after the last), initialised in order from `rng` as PyTorch would.
-    ///
-    /// # Panics
-    /// With fewer than two sizes, or a zero size.
-    pub fn mlp(tape: &Tape<T>, sizes: &[usize], rng: &mut TorchRng) -> Self {
-        assert!(sizes.len() >= 2, "mlp: need at least two layer sizes, got {sizes:?}");
-        assert!(sizes.iter().all(|&s| s > 0), "mlp: layer sizes must be positive, got {sizes:?}");
-        let mut layers: Vec<Box<dyn Module<T>>> = Vec::new();
-        for (i, w) in sizes.windows(2).enumerate() {
-            layers.push(Box::new(Linear::new(tape, w[0], w[1], rng)));
-            if i + 2 < sizes.len() {
-                layers.push(Box::new(ReLU));
-            }
-        }
-        Sequential { layers }
-    }
-
-    /// Number of child modules.
-    pub fn len(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// Whether there are no children.
-    pub fn is_empty(&self) -> bool {
-        self.layers.is_empty()
-    }
-}
-
-impl<T: Float> fmt::Display for Sequential<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Sequential(")?;
-        for (i, l) in self.layers.iter().enumerate() {
-            writeln!(f, "  ({i}): {l}")?;
-        }
-        write!(f, ")")
-    }
-}
-
-impl<T: Float> Module<T> for Sequential<T> {
-    #[track_caller]
-    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        let mut h = x;
-        let mut i = 0;
-        while i < self.layers.len() {
-            let layer = &self.layers[i];
-            if self.layers.get(i + 1).is_some_and(|next| next.is_relu()) {
-                if let Some(y) = layer.forward_relu(h) {
-                    h = y;
-                    i += 2;
-                    continue;
-                }
-            }
-            h = layer.forward(h);
-            i += 1;
-        }
-        h
-    }
-
-    fn named_parameters(&self) -> Vec<(String, Param)> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            for (name, p) in l.named_parameters() {
-                out.push((format!("{i}.{name}"), p));
-            }
-        }
-        out
-    }
+/// The activation between the layers of [`Sequential::mlp_with`](crate::Sequential::mlp_with).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// [`ReLU`] (fused with the layer before it).
+    #[default]
+    ReLU,
+    /// [`Tanh`].
+    Tanh,
+    /// [`Sigmoid`].
+    Sigmoid,
 }

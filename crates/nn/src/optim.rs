@@ -5,7 +5,10 @@ use tapegrad::kernels::cpu::vectorized;
 use tapegrad::kernels::{par_chunks_mut, par_chunks_mut_n};
 use tapegrad::{Float, Tape};
 
-/// An optimizer: updates every parameter of a tape that has a gradient.
+use crate::groups::{check_non_negative, group_methods, Groups};
+
+/// An optimizer: updates every parameter of a tape that has a gradient, or those of its
+/// parameter groups ([`crate::ParamGroup`]: `Sgd::new(0.1).params(model.parameters())`).
 ///
 /// The same loop drives every optimizer (and [`crate::Accumulation`] takes any of them):
 ///
@@ -29,25 +32,29 @@ use tapegrad::{Float, Tape};
 /// assert!(train(&mut Adam::new(0.01)) < 1.0);
 /// ```
 ///
+/// [`train_step`] is the same loop in a shape that cannot forget the reset or the step.
+///
 /// State (momentum buffers, moment estimates, step counts) is allocated at the first
 /// [`step`](Optimizer::step) that sees a parameter's gradient and reused afterwards: later
 /// steps allocate nothing. State is indexed by the tape's parameter index, so one optimizer
-/// serves one tape.
+/// serves one tape (several optimizers can share a tape, each over its own groups).
 pub trait Optimizer<T: Float> {
-    /// One update of every parameter of the tape that has a gradient (parameters without
-    /// one are skipped and their state is left as it is, as in PyTorch).
+    /// One update of every parameter of the tape (or of the optimizer's groups) that has a
+    /// gradient (parameters without one are skipped and their state is left as it is, as
+    /// in PyTorch).
     ///
     /// # Panics
-    /// If the hyper-parameters contradict each other (e.g. Nesterov without momentum).
+    /// If the hyper-parameters contradict each other (e.g. Nesterov without momentum), or
+    /// a group's parameter belongs to another tape.
     fn step(&mut self, tape: &mut Tape<T>);
 
-    /// Clears the gradient of every parameter of the tape (PyTorch's
-    /// `zero_grad(set_to_none=True)`).
+    /// Clears the gradient of every parameter the optimizer updates (PyTorch's
+    /// `zero_grad(set_to_none=True)`): all of the tape's (the default), or its groups'.
     fn zero_grad(&self, tape: &Tape<T>) {
         tape.zero_grad();
     }
 
-    /// The learning rate.
+    /// The learning rate (of the parameters whose group has none of its own).
     fn lr(&self) -> f64;
 
     /// Sets the learning rate (for schedules); the state is kept.
@@ -61,11 +68,40 @@ pub trait Optimizer<T: Float> {
     fn reset_state(&mut self);
 }
 
-/// Panics unless `value` is finite and `>= 0` (PyTorch's check of lr, momentum, eps and
-/// weight decay), naming the optimizer and the hyper-parameter.
-#[track_caller]
-pub(crate) fn check_non_negative(who: &str, what: &str, value: f64) {
-    assert!(value.is_finite() && value >= 0.0, "{who}: invalid {what} {value} (must be finite and >= 0)");
+/// One training step that cannot be half done: clears the optimizer's gradients, runs
+/// `f` (the forward and backward pass) in a [`Tape::scope`], which resets the tape when `f`
+/// returns, then takes the optimizer's step; returns what `f` returned (the loss, say).
+/// Forgetting [`Tape::reset`] or the step is not possible in this shape, and `f` borrows
+/// the tape only while it runs, so the step's `&mut Tape` never meets a live [`tapegrad::Var`].
+///
+/// ```
+/// use tapegrad::{Tape, Tensor, TorchRng};
+/// use tapegrad_nn::{train_step, Module, MSELoss, Sequential, Sgd};
+///
+/// let mut tape = Tape::<f32>::new();
+/// let model = Sequential::mlp(&tape, &[2, 8, 1], &mut TorchRng::manual_seed(0));
+/// let mut opt = Sgd::new(0.1);
+/// let (x, y) = (Tensor::new(vec![0.5, -1.0], &[1, 2]), Tensor::new(vec![2.0], &[1, 1]));
+/// let mut losses = Vec::new();
+/// for _ in 0..20 {
+///     let loss = train_step(&mut tape, &mut opt, |tape| {
+///         let loss = MSELoss::default().forward(model.forward(tape.input(&x)), tape.input(&y));
+///         loss.backward();
+///         loss.item()
+///     });
+///     losses.push(loss);
+/// }
+/// assert!(losses[19] < 0.01 * losses[0] && tape.is_empty());
+/// ```
+pub fn train_step<T: Float, R>(
+    tape: &mut Tape<T>,
+    optimizer: &mut (impl Optimizer<T> + ?Sized),
+    f: impl FnOnce(&Tape<T>) -> R,
+) -> R {
+    optimizer.zero_grad(tape);
+    let r = tape.scope(f);
+    optimizer.step(tape);
+    r
 }
 
 /// `torch.optim.SGD`: for each parameter `p` with gradient `g`
@@ -107,6 +143,8 @@ pub struct Sgd<T: Float> {
     buffers: Vec<Vec<T>>,
     /// Whether each parameter's buffer holds a value (false before its first step).
     started: Vec<bool>,
+    /// The parameter groups (none: every parameter of the tape).
+    groups: Groups,
 }
 
 impl<T: Float> Sgd<T> {
@@ -125,8 +163,11 @@ impl<T: Float> Sgd<T> {
             nesterov: false,
             buffers: Vec::new(),
             started: Vec::new(),
+            groups: Groups::default(),
         }
     }
+
+    group_methods!("Sgd");
 
     /// Sets the momentum.
     ///
@@ -189,18 +230,20 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         if let Err(e) = self.validate() {
             panic!("{e}");
         }
-        let neg_lr = T::from_f64(-self.lr);
-        let (wd, mom) = (T::from_f64(self.weight_decay), T::from_f64(self.momentum));
+        self.groups.check("Sgd", tape);
+        let mom = T::from_f64(self.momentum);
         let one_minus_damp = T::from_f64(1.0 - self.dampening);
-        let decay = self.weight_decay != 0.0;
         let (nesterov, momentum) = (self.nesterov, self.momentum != 0.0);
         if momentum && self.buffers.len() < tape.num_params() {
             self.buffers.resize_with(tape.num_params(), Vec::new);
             self.started.resize(tape.num_params(), false);
         }
-        let (buffers, started) = (&mut self.buffers, &mut self.started);
+        let (buffers, started, groups) = (&mut self.buffers, &mut self.started, &self.groups);
+        let defaults = (self.lr, self.weight_decay);
         tape.for_each_param_mut(|p, value, grad| {
             let Some(grad) = grad else { return };
+            let Some((lr, weight_decay)) = groups.settings(p.index(), defaults) else { return };
+            let (neg_lr, wd, decay) = (T::from_f64(-lr), T::from_f64(weight_decay), weight_decay != 0.0);
             if !momentum && !decay {
                 // p = p - lr * g, one rounding
                 tapegrad::kernels::fma_axpy(neg_lr, grad, value);
@@ -233,6 +276,10 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 })
             });
         });
+    }
+
+    fn zero_grad(&self, tape: &Tape<T>) {
+        self.groups.zero_grad(tape);
     }
 
     fn lr(&self) -> f64 {

@@ -1,10 +1,13 @@
-//! Saving and loading a module's parameters as a [safetensors] file, interchangeable with
-//! PyTorch's `safetensors.torch.save_file(model.state_dict())` / `load_file`.
+//! Saving and loading a module's parameters and buffers as a [safetensors] file,
+//! interchangeable with PyTorch's `safetensors.torch.save_file(model.state_dict())` /
+//! `load_file`.
 //!
-//! - Names are the module's [`Module::named_parameters`] (PyTorch's state-dict names:
-//!   `0.weight`, `0.bias`, `2.weight`, ... for a [`Sequential`](crate::Sequential)).
-//! - Element type `F32` for a `Tape<f32>`, `F64` for a `Tape<f64>`; shapes as on the tape
-//!   (a `Linear` weight is `[out, in]`, as in PyTorch); little-endian, row-major.
+//! - Names are the module's [`Module::named_parameters`] then [`Module::named_buffers`]
+//!   (PyTorch's state-dict names: `0.weight`, `0.bias`, `1.running_mean`,
+//!   `1.num_batches_tracked`, ... for a [`Sequential`](crate::Sequential)).
+//! - Element type `F32` for a `Tape<f32>`, `F64` for a `Tape<f64>`, `I64` for an integer
+//!   buffer (a 0-d `num_batches_tracked`, as PyTorch writes it); shapes as on the tape (a
+//!   `Linear` weight is `[out, in]`, as in PyTorch); little-endian, row-major.
 //! - The bytes are written by the `safetensors` crate, the same code PyTorch's Python
 //!   package runs, so a file tapegrad writes is byte for byte the one PyTorch writes for the
 //!   same tensors (no `__metadata__`). Files with metadata are accepted on load.
@@ -29,6 +32,7 @@ use safetensors::tensor::{Dtype, Metadata, View};
 use safetensors::SafeTensors;
 use tapegrad::{Float, Param, Tape, Tensor};
 
+use crate::module::Buffer;
 use crate::module::Module;
 
 /// Bytes of the header-length prefix.
@@ -68,9 +72,10 @@ pub enum StateDictErrorKind {
     /// Not a valid safetensors file (header not JSON, inconsistent offsets, trailing bytes,
     /// ...); the text says why.
     Invalid(String),
-    /// Parameters of the model that the file does not have, in the model's order.
+    /// Parameters (or buffers) of the model that the file does not have, in the model's
+    /// order.
     MissingKeys(Vec<String>),
-    /// Tensors in the file that the model has no parameter for, sorted.
+    /// Tensors in the file that the model has no parameter or buffer for, sorted.
     UnexpectedKeys(Vec<String>),
     /// A tensor whose shape differs from its parameter's.
     ShapeMismatch {
@@ -82,7 +87,7 @@ pub enum StateDictErrorKind {
         found: Vec<usize>,
     },
     /// A tensor whose element type differs from the tape's (`F32` for `f32`, `F64` for
-    /// `f64`).
+    /// `f64`; `I64` for an integer buffer).
     DtypeMismatch {
         /// The tensor's name.
         key: String,
@@ -191,7 +196,7 @@ impl fmt::Display for StateDictErrorKind {
 impl fmt::Display for StateDictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(path) => write!(f, "{}: {}", path.display(), self.kind),
+            Some(path) => write!(f, "{}: {}", crate::files::escaped(path), self.kind),
             None => write!(f, "{}", self.kind),
         }
     }
@@ -270,19 +275,79 @@ impl View for &Encoded {
     }
 }
 
-/// The model's named parameters; an error if a name repeats.
-fn unique_parameters<T: Float, M: Module<T> + ?Sized>(model: &M) -> Result<Vec<(String, Param)>, StateDictErrorKind> {
-    let params = model.named_parameters();
+/// One tensor of a state dict: a parameter on the tape or a module's buffer.
+#[derive(Clone, Copy)]
+enum Entry<'a, T: Float> {
+    Param(Param),
+    Buffer(&'a Buffer<T>),
+}
+
+/// A checked value of an [`Entry`], ready to be set.
+enum Value<T: Float> {
+    Float(Tensor<T>),
+    Int64(i64),
+}
+
+impl<T: Float> Entry<'_, T> {
+    /// The element type and shape the file must hold.
+    fn layout(&self, tape: &Tape<T>, float: Dtype) -> (Dtype, Vec<usize>) {
+        match self {
+            Entry::Param(p) => (float, tape.with_param(*p, |shape, _, _| shape.to_vec())),
+            Entry::Buffer(b @ Buffer::Float(_)) => (float, b.shape()),
+            Entry::Buffer(Buffer::Int64(_)) => (Dtype::I64, Vec::new()),
+        }
+    }
+
+    /// The tensor for the writer.
+    fn encode(&self, tape: &Tape<T>, float: Dtype) -> Encoded {
+        let (dtype, shape) = self.layout(tape, float);
+        let data = match self {
+            Entry::Param(p) => tape.with_param(*p, |_, value, _| encode(dtype, value)),
+            Entry::Buffer(Buffer::Float(t)) => encode(dtype, t.borrow().data()),
+            Entry::Buffer(Buffer::Int64(c)) => c.get().to_le_bytes().to_vec(),
+        };
+        Encoded { dtype, shape, data }
+    }
+
+    /// The value of the file's bytes (of the checked layout).
+    fn decode(&self, dtype: Dtype, shape: &[usize], bytes: &[u8]) -> Value<T> {
+        if dtype == Dtype::I64 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(bytes);
+            Value::Int64(i64::from_le_bytes(a))
+        } else {
+            Value::Float(Tensor::new(decode(dtype, bytes), shape))
+        }
+    }
+
+    /// Sets the entry to `value`.
+    fn set(&self, tape: &mut Tape<T>, value: &Value<T>) {
+        match (self, value) {
+            (Entry::Param(p), Value::Float(v)) => tape.set_param_value(*p, v),
+            (Entry::Buffer(Buffer::Float(t)), Value::Float(v)) => t.borrow_mut().data_mut().copy_from_slice(v.data()),
+            (Entry::Buffer(Buffer::Int64(c)), Value::Int64(v)) => c.set(*v),
+            _ => unreachable!("values are decoded for their entry's layout"),
+        }
+    }
+}
+
+/// The model's named parameters then buffers; an error if a name repeats.
+fn unique_entries<T: Float, M: Module<T> + ?Sized>(
+    model: &M,
+) -> Result<Vec<(String, Entry<'_, T>)>, StateDictErrorKind> {
+    let params = model.named_parameters().into_iter().map(|(n, p)| (n, Entry::Param(p)));
+    let entries: Vec<_> = params.chain(model.named_buffers().into_iter().map(|(n, b)| (n, Entry::Buffer(b)))).collect();
     let mut seen = HashSet::new();
-    for (name, _) in &params {
+    for (name, _) in &entries {
         if !seen.insert(name.as_str()) {
             return Err(StateDictErrorKind::DuplicateName(name.clone()));
         }
     }
-    Ok(params)
+    Ok(entries)
 }
 
-/// The model's parameters as the bytes of a safetensors file (what [`save`] writes).
+/// The model's parameters and buffers as the bytes of a safetensors file (what [`save`]
+/// writes).
 ///
 /// # Errors
 /// [`StateDictErrorKind::DuplicateName`] if two parameters share a name.
@@ -291,17 +356,8 @@ fn unique_parameters<T: Float, M: Module<T> + ?Sized>(model: &M) -> Result<Vec<(
 /// If the model's parameters belong to another tape.
 pub fn save_to_bytes<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M) -> Result<Vec<u8>, StateDictError> {
     let dtype = dtype_of::<T>()?;
-    let tensors: Vec<(String, Encoded)> = unique_parameters(model)?
-        .into_iter()
-        .map(|(name, p)| {
-            let encoded = tape.with_param(p, |shape, value, _| Encoded {
-                dtype,
-                shape: shape.to_vec(),
-                data: encode(dtype, value),
-            });
-            (name, encoded)
-        })
-        .collect();
+    let tensors: Vec<(String, Encoded)> =
+        unique_entries(model)?.into_iter().map(|(name, e)| (name, e.encode(tape, dtype))).collect();
     safetensors::serialize(tensors.iter().map(|(name, t)| (name.as_str(), t)), None)
         .map_err(|e| StateDictErrorKind::Serialize(e.to_string()).into())
 }
@@ -353,15 +409,18 @@ fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, StateDictErrorKind> {
     SafeTensors::deserialize(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))
 }
 
+/// Entries with their names and the element type and shape the file holds for them.
+type Checked<'m, T> = Vec<(String, Entry<'m, T>, Dtype, Vec<usize>)>;
+
 /// Checks the file's tensor table against the model: the same names, and for each its
-/// element type and shape. Returns the parameters with their names and shapes.
-fn check_table<T: Float, M: Module<T> + ?Sized>(
+/// element type and shape.
+fn check_table<'m, T: Float, M: Module<T> + ?Sized>(
     tape: &Tape<T>,
-    model: &M,
+    model: &'m M,
     table: &Metadata,
-) -> Result<Vec<(String, Param, Vec<usize>)>, StateDictErrorKind> {
-    let dtype = dtype_of::<T>()?;
-    let params = unique_parameters(model)?;
+) -> Result<Checked<'m, T>, StateDictErrorKind> {
+    let float = dtype_of::<T>()?;
+    let params = unique_entries(model)?;
     let in_file = table.tensors();
     let missing: Vec<String> =
         params.iter().filter(|(n, _)| !in_file.contains_key(n.as_str())).map(|(n, _)| n.clone()).collect();
@@ -377,6 +436,7 @@ fn check_table<T: Float, M: Module<T> + ?Sized>(
     let mut out = Vec::with_capacity(params.len());
     for (key, p) in params {
         let info = in_file[&key];
+        let (dtype, expected) = p.layout(tape, float);
         if info.dtype != dtype {
             return Err(StateDictErrorKind::DtypeMismatch {
                 key,
@@ -384,47 +444,54 @@ fn check_table<T: Float, M: Module<T> + ?Sized>(
                 found: info.dtype.to_string(),
             });
         }
-        let expected = tape.with_param(p, |shape, _, _| shape.to_vec());
         if info.shape != expected {
             return Err(StateDictErrorKind::ShapeMismatch { key, expected, found: info.shape.clone() });
         }
-        out.push((key, p, expected));
+        out.push((key, p, dtype, expected));
     }
     Ok(out)
 }
 
-/// Every parameter's new value, after checking names, element types and shapes.
-fn check<T: Float, M: Module<T> + ?Sized>(
+/// An entry and its new value.
+type EntryValue<'m, T> = (Entry<'m, T>, Value<T>);
+
+/// Every entry's new value, after checking names, element types and shapes.
+fn check<'m, T: Float, M: Module<T> + ?Sized>(
     tape: &Tape<T>,
-    model: &M,
+    model: &'m M,
     bytes: &[u8],
-) -> Result<Vec<(Param, Tensor<T>)>, StateDictErrorKind> {
-    let dtype = dtype_of::<T>()?;
+) -> Result<Vec<EntryValue<'m, T>>, StateDictErrorKind> {
     let file = parse(bytes)?;
     let (_, table) = SafeTensors::read_metadata(bytes).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
     let mut values = Vec::new();
-    for (key, p, shape) in check_table(tape, model, &table)? {
+    for (key, e, dtype, shape) in check_table(tape, model, &table)? {
         let view = file.tensor(&key).map_err(|e| StateDictErrorKind::Invalid(e.to_string()))?;
-        values.push((p, Tensor::new(decode(dtype, view.data()), &shape)));
+        values.push((e, e.decode(dtype, &shape, view.data())));
     }
     Ok(values)
 }
 
-/// Checks that every parameter of the model is finite (no NaN, no infinity), e.g. after
-/// [`load`] of a file from elsewhere.
+/// Checks that every parameter and float buffer of the model is finite (no NaN, no
+/// infinity), e.g. after [`load`] of a file from elsewhere.
 ///
 /// # Errors
-/// [`StateDictErrorKind::NonFinite`] naming the first parameter (in the model's order) with
-/// a non-finite value, how many it has and where the first is.
+/// [`StateDictErrorKind::NonFinite`] naming the first parameter or buffer (parameters
+/// first, in the model's order) with a non-finite value, how many it has and where the
+/// first is.
 ///
 /// # Panics
 /// If the model's parameters belong to another tape.
 pub fn check_finite<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M) -> Result<(), StateDictError> {
-    for (key, p) in model.named_parameters() {
-        let bad = tape.with_param(p, |_, value, _| {
-            let mut it = value.iter().enumerate().filter(|(_, v)| !v.to_f64().is_finite());
-            it.next().map(|(index, v)| (index, v.to_f64(), 1 + it.count()))
-        });
+    let first_bad = |value: &[T]| {
+        let mut it = value.iter().enumerate().filter(|(_, v)| !v.to_f64().is_finite());
+        it.next().map(|(index, v)| (index, v.to_f64(), 1 + it.count()))
+    };
+    for (key, e) in unique_entries(model)? {
+        let bad = match e {
+            Entry::Param(p) => tape.with_param(p, |_, value, _| first_bad(value)),
+            Entry::Buffer(Buffer::Float(t)) => first_bad(t.borrow().data()),
+            Entry::Buffer(Buffer::Int64(_)) => None,
+        };
         if let Some((index, value, count)) = bad {
             return Err(StateDictErrorKind::NonFinite { key, count, index, value }.into());
         }
@@ -432,8 +499,9 @@ pub fn check_finite<T: Float, M: Module<T> + ?Sized>(tape: &Tape<T>, model: &M) 
     Ok(())
 }
 
-/// Sets the model's parameters from the bytes of a safetensors file (what [`load`] reads).
-/// All or nothing: on error no parameter has changed. Gradients are left as they are.
+/// Sets the model's parameters and buffers from the bytes of a safetensors file (what
+/// [`load`] reads). All or nothing: on error nothing has changed. Gradients are left as
+/// they are.
 ///
 /// # Errors
 /// A truncated or invalid file, a missing or unexpected tensor, a shape or element type that
@@ -446,14 +514,14 @@ pub fn load_from_bytes<T: Float, M: Module<T> + ?Sized>(
     model: &M,
     bytes: &[u8],
 ) -> Result<(), StateDictError> {
-    let values = check(tape, model, bytes)?;
-    for (p, value) in &values {
-        tape.set_param_value(*p, value);
+    for (e, value) in &check(tape, model, bytes)? {
+        e.set(tape, value);
     }
     Ok(())
 }
 
-/// Saves the model's parameters to a safetensors file at `path`, replacing any file there.
+/// Saves the model's parameters and buffers to a safetensors file at `path`, replacing any
+/// file there.
 ///
 /// The bytes go through [`files::write_atomic`](crate::files::write_atomic): a temporary
 /// file in the same folder renamed over `path` (readers see the old file or the new one,
@@ -487,9 +555,9 @@ pub fn save<T: Float, M: Module<T> + ?Sized>(
         .map_err(|source| StateDictError::from(StateDictErrorKind::Io { action: "cannot save", source }).at(path))
 }
 
-/// Loads the model's parameters from the safetensors file at `path` (written by [`save`]
-/// or by PyTorch's `safetensors.torch.save_file(model.state_dict())`). All or nothing: on
-/// error no parameter has changed.
+/// Loads the model's parameters and buffers from the safetensors file at `path` (written by
+/// [`save`] or by PyTorch's `safetensors.torch.save_file(model.state_dict())`). All or
+/// nothing: on error nothing has changed.
 ///
 /// ```no_run
 /// use tapegrad::{Tape, TorchRng};

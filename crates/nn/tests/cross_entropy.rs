@@ -71,7 +71,7 @@ fn matches_pytorch() {
 fn one_sample_without_a_batch_axis() {
     // logits [C] with a 0-d target, as PyTorch accepts them
     let tape = Tape::<f64>::new();
-    let x = tape.leaf(&Tensor::new(vec![2.0, -1.0, 0.5], &[3]), true);
+    let x = tape.leaf(Tensor::new(vec![2.0, -1.0, 0.5], &[3]), true);
     let loss = CrossEntropyLoss::new(Reduction::Mean).forward(x, tape.input(Tensor::scalar(2.0)));
     let lse = (2f64.exp() + (-1f64).exp() + 0.5f64.exp()).ln();
     assert!((loss.item() - (lse - 0.5)).abs() < 1e-15);

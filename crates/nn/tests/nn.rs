@@ -40,7 +40,7 @@ fn linear_forward_is_x_wt_plus_b() {
 #[test]
 fn l1_loss_reductions() {
     let tape = Tape::<f64>::new();
-    let p = tape.leaf(&Tensor::new(vec![1.0, -2.0, 3.0, 0.0], &[2, 2]), true);
+    let p = tape.leaf(Tensor::new(vec![1.0, -2.0, 3.0, 0.0], &[2, 2]), true);
     let t = tape.input(Tensor::new(vec![0.0, 0.0, 1.0, 1.0], &[2, 2]));
     let sum = L1Loss::new(Reduction::Sum).forward(p, t);
     let mean = L1Loss::new(Reduction::Mean).forward(p, t);

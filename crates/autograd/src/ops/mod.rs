@@ -34,6 +34,8 @@ macro_rules! ensure {
 
 pub mod binary;
 pub mod custom;
+pub mod index;
+pub mod logsumexp;
 pub mod loss;
 pub mod matmul;
 pub mod reduce;
@@ -43,6 +45,8 @@ pub mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomOp, Handle, Value};
+pub use index::IndexOp;
+pub use logsumexp::LogSumExp;
 pub use loss::LossOp;
 pub use matmul::MatmulOp;
 pub use reduce::Reduce;
@@ -107,6 +111,10 @@ pub enum Op<T: Float> {
     Softmax(SoftmaxOp),
     /// Shape ops: reshape, permute, expand, sum_to.
     Shape(ShapeOp),
+    /// Gathers and scatters by flat indices.
+    Index(IndexOp),
+    /// Log-sum-exp along an axis.
+    LogSumExp(LogSumExp),
     /// An op defined outside the crate.
     Custom(Arc<dyn CustomOp<T>>),
 }
@@ -133,6 +141,8 @@ macro_rules! dispatch {
             Op::Loss($f) => $body,
             Op::Softmax($f) => $body,
             Op::Shape($f) => $body,
+            Op::Index($f) => $body,
+            Op::LogSumExp($f) => $body,
             Op::Custom($f) => $body,
         }
     };

@@ -36,6 +36,10 @@ pub enum Unary<T> {
     MulScalar(T),
     /// `sign(x)` (−1, 0 or 1): derivative zero
     Sign,
+    /// `sin x`
+    Sin,
+    /// `cos x`
+    Cos,
 }
 
 impl<T: Float> Unary<T> {
@@ -55,6 +59,8 @@ impl<T: Float> Unary<T> {
             Unary::AddScalar(_) => "add_scalar",
             Unary::MulScalar(_) => "mul_scalar",
             Unary::Sign => "sign",
+            Unary::Sin => "sin",
+            Unary::Cos => "cos",
         }
     }
 
@@ -75,6 +81,8 @@ impl<T: Float> Unary<T> {
             Unary::AddScalar(c) => x + c,
             Unary::MulScalar(c) => x * c,
             Unary::Sign => sign(x),
+            Unary::Sin => x.sin(),
+            Unary::Cos => x.cos(),
         }
     }
 
@@ -149,6 +157,17 @@ impl<T: Float> Unary<T> {
             Unary::MulScalar(c) => g.mul_scalar(dy, c),
             // d/dx sign(x) = 0 (almost everywhere)
             Unary::Sign => return None,
+            // d/dx sin x = cos x
+            Unary::Sin => {
+                let d = g.unary(Unary::Cos, x);
+                g.mul(dy, d)
+            }
+            // d/dx cos x = -sin x
+            Unary::Cos => {
+                let d = g.unary(Unary::Sin, x);
+                let d = g.mul(dy, d);
+                g.neg(d)
+            }
         })
     }
 }

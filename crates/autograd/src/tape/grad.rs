@@ -36,19 +36,25 @@ impl<T: Float> Recorder<'_, T> {
     }
 }
 
-/// Where the recorded gradients of one call gather: one optional variable per node and
-/// per parameter (`None`: not reached).
+/// Where the recorded gradients of one call gather: one optional variable per node from
+/// `lo` on and per parameter (`None`: not reached).
 struct Grads {
+    lo: usize,
     nodes: Vec<Option<Id>>,
     params: Vec<Option<Id>>,
+    /// Stands in for the gradient of a node below `lo` (never read).
+    below: Option<Id>,
 }
 
 impl Grads {
     fn at(&mut self, id: Id) -> &mut Option<Id> {
         if id.is_param() {
             &mut self.params[id.index()]
+        } else if id.index() < self.lo {
+            self.below = None;
+            &mut self.below
         } else {
-            &mut self.nodes[id.index()]
+            &mut self.nodes[id.index() - self.lo]
         }
     }
 
@@ -71,11 +77,14 @@ impl<T: Float> Tape<T> {
             let inner = self.inner.borrow();
             (if root.is_param() { 0 } else { root.index() + 1 }, inner.params.len())
         };
-        let mut grads = Grads { nodes: vec![None; n_nodes], params: vec![None; n_params] };
+        // No node recorded before every `wrt` variable leads to one of them: the pass
+        // stops at the earliest (parameters can be used anywhere: then it goes to 0).
+        let lo = wrt.iter().map(|&id| if id.is_param() { 0 } else { id.index() }).min().unwrap_or(n_nodes).min(n_nodes);
+        let mut grads = Grads { lo, nodes: vec![None; n_nodes - lo], params: vec![None; n_params], below: None };
         let mut rec = Recorder { tape: self, loc };
         grads.add(&mut rec, root, seed);
-        for i in (0..n_nodes).rev() {
-            let Some(gy) = grads.nodes[i] else { continue };
+        for i in (lo..n_nodes).rev() {
+            let Some(gy) = grads.nodes[i - lo] else { continue };
             let (op, inputs, need, arity) = {
                 let inner = self.inner.borrow();
                 let node = &inner.nodes[i];
@@ -98,15 +107,13 @@ impl<T: Float> Tape<T> {
             }
         }
         wrt.iter()
-            .map(
-                |&id| {
-                    if id.is_param() {
-                        grads.params[id.index()]
-                    } else {
-                        grads.nodes.get(id.index()).copied().flatten()
-                    }
-                },
-            )
+            .map(|&id| {
+                if id.is_param() {
+                    grads.params[id.index()]
+                } else {
+                    id.index().checked_sub(lo).and_then(|i| grads.nodes.get(i).copied().flatten())
+                }
+            })
             .collect()
     }
 }

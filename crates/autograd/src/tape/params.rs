@@ -31,6 +31,11 @@ impl<T: Float> Tape<T> {
         Id::param(p.index as usize)
     }
 
+    /// Whether `p` is a parameter of this tape (not of another one).
+    pub fn owns(&self, p: Param) -> bool {
+        p.tape == self.uid && p.index() < self.num_params()
+    }
+
     #[track_caller]
     fn check_param(&self, p: Param) {
         assert!(
@@ -98,6 +103,26 @@ impl<T: Float> Tape<T> {
         for (i, s) in self.inner.get_mut().params.iter_mut().enumerate() {
             let grad = (s.has_grad && s.requires_grad).then_some(s.grad.as_slice());
             f(Param { index: i as u32, tape: uid }, &mut s.value, grad);
+        }
+    }
+
+    /// Clears one parameter's gradient (what [`Tape::zero_grad`] does for all), for an
+    /// optimizer that owns some of the tape's parameters.
+    #[track_caller]
+    pub fn zero_param_grad(&self, p: Param) {
+        self.check_param(p);
+        self.inner.borrow_mut().params[p.index()].has_grad = false;
+    }
+
+    /// Visits the gradient of every parameter that has one (since the last zeroing, and
+    /// requiring grad) mutably: `f(param, gradient)`. What gradient clipping uses; it
+    /// allocates nothing.
+    pub fn for_each_grad_mut(&mut self, mut f: impl FnMut(Param, &mut [T])) {
+        let uid = self.uid;
+        for (i, s) in self.inner.get_mut().params.iter_mut().enumerate() {
+            if s.has_grad && s.requires_grad {
+                f(Param { index: i as u32, tape: uid }, &mut s.grad);
+            }
         }
     }
 

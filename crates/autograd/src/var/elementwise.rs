@@ -102,6 +102,16 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn powf(&self, p: T) -> Var<'t, T> {
         self.unary(Unary::Powf(p))
     }
+    /// Sine.
+    #[track_caller]
+    pub fn sin(&self) -> Var<'t, T> {
+        self.unary(Unary::Sin)
+    }
+    /// Cosine.
+    #[track_caller]
+    pub fn cos(&self) -> Var<'t, T> {
+        self.unary(Unary::Cos)
+    }
     /// Sign (−1, 0, 1); its gradient is zero.
     #[track_caller]
     pub fn sign(&self) -> Var<'t, T> {

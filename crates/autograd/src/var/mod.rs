@@ -7,6 +7,8 @@
 //! in `tape.rs`.
 
 mod elementwise;
+mod index;
+mod logsumexp;
 mod loss;
 mod matmul;
 mod reduce;

@@ -1,6 +1,7 @@
 //! The methods of [`Tape`] that make variables: leaves, parameters' variables, custom ops
 //! and gradients recorded as variables. The tape itself knows values only by their ids.
 
+use std::borrow::Borrow;
 use std::panic::Location;
 use std::sync::Arc;
 
@@ -14,19 +15,21 @@ use crate::tape::{Id, Param, Tape};
 use crate::tensor::Tensor;
 
 impl<T: Float> Tape<T> {
-    /// A leaf holding a copy of `value`; with `requires_grad`, backward fills (and across
-    /// backward calls, accumulates) its gradient. Inside [`Tape::no_grad`] it never requires
-    /// grad.
+    /// A leaf holding a copy of `value` (a tensor or a reference to one); with
+    /// `requires_grad`, backward fills (and across backward calls, accumulates) its
+    /// gradient. Inside [`Tape::no_grad`] it never requires grad.
     #[track_caller]
-    pub fn leaf(&self, value: &Tensor<T>, requires_grad: bool) -> Var<'_, T> {
+    pub fn leaf(&self, value: impl Borrow<Tensor<T>>, requires_grad: bool) -> Var<'_, T> {
+        let value = value.borrow();
         let id = self.inner.borrow_mut().leaf(value.shape(), value.data(), requires_grad, Location::caller());
         Var::new(self, id)
     }
 
-    /// A leaf that does not require grad (an input or a constant).
+    /// A leaf that does not require grad (an input or a constant), from a tensor or a
+    /// reference to one.
     #[track_caller]
-    pub fn input(&self, value: Tensor<T>) -> Var<'_, T> {
-        self.leaf(&value, false)
+    pub fn input(&self, value: impl Borrow<Tensor<T>>) -> Var<'_, T> {
+        self.leaf(value, false)
     }
 
     /// A leaf from a slice and a shape, without building a [`Tensor`] first.
@@ -120,7 +123,7 @@ impl<T: Float> Tape<T> {
             .zip(found)
             .map(|(w, g)| match g {
                 Some(g) => Var::new(self, g),
-                None => self.leaf(&Tensor::zeros(&w.shape()), false),
+                None => self.leaf(Tensor::zeros(&w.shape()), false),
             })
             .collect()
     }

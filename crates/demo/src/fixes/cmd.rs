@@ -4,12 +4,14 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use tapegrad_nn::Norm;
 
 use super::default_optimizer;
 use super::{render_one, render_table, run_fixes, run_table, table_optimizers, FixesConfig, LossKind};
 use crate::args::{check_outputs, spec_error, JsonArg, MemoryArg, OptimizerArgs, PlotArg, SeedArgs, ShapeArgs};
 use crate::budget::fixes_needs;
 use crate::output::{self, fail, say};
+use tapegrad_nn::files::escaped;
 
 /// The options of `fixes` (its description is the doc of [`crate::cli::Command::Fixes`]).
 #[derive(Args, Debug)]
@@ -31,6 +33,14 @@ pub struct FixesArgs {
     /// Optimizer steps.
     #[arg(long, default_value_t = 5, value_name = "N", allow_negative_numbers = true)]
     pub steps: usize,
+    /// Clip the accumulated gradient to this total 2-norm before every optimizer step
+    /// (clip_grad_norm_; finite and > 0). Default: no clipping.
+    #[arg(long, value_name = "C", allow_negative_numbers = true, value_parser = parse_clip)]
+    pub clip_grad_norm: Option<f64>,
+    /// Normalisation after every hidden Linear, before its ReLU: none, batch (BatchNorm1d;
+    /// those Linears lose their bias) or layer (LayerNorm).
+    #[arg(long, value_name = "NAME", default_value = "none", value_parser = parse_norm)]
+    pub norm: Norm,
     /// The seeds.
     #[command(flatten)]
     pub seeds: SeedArgs,
@@ -48,6 +58,17 @@ pub struct FixesArgs {
 /// The optimizers' defaults, after the options in `--help`.
 const DEFAULTS: &str = "Defaults: sgd lr 0.1, momentum 0, weight decay 0; adam lr 0.01, weight decay 0; \
                         adamw lr 0.01, weight decay 0.01; betas 0.9,0.999 and eps 1e-8.";
+
+fn parse_clip(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(c) if c.is_finite() && c > 0.0 => Ok(c),
+        _ => Err("the clipping threshold must be a finite number > 0".into()),
+    }
+}
+
+fn parse_norm(s: &str) -> Result<Norm, String> {
+    Norm::from_name(s).ok_or_else(|| "the normalisation must be none, batch or layer".into())
+}
 
 fn parse_loss(s: &str) -> Result<LossKind, String> {
     match s {
@@ -82,12 +103,30 @@ pub fn validate(a: &FixesArgs) -> Result<(FixesConfig, bool), String> {
         steps: a.steps,
         data_seed: a.seeds.data_seed,
         model_seed: a.seeds.model_seed,
+        clip_grad_norm: a.clip_grad_norm,
+        norm: a.norm,
     };
+    let smallest = config.batch / config.micro_batches;
+    if config.norm == Norm::Batch && smallest < 2 {
+        return Err(format!(
+            "--norm batch needs at least 2 rows in every micro-batch, but --batch {} split into {} gives a \
+             micro-batch of {smallest} (BatchNorm1d has no variance over one row; PyTorch raises)",
+            config.batch, config.micro_batches
+        ));
+    }
     let table = !a.optimizer.given() && !a.json.json;
     let reports = if table { table_optimizers().len() } else { 1 };
     let c = &config;
-    let [params, batch, steps] =
-        fixes_needs(&c.layers, c.batch, c.micro_batches, c.steps, reports, a.json.json, a.plot.plot.is_some());
+    let [params, batch, steps] = fixes_needs(
+        &c.layers,
+        c.batch,
+        c.micro_batches,
+        c.steps,
+        reports,
+        a.json.json,
+        a.plot.plot.is_some(),
+        c.norm != Norm::None,
+    );
     let steps_arg = format!("--steps {}", c.steps);
     a.memory.check(&[(a.shape.layers_arg(), params), (a.shape.batch_arg(), batch), (steps_arg, steps)])?;
     check_outputs(&[("--plot", a.plot.plot.as_deref())])?;
@@ -109,14 +148,17 @@ pub fn run(a: &FixesArgs) -> ExitCode {
     let mut written = String::new();
     if let Some(path) = &a.plot.plot {
         if let Err(e) = super::plot::write_plot(&reports, path) {
-            return fail(&format!("--plot: {}: {e}", path.display()));
+            return fail(&format!("--plot: {}: {e}", escaped(path)));
         }
-        written = format!("plot written to {}", path.display());
+        written = format!("plot written to {}", escaped(path));
     }
     let non_finite = reports.iter().map(|r| r.non_finite()).sum();
     output::non_finite_note(non_finite, "a step overflows float32, or eps 0 divides 0 by 0", json);
     let mut text = if json {
         super::json::render_fixes_json(&reports[0])
+    } else if table && config == FixesConfig::default() {
+        // with no options, the table ends with the answer over every setup
+        format!("{}\n{}", render_table(&reports), super::answer::render_answer(&super::answer::run_answer()))
     } else if table {
         render_table(&reports)
     } else {

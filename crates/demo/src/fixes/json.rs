@@ -4,7 +4,7 @@
 //! [`crate::json`]'s; NaN and infinities are written as `null` (the binary says so on
 //! stderr, see [`FixesReport::non_finite`]).
 
-use tapegrad_nn::OptimizerKind;
+use tapegrad_nn::{Norm, OptimizerKind};
 
 use super::{FixesReport, FixesRun};
 use crate::json::{floats, ints, null, num, string, to_text, Layout, J};
@@ -13,20 +13,24 @@ fn int(n: impl ToString) -> J {
     J::Num(n.to_string())
 }
 
-fn run(r: &FixesRun) -> J {
+/// One run; `clip`: the experiment clips (the run then records its gradient norms).
+fn run(r: &FixesRun, clip: bool) -> J {
     let losses = if r.name == "batched" {
         floats(&r.losses.iter().flatten().copied().collect::<Vec<f32>>())
     } else {
         J::List(r.losses.iter().map(|l| floats(l)).collect())
     };
-    J::Obj(vec![
-        ("name", string(r.name)),
-        ("lr", num(r.lr)),
-        ("params", floats(&r.params)),
-        ("losses", losses),
-        ("max_rel_diff", num(r.max_rel_diff)),
-        ("equal", J::Bool(r.equal)),
-    ])
+    let mut fields =
+        vec![("name", string(r.name)), ("lr", num(r.lr)), ("params", floats(&r.params)), ("losses", losses)];
+    if clip {
+        fields.push(("grad_norms", floats(&r.grad_norms)));
+    }
+    if let Some(b) = &r.buffers {
+        fields.push(("buffers", floats(b)));
+    }
+    fields.push(("max_rel_diff", num(r.max_rel_diff)));
+    fields.push(("equal", J::Bool(r.equal)));
+    J::Obj(fields)
 }
 
 /// The report as JSON text in the reference's layout (with a trailing newline).
@@ -34,7 +38,7 @@ pub fn render_fixes_json(r: &FixesReport) -> String {
     let c = &r.config;
     let o = &c.optimizer;
     let sgd = o.kind == OptimizerKind::Sgd;
-    let doc = J::Obj(vec![
+    let mut fields = vec![
         ("experiment", string("fixes")),
         ("optimizer", string(o.kind.name())),
         ("lr", num(o.lr)),
@@ -42,7 +46,16 @@ pub fn render_fixes_json(r: &FixesReport) -> String {
         ("betas", if sgd { null() } else { floats(&[o.betas.0, o.betas.1]) }),
         ("eps", if sgd { null() } else { num(o.eps) }),
         ("weight_decay", num(o.weight_decay)),
-        ("loss", string(c.loss.name())),
+    ];
+    // the keys of clipping and normalisation are absent without them, as in the reference
+    if let Some(clip) = c.clip_grad_norm {
+        fields.push(("clip_grad_norm", num(clip)));
+    }
+    fields.push(("loss", string(c.loss.name())));
+    if c.norm != Norm::None {
+        fields.push(("norm", string(c.norm.name())));
+    }
+    fields.extend([
         ("data_seed", int(c.data_seed)),
         ("model_seed", int(c.model_seed)),
         ("layers", ints(&c.layers)),
@@ -51,7 +64,8 @@ pub fn render_fixes_json(r: &FixesReport) -> String {
         ("micro_batch_sizes", ints(&r.micro_batch_sizes)),
         ("steps", int(c.steps)),
         ("initial_params", floats(&r.initial_params)),
-        ("runs", J::List(r.runs.iter().map(run).collect())),
+        ("runs", J::List(r.runs.iter().map(|x| run(x, c.clip_grad_norm.is_some())).collect())),
     ]);
+    let doc = J::Obj(fields);
     to_text(&doc, Layout::Objects)
 }

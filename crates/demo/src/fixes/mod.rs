@@ -7,21 +7,26 @@
 //! - data: `torch.manual_seed(data_seed)`, then `torch.rand(steps * B, layers[0])` and
 //!   `torch.rand(steps * B, layers[-1])`; step `s` uses rows `s*B .. (s+1)*B`;
 //! - model: `torch.manual_seed(model_seed)`, `Linear, ReLU, ..., Linear`, rebuilt for every
-//!   run so all start from the same parameters;
+//!   run so all start from the same parameters; with `--norm batch|layer` a `BatchNorm1d` /
+//!   `LayerNorm` after every hidden Linear, before its ReLU (with batch norm those Linears
+//!   have no bias), the model in training mode throughout;
 //! - loss: mean L1 or mean squared error over the (micro-)batch;
 //! - five runs of `steps` optimizer steps each: `batched` (the whole batch per step, lr),
 //!   `none` (k micro-batches as `torch.tensor_split`, gradients accumulated, lr), `lr/k`
 //!   (the same with lr / k), `loss/k` (each micro-batch loss times 1/k, lr: PyTorch
-//!   Lightning's way) and `size/batch` (each micro-batch loss times its size / B, lr).
+//!   Lightning's way) and `size/batch` (each micro-batch loss times its size / B, lr);
+//! - with `--clip-grad-norm C`, every run clips its gradient once per step, after the last
+//!   backward and before the optimizer step (`clip_grad_norm_(parameters, C)`).
 
+pub mod answer;
 pub mod cmd;
 pub mod json;
 pub mod plot;
 
 use tapegrad::{Tape, Tensor};
 use tapegrad_nn::{
-    split_sizes, Accumulation, L1Loss, Loss, LossScale, MSELoss, Optimizer, OptimizerKind, OptimizerSpec, Reduction,
-    Sequential,
+    clip_grad_norm, split_sizes, Accumulation, Buffer, L1Loss, Loss, LossScale, MSELoss, Module, Norm, NormType,
+    Optimizer, OptimizerKind, OptimizerSpec, Reduction, Sequential,
 };
 
 use crate::args::describe_optimizer;
@@ -72,6 +77,10 @@ pub struct FixesConfig {
     pub data_seed: u64,
     /// `torch.manual_seed` before building the model.
     pub model_seed: u64,
+    /// `clip_grad_norm_(parameters, C)` before every optimizer step, if given.
+    pub clip_grad_norm: Option<f64>,
+    /// The normalisation layer after every hidden Linear.
+    pub norm: Norm,
 }
 
 impl Default for FixesConfig {
@@ -87,7 +96,25 @@ impl Default for FixesConfig {
             steps: 5,
             data_seed: 1,
             model_seed: 2,
+            clip_grad_norm: None,
+            norm: Norm::None,
         }
+    }
+}
+
+impl FixesConfig {
+    /// The normalisation and clipping of the setup as a title's tail: `, BatchNorm, clip
+    /// 0.63`, or nothing without them.
+    pub fn setup_suffix(&self) -> String {
+        let mut s = match self.norm {
+            Norm::None => String::new(),
+            Norm::Batch => ", BatchNorm".into(),
+            Norm::Layer => ", LayerNorm".into(),
+        };
+        if let Some(c) = self.clip_grad_norm {
+            s += &format!(", clip {}", py_float(c));
+        }
+        s
     }
 }
 
@@ -106,6 +133,11 @@ pub struct FixesRun {
     /// Per step: the batch loss (one value) for `batched`, else the k micro-batch losses
     /// before scaling.
     pub losses: Vec<Vec<f32>>,
+    /// Per step: the total gradient norm before clipping (with `clip_grad_norm` only).
+    pub grad_norms: Vec<f32>,
+    /// With batch norm: `running_mean` then `running_var` of each BatchNorm1d, flat, after
+    /// the last step.
+    pub buffers: Option<Vec<f32>>,
     /// Per step: `max|p - p_batched| / max|p_batched|` after that step.
     pub distances: Vec<f64>,
     /// The distance after the last step.
@@ -141,7 +173,8 @@ impl FixesReport {
     /// gradient divides 0 by 0); JSON writes them as `null`.
     pub fn non_finite(&self) -> usize {
         let runs = self.runs.iter().flat_map(|r| {
-            let floats = r.params.iter().chain(r.losses.iter().flatten()).map(|&x| x as f64);
+            let recorded = r.params.iter().chain(r.losses.iter().flatten()).chain(&r.grad_norms);
+            let floats = recorded.chain(r.buffers.iter().flatten()).map(|&x| x as f64);
             floats.chain([r.lr, r.max_rel_diff])
         });
         self.initial_params.iter().map(|&x| x as f64).chain(runs).filter(|v| !v.is_finite()).count()
@@ -171,7 +204,20 @@ struct Runner {
     model: Sequential<f32>,
     optimizer: Box<dyn Optimizer<f32>>,
     losses: Vec<Vec<f32>>,
+    grad_norms: Vec<f32>,
     distances: Vec<f64>,
+}
+
+/// `running_mean` then `running_var` of each BatchNorm1d in module order (the float
+/// buffers; `num_batches_tracked` left out), or `None` without batch norm.
+pub fn flat_buffers(model: &dyn Module<f32>) -> Option<Vec<f32>> {
+    let mut out = Vec::new();
+    for (_, b) in model.named_buffers() {
+        if let Buffer::Float(t) = b {
+            out.extend_from_slice(t.borrow().data());
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The data of `config`: inputs `[steps * B, in]` and targets `[steps * B, out]`.
@@ -201,7 +247,7 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                 "loss/k" => (k, LossScale::DivideByK, lr),
                 _ => (k, LossScale::SizeOverBatch, lr),
             };
-            let (tape, model) = model::build_model(&config.layers, config.model_seed, None);
+            let (tape, model) = model::build_norm_model(&config.layers, config.model_seed, config.norm);
             Runner {
                 name,
                 lr: run_lr,
@@ -214,6 +260,7 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                     .build()
                     .expect("cmd::validate checks the spec with lr and lr / k"),
                 losses: Vec::with_capacity(config.steps),
+                grad_norms: Vec::with_capacity(config.steps),
                 distances: Vec::with_capacity(config.steps),
             }
         })
@@ -223,8 +270,13 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
     for s in 0..config.steps {
         let (x, t) = (input.rows(s * b, b), target.rows(s * b, b));
         for (i, r) in runners.iter_mut().enumerate() {
-            let losses = r.accumulation.run(&mut r.tape, &r.model, loss.as_ref(), &x, &t, Some(r.optimizer.as_mut()));
+            let losses = r.accumulation.run(&mut r.tape, &r.model, loss.as_ref(), &x, &t, None);
             r.losses.push(losses);
+            // clipping sees the accumulated gradient, once per step, before the step
+            if let Some(c) = config.clip_grad_norm {
+                r.grad_norms.push(clip_grad_norm(&mut r.tape, c, NormType::L2));
+            }
+            r.optimizer.step(&mut r.tape);
             let params = flatten(&r.tape, &r.model, false);
             if i == 0 {
                 batched = params;
@@ -245,6 +297,8 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                 equal: allclose(&params, &batched),
                 params,
                 losses: r.losses,
+                grad_norms: r.grad_norms,
+                buffers: flat_buffers(&r.model),
                 distances: r.distances,
             }
         })
@@ -285,12 +339,62 @@ fn setting(c: &FixesConfig, sizes: &[usize], n_params: usize) -> String {
         LossKind::L1 => "mean L1 loss |y - t|",
         LossKind::Mse => "mean squared error (y - t)^2",
     };
-    format!(
-        "model   {arch} MLP (Linear, ReLU, ..., Linear), {n_params} parameters, model seed {}\n\
+    let layers = match c.norm {
+        Norm::None => "Linear, ReLU, ..., Linear",
+        Norm::Batch => "Linear without bias, BatchNorm1d, ReLU, ..., Linear; training mode",
+        Norm::Layer => "Linear, LayerNorm, ReLU, ..., Linear",
+    };
+    let mut s = format!(
+        "model   {arch} MLP ({layers}), {n_params} parameters, model seed {}\n\
          data    {} steps of a batch of {} (data seed {}), {loss}\n\
          split   {} micro-batches of sizes {sizes:?} per step\n",
         c.model_seed, c.steps, c.batch, c.data_seed, c.micro_batches
-    )
+    );
+    if let Some(clip) = c.clip_grad_norm {
+        s += &format!(
+            "clip    clip_grad_norm_(parameters, {}) once per step, after the last micro-batch\n",
+            py_float(clip)
+        );
+    }
+    s
+}
+
+/// In how many steps a run's gradient was clipped (its norm above the threshold).
+pub fn clipped_steps(run: &FixesRun, threshold: f64) -> usize {
+    run.grad_norms.iter().filter(|&&n| n as f64 > threshold).count()
+}
+
+/// Why clipping and the normalisation layer change the answer (empty without them).
+fn why_setup(r: &FixesReport) -> String {
+    let c = &r.config;
+    let mut s = String::new();
+    if let Some(clip) = c.clip_grad_norm {
+        let counts: Vec<String> =
+            r.runs.iter().map(|run| format!("{} {}", run.name, clipped_steps(run, clip))).collect();
+        s += &format!(
+            "- Clipping runs once per step on the accumulated gradient: with no fix (and with lr / k) it is about k\n  \
+               times the batch gradient, so it is clipped in steps where the large batch is not, by a factor that\n  \
+               changes from step to step; even Adam, which ignores a constant scale, then leaves the large batch.\n  \
+               loss / k and size / batch accumulate the batch gradient itself and clip exactly where it does.\n  \
+               Steps clipped of {} with {}: {}.\n",
+            c.steps,
+            describe_optimizer(&c.optimizer),
+            counts.join(", ")
+        );
+    }
+    match c.norm {
+        Norm::None => {}
+        Norm::Batch => {
+            s += "- BatchNorm normalises each micro-batch with its own mean and variance, so the forward pass itself\n  \
+                  differs from the large batch's (and the running statistics move k times per step): no scaling of the\n  \
+                  loss or the learning rate repairs that, so no fix is equal.\n"
+        }
+        Norm::Layer => {
+            s += "- LayerNorm normalises each sample over its own features, so a sample's output does not depend on the\n  \
+                  micro-batch it is in: the fixes behave as without normalisation.\n"
+        }
+    }
+    s
 }
 
 const CELL_NOTE: &str = "Each cell: equal to the large-batch run after the last step (torch.allclose, rtol 1e-5),\n\
@@ -327,6 +431,7 @@ pub fn render_table(reports: &[FixesReport]) -> String {
            so every optimizer takes the large-batch step.{}\n",
         if even { "" } else { " Here the micro-batches differ in size: only size / batch is exact." }
     );
+    s += &why_setup(first);
     s
 }
 
@@ -344,6 +449,10 @@ pub fn render_one(r: &FixesReport) -> String {
         let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
         s += &format!("| {} | {} | {} | {verdict} |\n", run.name, py_float(run.lr), last.unwrap_or_default());
+    }
+    let why = why_setup(r);
+    if !why.is_empty() {
+        s += &format!("\nWhy (k = {}):\n{why}", c.micro_batches);
     }
     s
 }

@@ -42,7 +42,8 @@ fn panel<DB: DrawingBackend>(
     let fixes = &report.runs[1..];
     let top = fixes.iter().flat_map(|r| r.distances.iter().copied()).fold(FLOOR, f64::max);
     let x_end = (c.steps as f64).max(2.0);
-    let title = format!("{}, k = {}", crate::args::describe_optimizer(&c.optimizer), c.micro_batches);
+    let title =
+        format!("{}{}, k = {}", crate::args::describe_optimizer(&c.optimizer), c.setup_suffix(), c.micro_batches);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 15))
         .margin(8)

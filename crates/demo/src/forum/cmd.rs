@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use tapegrad_nn::files::prepare_write;
+use tapegrad_nn::files::{escaped, prepare_write};
 use tapegrad_nn::{OptimizerKind, OptimizerSpec};
 
 use super::{
     json, load_initial_params, profile, render_text, run as run_experiments, step_dot, sum_step_bytes, Config,
 };
-use crate::args::{check_outputs, JsonArg, MemoryArg, SeedArgs, ShapeArgs};
+use crate::args::{check_files, JsonArg, MemoryArg, SeedArgs, ShapeArgs};
 use crate::budget::demo_needs;
 use crate::output::{self, fail, say};
 
@@ -72,7 +72,7 @@ pub fn validate(a: &ForumArgs) -> Result<Config, String> {
     }
     let (params, batch) = demo_needs(&a.shape.layers.0, a.shape.batch, a.shape.micro_batches, a.json.json);
     a.memory.check(&[(a.shape.layers_arg(), params), (a.shape.batch_arg(), batch)])?;
-    check_outputs(&[("--save", a.save.as_deref()), ("--dot", a.dot.as_deref())])?;
+    check_files(&[("--load", a.load.as_deref())], &[("--save", a.save.as_deref()), ("--dot", a.dot.as_deref())])?;
     let mut config = Config {
         data_seed: a.seeds.data_seed,
         model_seed: a.seeds.model_seed,
@@ -109,18 +109,18 @@ pub fn run(a: &ForumArgs) -> ExitCode {
             .and_then(|bytes| prepare_write(path, &bytes).map_err(|e| e.to_string()));
         match prepared {
             Ok(p) => files.push(("--save", path, p)),
-            Err(e) => return fail(&format!("--save: {}: {e}", path.display())),
+            Err(e) => return fail(&format!("--save: {}: {e}", escaped(path))),
         }
     }
     if let Some(path) = &a.dot {
         match prepare_write(path, step_dot(&config).as_bytes()) {
             Ok(p) => files.push(("--dot", path, p)),
-            Err(e) => return fail(&format!("--dot: {}: {e}", path.display())),
+            Err(e) => return fail(&format!("--dot: {}: {e}", escaped(path))),
         }
     }
     for (name, path, prepared) in files {
         if let Err(e) = prepared.commit() {
-            return fail(&format!("{name}: {}: {e}", path.display()));
+            return fail(&format!("{name}: {}: {e}", escaped(path)));
         }
     }
 

@@ -153,16 +153,17 @@ pub fn run_with_file_limit(args: &[&str], ignore_xfsz: bool) -> Output {
 }
 
 /// Runs the demo with `args` then `option FILE`, writing through a symbolic link (with a
-/// leftover temporary file of a killed write beside its target) and over a read-only file
+/// user's file named like a temporary file beside its target) and over a read-only file
 /// (`ext` their extension): the link is kept and its target replaced, the mode is kept,
-/// the leftover is gone, and each file is new and starts with `start`.
+/// the user's file is untouched, and each file is new and starts with `start`.
 #[cfg(unix)]
 pub fn assert_writes_keep_links_and_modes(args: &[&str], option: &str, ext: &str, start: &[u8]) {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new(&format!("links{}", option.replace('-', "")));
     let (real, link, ro) = (format!("real.{ext}"), format!("link.{ext}"), format!("read-only.{ext}"));
     std::fs::write(dir.join(&real), b"old").unwrap();
-    std::fs::write(dir.join(&format!(".{real}.tapegrad-tmp")), b"partial").unwrap();
+    let users = format!(".{real}.tapegrad-tmp");
+    std::fs::write(dir.join(&users), b"the user's").unwrap();
     std::fs::write(dir.join(&ro), b"old").unwrap();
     std::fs::set_permissions(dir.join(&ro), std::fs::Permissions::from_mode(0o444)).unwrap();
     std::os::unix::fs::symlink(&real, dir.join(&link)).unwrap();
@@ -176,5 +177,6 @@ pub fn assert_writes_keep_links_and_modes(args: &[&str], option: &str, ext: &str
         assert!(bytes != b"old" && bytes.starts_with(start), "{file}: {:?}", &bytes[..bytes.len().min(16)]);
     }
     assert_eq!(std::fs::metadata(dir.join(&ro)).unwrap().permissions().mode() & 0o777, 0o444);
-    assert_eq!(dir.entries(), [link, ro, real]);
+    assert_eq!(std::fs::read(dir.join(&users)).unwrap(), b"the user's");
+    assert_eq!(dir.entries(), [users, link, ro, real]);
 }

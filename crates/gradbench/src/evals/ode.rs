@@ -1,0 +1,70 @@
+//! ode: `s` steps of the classic fourth-order Runge-Kutta method on `t ∈ [0, 2]` for
+//!
+//! `y_0' = x_0`, `y_i' = x_i y_(i-1)` (i ≥ 1), `y(0) = 0`,
+//!
+//! `primal` is `y(2)`; `gradient` is `∂y_(n-1)(2) / ∂x`, by reverse mode through every
+//! step.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tapegrad::{Tape, Tensor, Var};
+
+use crate::input::{count, to_json, vector_field};
+use crate::{measure, unknown_function, Measured, Runs};
+
+/// `y(2)` from `x`, on the tape.
+fn solve<'t>(tape: &'t Tape<f64>, x: Var<'t, f64>, s: usize) -> Var<'t, f64> {
+    let n = x.shape()[0];
+    // f(y) = x ⊙ (1, y_0, ..., y_(n-2)) = x_0 e_0 + (x ⊙ (0, 1, ..., 1)) ⊙ (y_0, y_0, ..., y_(n-2))
+    let e0 = tape.input(Tensor::from_fn(&[n], |i| if i == 0 { 1.0 } else { 0.0 }));
+    let x_first = x * e0;
+    let x_rest = x - x_first;
+    let previous: Arc<[usize]> = (0..n).map(|i| i.saturating_sub(1)).collect();
+    let f = |y: Var<'t, f64>| x_first + x_rest * y.take(previous.clone(), &[n]);
+    let h = 2.0 / s as f64;
+    let mut y = tape.input(Tensor::zeros(&[n]));
+    for _ in 0..s {
+        let k1 = f(y);
+        let k2 = f(y + k1 * (h / 2.0));
+        let k3 = f(y + k2 * (h / 2.0));
+        let k4 = f(y + k3 * h);
+        y = y + (k1 + (k2 + k3) * 2.0 + k4) * (h / 6.0);
+    }
+    y
+}
+
+/// `primal` (`y(2)`) or `gradient` (`∂y_(n-1)(2) / ∂x`).
+pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, String> {
+    let x0 = vector_field(input, "x")?;
+    let s = count(input, "s")?;
+    let n = x0.len();
+    if n == 0 || s == 0 {
+        return Err("x must have an element and s must be at least 1".into());
+    }
+    let mut tape = Tape::<f64>::new();
+    match function {
+        "primal" => Ok(measure(
+            runs,
+            || {
+                tape.reset();
+                let tape = &tape;
+                let x = tape.leaf_from_slice(&x0, &[n], false);
+                solve(tape, x, s).value().into_vec()
+            },
+            |y| to_json(&y),
+        )),
+        "gradient" => Ok(measure(
+            runs,
+            || {
+                tape.reset();
+                let tape = &tape;
+                let x = tape.leaf_from_slice(&x0, &[n], true);
+                solve(tape, x, s).narrow(0, n - 1, 1).backward();
+                x.grad().expect("x leads to y").into_vec()
+            },
+            |g| to_json(&g),
+        )),
+        _ => Err(unknown_function(function, &["primal", "gradient"])),
+    }
+}
