@@ -45,6 +45,7 @@ pub use gradcheck::{
     gradcheck, gradcheck_with, gradgradcheck, scalar_gradcheck, GradcheckFailure, GradcheckOptions, GradcheckReport,
 };
 pub use introspect::Listing;
+pub use ops::{Reduction, DEFAULT_IGNORE_INDEX};
 pub use profile::{OpStats, Profile};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};

@@ -1,16 +1,8 @@
 //! Losses: the [`Loss`] trait, [`L1Loss`] and [`MSELoss`] (regression), and
 //! [`CrossEntropyLoss`] (classification).
 
-use tapegrad::{Float, Var};
-
-/// How a loss reduces its elementwise terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduction {
-    /// Sum over all elements.
-    Sum,
-    /// Mean over all elements.
-    Mean,
-}
+pub use tapegrad::Reduction;
+use tapegrad::{Float, Var, DEFAULT_IGNORE_INDEX};
 
 /// A loss: a 0-d value of a prediction against a target, recorded on their tape. Any loss
 /// can drive [`crate::Accumulation`].
@@ -46,12 +38,14 @@ impl L1Loss {
             return match self.reduction {
                 Reduction::Sum => prediction.l1_loss_sum(target),
                 Reduction::Mean => prediction.l1_loss_mean(target),
+                Reduction::None => (prediction - target).abs(),
             };
         }
         let d = (prediction - target).abs();
         match self.reduction {
             Reduction::Sum => d.sum(),
             Reduction::Mean => d.mean(),
+            Reduction::None => d,
         }
     }
 }
@@ -100,6 +94,7 @@ impl MSELoss {
         match self.reduction {
             Reduction::Sum => sq.sum(),
             Reduction::Mean => sq.mean(),
+            Reduction::None => sq,
         }
     }
 }
@@ -111,38 +106,57 @@ impl<T: Float> Loss<T> for MSELoss {
     }
 }
 
-/// Cross-entropy of logits against class indices, as `torch.nn.CrossEntropyLoss`
-/// (no class weights, no label smoothing): `-log_softmax(logits)[i, t_i]`, summed or
-/// averaged over the `N` samples.
+/// Cross-entropy of logits against class indices, as `torch.nn.CrossEntropyLoss` (no
+/// class weights, no label smoothing): `-log_softmax(logits)[i, t_i]` per sample, with
+/// targets equal to `ignore_index` (-100 by default, as PyTorch) skipped: unreduced,
+/// summed, or averaged over the targets kept (NaN when every target is ignored, with zero
+/// gradients, as PyTorch).
 ///
-/// It is `nll_loss(log_softmax(logits, 1), target)`, two nodes: the log-softmax subtracts
-/// each row's maximum first, so large logits (`|x|` of 1e4) neither overflow nor lose the
-/// answer, and its fused gradient is `softmax - onehot` (over `N` for a mean) in two passes.
+/// It is `nll_loss(log_softmax(logits, 1), target)` ([`Var::cross_entropy`]), two nodes:
+/// the log-softmax subtracts each row's maximum first, so large logits (`|x|` of 1e4)
+/// neither overflow nor lose the answer, and its fused gradient is `softmax - onehot`
+/// (over the count for a mean) in two passes.
+///
+/// ```
+/// use tapegrad::{Tape, Tensor};
+/// use tapegrad_nn::{CrossEntropyLoss, Reduction};
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.leaf(&Tensor::zeros(&[3, 4]), true);
+/// // the middle row is padding: the mean is over the two other rows
+/// let t = tape.input(Tensor::new(vec![1.0, -100.0, 2.0], &[3]));
+/// let loss = CrossEntropyLoss::new(Reduction::Mean).forward(logits, t);
+/// assert!((loss.item() - 4f64.ln()).abs() < 1e-15);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrossEntropyLoss {
     /// The reduction.
     pub reduction: Reduction,
+    /// Targets equal to this value contribute nothing (padding).
+    pub ignore_index: i64,
 }
 
 impl CrossEntropyLoss {
-    /// A cross-entropy loss with the given reduction.
+    /// A cross-entropy loss with the given reduction and PyTorch's default `ignore_index`
+    /// (-100).
     pub fn new(reduction: Reduction) -> Self {
-        CrossEntropyLoss { reduction }
+        CrossEntropyLoss { reduction, ignore_index: DEFAULT_IGNORE_INDEX }
+    }
+
+    /// This loss with another `ignore_index`.
+    pub fn with_ignore_index(self, ignore_index: i64) -> Self {
+        CrossEntropyLoss { ignore_index, ..self }
     }
 
     /// The loss of `logits` (`[N, C]`, or `[C]` for one sample) against `target`, the
-    /// class indices as values of the element type (`[N]`, or `[]`).
+    /// class indices as values of the element type (`[N]`, or `[]`): 0-d for a sum or
+    /// mean, the targets' shape without reduction.
     ///
     /// # Panics
-    /// If the shapes do not fit, or a target is not an integer in `0..C`.
+    /// If the shapes do not fit, or a target is neither an integer in `0..C` nor
+    /// `ignore_index`.
     #[track_caller]
     pub fn forward<'t, T: Float>(&self, logits: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
-        let class_axis = if logits.shape().len() == 1 { 0 } else { 1 };
-        let logp = logits.log_softmax(class_axis);
-        match self.reduction {
-            Reduction::Sum => logp.nll_loss_sum(target),
-            Reduction::Mean => logp.nll_loss_mean(target),
-        }
+        logits.cross_entropy(target, self.reduction, self.ignore_index)
     }
 }
 
