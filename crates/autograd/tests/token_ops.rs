@@ -120,13 +120,13 @@ fn gradcheck_and_gradgradcheck() {
                 "cross_entropy",
                 seed,
                 |tape, v| v[0].cross_entropy(tape.input(tt.clone()), red, ignore),
-                &[x.clone()],
+                std::slice::from_ref(&x),
             );
             check(
                 "tanh nll_loss",
                 seed,
                 |tape, v| v[0].tanh().nll_loss(tape.input(tt.clone()), red, ignore),
-                &[x.clone()],
+                std::slice::from_ref(&x),
             );
         }
         // embedding: repeated indices, then a nonlinearity so the second order is not zero

@@ -19,9 +19,16 @@ pub enum LossScale {
     /// **mean** loss when all micro-batches have the same size.
     DivideByK,
     /// Multiplied by (micro-batch size / batch size): exact for a **mean** loss with any
-    /// micro-batch sizes (its absence caused the 2024 gradient-accumulation bug in Hugging
-    /// Face transformers).
+    /// micro-batch sizes when every sample contributes one loss term.
     SizeOverBatch,
+    /// Each micro-batch's **summed** loss ([`Loss::forward_sum`]) divided by the number of
+    /// loss terms of the whole batch ([`Loss::loss_terms`], counted before the first
+    /// backward): exact for a mean loss whatever the micro-batches hold, token losses over
+    /// sequences of different lengths with padding ignored included. Averaging token means
+    /// (`DivideByK`) or weighting by sequences (`SizeOverBatch`) over-weights the tokens of
+    /// short micro-batches: the 2024 gradient-accumulation bug of Hugging Face
+    /// transformers, fixed there the same way (`num_items_in_batch`).
+    PerLossTerm,
 }
 
 /// Sizes of `k` consecutive chunks of `batch` rows as `torch.tensor_split` makes them:
@@ -50,25 +57,31 @@ impl Accumulation {
         Accumulation { micro_batches, scale }
     }
 
-    /// Scale factor of a micro-batch of `size` rows out of `batch`, in the element type
-    /// (as PyTorch multiplies a float32 loss by a Python float: rounded to float32 first).
-    pub fn factor<T: Float>(&self, size: usize, batch: usize) -> T {
+    /// Scale factor of a micro-batch of `size` rows out of `batch` whose whole batch holds
+    /// `terms` loss terms, in the element type (as PyTorch multiplies a float32 loss by a
+    /// Python float: rounded to float32 first). For [`LossScale::PerLossTerm`] it scales
+    /// the micro-batch's summed loss, for the others its loss as the loss function
+    /// reduces it.
+    pub fn factor<T: Float>(&self, size: usize, batch: usize, terms: usize) -> T {
         match self.scale {
             LossScale::None => T::ONE,
             LossScale::DivideByK => T::from_f64(1.0 / self.micro_batches as f64),
             LossScale::SizeOverBatch => T::from_f64(size as f64 / batch as f64),
+            LossScale::PerLossTerm => T::from_f64(1.0 / terms as f64),
         }
     }
 
     /// Zeroes the gradients, accumulates `loss_fn` over the micro-batches of
     /// `input`/`target` (split along the first dimension as [`split_sizes`]), then steps
     /// with `optimizer` (any [`Optimizer`]: `Some(&mut sgd)`, `Some(&mut adam)`). Returns each
-    /// micro-batch's loss before scaling. Without `optimizer`, stops before the step (the
-    /// gradients stay on the tape for inspection).
+    /// micro-batch's loss before scaling (with [`LossScale::PerLossTerm`], its summed loss
+    /// over its own term count: the mean, NaN for a micro-batch without loss terms, whose
+    /// gradients are zero). Without `optimizer`, stops before the step (the gradients stay
+    /// on the tape for inspection).
     ///
     /// # Panics
-    /// If the micro-batch count does not fit the batch, or input and target have different
-    /// batch sizes.
+    /// If the micro-batch count does not fit the batch, input and target have different
+    /// batch sizes, or with [`LossScale::PerLossTerm`] the batch holds no loss term.
     pub fn run<T: Float, M: Module<T> + ?Sized, L: Loss<T> + ?Sized>(
         &self,
         tape: &mut Tape<T>,
@@ -80,16 +93,28 @@ impl Accumulation {
     ) -> Vec<T> {
         let batch = input.shape()[0];
         assert_eq!(target.shape()[0], batch, "accumulate: input batch {batch} but target batch {}", target.shape()[0]);
+        let per_term = self.scale == LossScale::PerLossTerm;
+        let terms = if per_term { loss_fn.loss_terms(target.data()) } else { 0 };
+        assert!(!per_term || terms > 0, "accumulate: the batch holds no loss term to divide by");
         tape.zero_grad();
         let mut losses = Vec::with_capacity(self.micro_batches);
         let mut start = 0;
+        let row: usize = target.shape()[1..].iter().product();
         for size in split_sizes(batch, self.micro_batches) {
             tape.reset();
             let x = micro_batch(tape, input, start, size);
             let t = micro_batch(tape, target, start, size);
-            let loss = loss_fn.forward(model.forward(x), t);
-            losses.push(loss.item());
-            let factor = self.factor::<T>(size, batch);
+            let loss = if per_term {
+                let sum = loss_fn.forward_sum(model.forward(x), t);
+                let n = loss_fn.loss_terms(&target.data()[start * row..(start + size) * row]);
+                losses.push(sum.item() / T::from_usize(n));
+                sum
+            } else {
+                let loss = loss_fn.forward(model.forward(x), t);
+                losses.push(loss.item());
+                loss
+            };
+            let factor = self.factor::<T>(size, batch, terms);
             if factor == T::ONE {
                 loss.backward();
             } else {

@@ -3,11 +3,13 @@
 //! Layers, loss, optimizer and gradient accumulation on the [`tapegrad`] tape, with
 //! PyTorch's semantics and numerics:
 //!
-//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`ReLU`], [`Tanh`],
+//! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit), [`Embedding`] (its
+//!   `normal_` init, bit for bit), [`ReLU`], [`Tanh`],
 //!   [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
 //!   `nn.Sequential` names them);
 //! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
-//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`];
+//!   indices, with `ignore_index`), with [`Reduction::None`], [`Reduction::Sum`] or
+//!   [`Reduction::Mean`];
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
@@ -24,6 +26,7 @@
 mod accumulate;
 mod adam;
 pub mod data;
+mod embedding;
 pub mod files;
 mod loss;
 mod module;
@@ -33,6 +36,7 @@ mod serialize;
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
 pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use embedding::Embedding;
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::{Optimizer, Sgd};

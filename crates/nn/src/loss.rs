@@ -12,6 +12,19 @@ pub trait Loss<T: Float> {
     /// # Panics
     /// If the shapes do not broadcast.
     fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T>;
+
+    /// The sum of the loss terms (this loss with [`Reduction::Sum`]), which
+    /// [`crate::LossScale::PerLossTerm`] divides by the whole batch's term count.
+    ///
+    /// # Panics
+    /// As [`Loss::forward`].
+    fn forward_sum<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T>;
+
+    /// The number of loss terms `target` holds, which a mean divides by: every element
+    /// (the default), or for [`CrossEntropyLoss`] the targets that are not `ignore_index`.
+    fn loss_terms(&self, target: &[T]) -> usize {
+        target.len()
+    }
 }
 
 /// `reduction(|prediction - target|)`, as `torch.nn.L1Loss`.
@@ -54,6 +67,11 @@ impl<T: Float> Loss<T> for L1Loss {
     #[track_caller]
     fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
         L1Loss::forward(self, prediction, target)
+    }
+
+    #[track_caller]
+    fn forward_sum<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        L1Loss::new(Reduction::Sum).forward(prediction, target)
     }
 }
 
@@ -104,6 +122,11 @@ impl<T: Float> Loss<T> for MSELoss {
     fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
         MSELoss::forward(self, prediction, target)
     }
+
+    #[track_caller]
+    fn forward_sum<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        MSELoss::new(Reduction::Sum).forward(prediction, target)
+    }
 }
 
 /// Cross-entropy of logits against class indices, as `torch.nn.CrossEntropyLoss` (no
@@ -149,13 +172,24 @@ impl CrossEntropyLoss {
 
     /// The loss of `logits` (`[N, C]`, or `[C]` for one sample) against `target`, the
     /// class indices as values of the element type (`[N]`, or `[]`): 0-d for a sum or
-    /// mean, the targets' shape without reduction.
+    /// mean, the targets' shape without reduction. Logits `[..., C]` of more dimensions
+    /// take targets `[...]` (the class axis last, as a language model's
+    /// `logits.reshape(-1, C)` against `targets.reshape(-1)`; PyTorch itself would want
+    /// the classes on axis 1 there).
     ///
     /// # Panics
     /// If the shapes do not fit, or a target is neither an integer in `0..C` nor
     /// `ignore_index`.
     #[track_caller]
     pub fn forward<'t, T: Float>(&self, logits: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        let shape = logits.shape();
+        if shape.len() > 2 && target.shape().as_slice() == &shape[..shape.len() - 1] {
+            let classes = shape[shape.len() - 1];
+            let n = target.shape().iter().product::<usize>();
+            let loss =
+                logits.reshape(&[n, classes]).cross_entropy(target.reshape(&[n]), self.reduction, self.ignore_index);
+            return if self.reduction == Reduction::None { loss.reshape(&target.shape()) } else { loss };
+        }
         logits.cross_entropy(target, self.reduction, self.ignore_index)
     }
 }
@@ -166,5 +200,15 @@ impl<T: Float> Loss<T> for CrossEntropyLoss {
     #[track_caller]
     fn forward<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
         CrossEntropyLoss::forward(self, prediction, target)
+    }
+
+    #[track_caller]
+    fn forward_sum<'t>(&self, prediction: Var<'t, T>, target: Var<'t, T>) -> Var<'t, T> {
+        CrossEntropyLoss { reduction: Reduction::Sum, ..*self }.forward(prediction, target)
+    }
+
+    /// The targets that are not `ignore_index`.
+    fn loss_terms(&self, target: &[T]) -> usize {
+        tapegrad::ops::Nll { reduction: self.reduction, ignore_index: self.ignore_index }.count(target)
     }
 }

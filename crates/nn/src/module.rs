@@ -33,7 +33,8 @@ pub trait Module<T: Float>: fmt::Display {
     }
 }
 
-/// `y = x Wᵀ + b` with `W` stored `[out, in]` (as `torch.nn.Linear`).
+/// `y = x Wᵀ + b` with `W` stored `[out, in]`, for `x` `[batch, in]` or `[..., in]` (as
+/// `torch.nn.Linear`).
 #[derive(Clone, Copy, Debug)]
 pub struct Linear {
     /// Weight `[out, in]`.
@@ -88,7 +89,8 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        x.linear(tape.var(self.weight), tape.var(self.bias))
+        let (rows, shape) = as_rows(x, self.out_features);
+        from_rows(rows.linear(tape.var(self.weight), tape.var(self.bias)), shape)
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {
@@ -98,8 +100,29 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward_relu<'t>(&self, x: Var<'t, T>) -> Option<Var<'t, T>> {
         let tape = x.tape();
-        Some(x.linear_relu(tape.var(self.weight), tape.var(self.bias)))
+        let (rows, shape) = as_rows(x, self.out_features);
+        Some(from_rows(rows.linear_relu(tape.var(self.weight), tape.var(self.bias)), shape))
     }
+}
+
+/// `x` `[..., in]` as a matrix of rows `[n, in]` (as `nn.Linear` takes any leading
+/// dimensions), with the result's shape `[..., out]` when `x` had more than two dimensions.
+#[track_caller]
+fn as_rows<T: Float>(x: Var<'_, T>, out: usize) -> (Var<'_, T>, Option<tapegrad::Shape>) {
+    let mut shape = x.shape();
+    if shape.len() <= 2 {
+        return (x, None);
+    }
+    let cols = shape[shape.len() - 1];
+    let rows = x.reshape(&[shape.iter().product::<usize>() / cols.max(1), cols]);
+    *shape.last_mut().expect("more than two dimensions") = out;
+    (rows, Some(shape))
+}
+
+/// The rows `y` back in the shape [`as_rows`] gave (unchanged without one).
+#[track_caller]
+fn from_rows<T: Float>(y: Var<'_, T>, shape: Option<tapegrad::Shape>) -> Var<'_, T> {
+    shape.map_or(y, |s| y.reshape(&s))
 }
 
 /// `max(x, 0)` elementwise.
