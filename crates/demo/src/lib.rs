@@ -19,6 +19,8 @@ pub mod fixes_json;
 pub mod json;
 pub mod output;
 pub mod plot;
+pub mod tokens;
+pub mod tokens_json;
 
 use std::path::Path;
 
