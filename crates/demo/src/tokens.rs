@@ -236,7 +236,16 @@ pub fn run_tokens(config: &TokensConfig) -> TokensReport {
             let (tape, model) = build_model(config);
             let optimizer = config.optimizer.build(run_lr);
             let (losses, distances) = (Vec::with_capacity(config.steps), Vec::with_capacity(config.steps));
-            Runner { name, lr: run_lr, accumulation: Accumulation::new(micro, scale), tape, model, optimizer, losses, distances }
+            Runner {
+                name,
+                lr: run_lr,
+                accumulation: Accumulation::new(micro, scale),
+                tape,
+                model,
+                optimizer,
+                losses,
+                distances,
+            }
         })
         .collect();
     let initial_params = flatten(&runners[0].tape, &runners[0].model, false);

@@ -40,7 +40,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     }
 }
 
-pub fn config_of(r: &Value) -> TokensConfig {
+fn config_of(r: &Value) -> TokensConfig {
     let f = |k: &str| r[k].as_f64().unwrap();
     let u = |k: &str| r[k].as_u64().unwrap();
     let kind = match r["optimizer"].as_str().unwrap() {
@@ -75,7 +75,7 @@ fn keys(v: &Value) -> Vec<&str> {
 }
 
 /// Our JSON `ours` against the reference file's.
-pub fn check_against(name: &str, reference: &Value, ours: &Value) {
+fn check_against(name: &str, reference: &Value, ours: &Value) {
     assert_eq!(keys(ours), keys(reference), "{name}: keys and their order");
     for (key, v) in reference.as_object().unwrap() {
         if !["initial_params", "runs"].contains(&key.as_str()) {
@@ -127,8 +127,11 @@ fn json_layout_is_the_generators_line_for_line() {
     // every line but the numbers' digits: the same keys, breaks and nesting
     let shape = |s: &str| s.lines().map(|l| l.split(':').next().unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(shape(&ours), shape(text));
-    assert_eq!(TokensConfig::default(), config_of(&Value::from(serde_json::json!({
-        "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "vocab": 8, "embed": 4, "hidden": 8,
-        "batch": 4, "micro_batches": 2, "max_len": 6, "min_len": 1, "steps": 5, "data_seed": 1, "model_seed": 2
-    }))));
+    assert_eq!(
+        TokensConfig::default(),
+        config_of(&serde_json::json!({
+            "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "vocab": 8, "embed": 4, "hidden": 8,
+            "batch": 4, "micro_batches": 2, "max_len": 6, "min_len": 1, "steps": 5, "data_seed": 1, "model_seed": 2
+        }))
+    );
 }

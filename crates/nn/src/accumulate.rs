@@ -91,16 +91,37 @@ impl Accumulation {
         target: &Tensor<T>,
         optimizer: Option<&mut dyn Optimizer<T>>,
     ) -> Vec<T> {
+        let mut losses = Vec::with_capacity(self.micro_batches);
+        self.run_into((tape, model, loss_fn), (input, target), optimizer, &mut losses);
+        losses
+    }
+
+    /// [`Accumulation::run`] on `(input, target)`, writing the micro-batches' losses into
+    /// `losses` (cleared first): once the tape's buffers and `losses` have grown, a step
+    /// allocates nothing.
+    ///
+    /// # Panics
+    /// As [`Accumulation::run`].
+    pub fn run_into<T: Float, M: Module<T> + ?Sized, L: Loss<T> + ?Sized>(
+        &self,
+        (tape, model, loss_fn): (&mut Tape<T>, &M, &L),
+        (input, target): (&Tensor<T>, &Tensor<T>),
+        optimizer: Option<&mut dyn Optimizer<T>>,
+        losses: &mut Vec<T>,
+    ) {
         let batch = input.shape()[0];
         assert_eq!(target.shape()[0], batch, "accumulate: input batch {batch} but target batch {}", target.shape()[0]);
+        let k = self.micro_batches;
+        assert!(k >= 1 && k <= batch, "split_sizes: {k} micro-batches of a batch of {batch}");
         let per_term = self.scale == LossScale::PerLossTerm;
         let terms = if per_term { loss_fn.loss_terms(target.data()) } else { 0 };
         assert!(!per_term || terms > 0, "accumulate: the batch holds no loss term to divide by");
         tape.zero_grad();
-        let mut losses = Vec::with_capacity(self.micro_batches);
+        losses.clear();
         let mut start = 0;
         let row: usize = target.shape()[1..].iter().product();
-        for size in split_sizes(batch, self.micro_batches) {
+        for i in 0..k {
+            let size = batch / k + usize::from(i < batch % k); // as split_sizes
             tape.reset();
             let x = micro_batch(tape, input, start, size);
             let t = micro_batch(tape, target, start, size);
@@ -126,7 +147,6 @@ impl Accumulation {
         if let Some(opt) = optimizer {
             opt.step(tape);
         }
-        losses
     }
 }
 
@@ -134,7 +154,7 @@ impl Accumulation {
 /// reused node buffer (no intermediate tensor).
 fn micro_batch<'t, T: Float>(tape: &'t Tape<T>, data: &Tensor<T>, start: usize, size: usize) -> tapegrad::Var<'t, T> {
     let row: usize = data.shape()[1..].iter().product();
-    let mut shape = data.shape().to_vec();
+    let mut shape = tapegrad::shape::from_dims(data.shape());
     shape[0] = size;
     tape.leaf_from_slice(&data.data()[start * row..(start + size) * row], &shape, false)
 }

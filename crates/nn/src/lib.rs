@@ -10,6 +10,7 @@
 //! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
 //!   indices, with `ignore_index`), with [`Reduction::None`], [`Reduction::Sum`] or
 //!   [`Reduction::Mean`];
+//! - [`names`]: the 1990 US Census surnames, encoded for a character-level language model;
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
@@ -28,8 +29,10 @@ mod adam;
 pub mod data;
 mod embedding;
 pub mod files;
+mod flatten;
 mod loss;
 mod module;
+pub mod names;
 mod optim;
 mod serialize;
 
@@ -37,6 +40,7 @@ pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
 pub use data::{Batch, DataError, DataLoader, Dataset};
 pub use embedding::Embedding;
+pub use flatten::Flatten;
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::{Optimizer, Sgd};
