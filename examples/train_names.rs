@@ -32,8 +32,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapegrad::{Tape, TorchRng};
 use tapegrad_nn::names::{self, NameBatch, ALPHABET};
 use tapegrad_nn::{
-    Accumulation, Adam, CrossEntropyLoss, Embedding, Flatten, Linear, Loss, LossScale, Module, Optimizer, Reduction,
-    Sequential, Sgd, Tanh,
+    Accumulation, Adam, CrossEntropyLoss, Loss, LossScale, Module, Optimizer, Reduction, Sequential, Sgd,
 };
 
 const SPLIT_SEED: u64 = 0;
@@ -83,19 +82,6 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The model: `Embedding(27, 10), Flatten(2), Linear(30, 200), Tanh, Linear(200, 27)`, on
-/// contexts `[B, T, 3]`.
-fn model(tape: &Tape<f32>, seed: u64) -> Sequential<f32> {
-    let mut rng = TorchRng::manual_seed(seed);
-    Sequential::new(vec![
-        Box::new(Embedding::new(tape, ALPHABET, EMBED, &mut rng)),
-        Box::new(Flatten::new(2)),
-        Box::new(Linear::new(tape, CONTEXT * EMBED, HIDDEN, &mut rng)),
-        Box::new(Tanh),
-        Box::new(Linear::new(tape, HIDDEN, ALPHABET, &mut rng)),
-    ])
-}
-
 /// One of the three runs.
 struct Run {
     tape: Tape<f32>,
@@ -109,7 +95,7 @@ struct Run {
 impl Run {
     fn new(cli: &Cli, lr: f64, accumulation: Accumulation) -> Self {
         let tape = Tape::new();
-        let model = model(&tape, cli.seed);
+        let model = names::char_mlp(&tape, CONTEXT, EMBED, HIDDEN, &mut TorchRng::manual_seed(cli.seed));
         let optimizer: Box<dyn Optimizer<f32>> = match cli.optimizer {
             Opt::Sgd => Box::new(Sgd::new(lr)),
             Opt::Adam => Box::new(Adam::new(lr)),

@@ -3,15 +3,19 @@
 //! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
 //! their state is allocated at the first step only) and the MSE loss, and a classification
 //! step (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum,
-//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates.
+//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates; the
+//! three runs of examples/train_names (embedding, padded token losses, 1 or 32 accumulated
+//! micro-batches with either scaling), batch encoding included.
 //! Counted with a global allocator that counts every allocation of the calling thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad_nn::names::{self, NameBatch};
 use tapegrad_nn::{
-    Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd,
+    Accumulation, Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, LossScale, MSELoss, Module, Optimizer, Reduction,
+    Sequential, Sgd,
 };
 use tapegrad_workspace::workloads::{Dense, ScalarMlp, Workload};
 
@@ -201,4 +205,47 @@ fn two_thread_steps_allocate_nothing() {
     network_steady_state("adam, two threads", &layers, 64, &mut Adam::new(0.01).weight_decay(0.1), &l1);
     network_steady_state("sgd momentum, two threads", &layers, 64, &mut Sgd::new(0.1).momentum(0.9), &l1);
     tapegrad::set_num_threads(1);
+}
+
+/// One run of examples/train_names (32 names a step, `k` micro-batches scaled by `scale`):
+/// a warm-up step on the longest batch, then three steps on other batches that must not
+/// allocate, encoding the batch included.
+fn names_steady_state(k: usize, scale: LossScale) {
+    let _serial = serial();
+    let all = names::surnames();
+    let mut tape = Tape::<f32>::new();
+    let model = names::char_mlp(&tape, 3, 10, 200, &mut TorchRng::manual_seed(0));
+    let mut opt = Sgd::new(0.1);
+    let ce = CrossEntropyLoss::new(Reduction::Mean);
+    let acc = Accumulation::new(k, scale);
+    let (mut batch, mut losses) = (NameBatch::<f32>::default(), Vec::with_capacity(k));
+    let batches: Vec<&[&str]> = all.chunks(32).take(4).collect();
+    let longest = batches.iter().max_by_key(|b| b.iter().map(|n| n.len()).max()).unwrap();
+    let mut step = |tape: &mut Tape<f32>, names: &[&str]| {
+        batch.fill(names.iter().copied(), 3);
+        let data = (&batch.contexts, &batch.targets);
+        acc.run_into((tape, &model, &ce), data, Some(&mut opt), &mut losses);
+    };
+    step(&mut tape, longest);
+    let n = allocations(|| {
+        for b in &batches[..3] {
+            step(&mut tape, b);
+        }
+    });
+    assert_eq!(n, 0, "names, {k} micro-batches ({scale:?}): {n} heap allocations in 3 steady-state steps");
+}
+
+#[test]
+fn names_full_batch_step_allocates_nothing() {
+    names_steady_state(1, LossScale::None);
+}
+
+#[test]
+fn names_loss_over_k_step_allocates_nothing() {
+    names_steady_state(32, LossScale::DivideByK);
+}
+
+#[test]
+fn names_tokens_total_step_allocates_nothing() {
+    names_steady_state(32, LossScale::PerLossTerm);
 }

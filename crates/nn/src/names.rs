@@ -4,7 +4,9 @@
 //! each character predicted from the `context` characters before it (`.` before the start,
 //! as in the makemore tutorial).
 
-use tapegrad::{Float, Tensor, TorchRng, DEFAULT_IGNORE_INDEX};
+use tapegrad::{Float, Tape, Tensor, TorchRng, DEFAULT_IGNORE_INDEX};
+
+use crate::{Embedding, Flatten, Linear, Sequential, Tanh};
 
 /// The alphabet: the end mark `.` (index 0) then `a`..`z` (1..=26).
 pub const ALPHABET: usize = 27;
@@ -33,6 +35,26 @@ pub fn index_char(i: usize) -> char {
     } else {
         char::from(b'a' + (i - 1) as u8)
     }
+}
+
+/// The makemore tutorial's MLP language model on contexts `[B, T, context]`:
+/// `Embedding(27, embed), Flatten(2), Linear(context·embed, hidden), Tanh,
+/// Linear(hidden, 27)`, logits `[B, T, 27]`, initialised from `rng` as PyTorch's modules
+/// (`nn.Embedding`, `nn.Linear`) after the same `torch.manual_seed`.
+pub fn char_mlp<T: Float>(
+    tape: &Tape<T>,
+    context: usize,
+    embed: usize,
+    hidden: usize,
+    rng: &mut TorchRng,
+) -> Sequential<T> {
+    Sequential::new(vec![
+        Box::new(Embedding::new(tape, ALPHABET, embed, rng)),
+        Box::new(Flatten::new(2)),
+        Box::new(Linear::new(tape, context * embed, hidden, rng)),
+        Box::new(Tanh),
+        Box::new(Linear::new(tape, hidden, ALPHABET, rng)),
+    ])
 }
 
 /// The lengths `torch.utils.data.random_split(n items, fractions)` gives: each
