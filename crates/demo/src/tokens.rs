@@ -302,3 +302,113 @@ pub fn run_tokens(config: &TokensConfig) -> TokensReport {
         runs,
     }
 }
+
+/// The experiment of `base` (data, model, split) for each optimizer of `fixes`' table.
+pub fn run_table(base: &TokensConfig) -> Vec<TokensReport> {
+    crate::fixes::table_optimizers()
+        .iter()
+        .map(|&optimizer| run_tokens(&TokensConfig { optimizer, ..base.clone() }))
+        .collect()
+}
+
+/// A table cell: `yes`, `yes (2.8e-07)` or `NO (3.0e-01)`.
+pub fn verdict(run: &TokensRun) -> String {
+    match (run.equal, run.max_rel_diff == 0.0) {
+        (true, true) => "yes".into(),
+        (true, false) => format!("yes ({:.1e})", run.max_rel_diff),
+        (false, _) => format!("NO ({:.1e})", run.max_rel_diff),
+    }
+}
+
+fn setting(r: &TokensReport) -> String {
+    let c = &r.config;
+    let tokens: Vec<String> = r.micro_batch_tokens.iter().map(|t| format!("{t:?}")).collect();
+    format!(
+        "model   Embedding({v}, {d}), Linear({d}, {h}), Tanh, Linear({h}, {v}) per token, {} parameters, model seed {}\n\
+         data    {} steps of {} sequences of lengths {}..={} padded to {} (data seed {}), cross-entropy,\n        \
+         mean over the non-padding tokens ({} per step)\n\
+         split   {} micro-batches of {:?} sequences; their loss tokens per step: {}\n",
+        r.initial_params.len(),
+        c.model_seed,
+        c.steps,
+        c.batch,
+        c.min_len,
+        c.max_len,
+        c.max_len,
+        c.data_seed,
+        r.step_tokens.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
+        c.micro_batches,
+        r.micro_batch_sizes,
+        tokens.join(" "),
+        v = c.vocab,
+        d = c.embed,
+        h = c.hidden,
+    )
+}
+
+const TITLE: &str =
+    "Which fix makes gradient accumulation equal one large batch when the loss is a mean over tokens?\n\
+                     (tapegrad, sequences of different lengths with padding)\n\n";
+
+const CELL_NOTE: &str = "Each cell: equal to the large-batch run after the last step (torch.allclose, rtol 1e-5),\n\
+     and in brackets the largest parameter difference relative to the largest parameter.\n";
+
+/// The table for the optimizers of `fixes` (one report each, as [`run_table`] makes them),
+/// then why each fix holds or fails.
+pub fn render_table(reports: &[TokensReport]) -> String {
+    let first = &reports[0];
+    let mut s = String::from(TITLE);
+    s += &setting(first);
+    s += "\n";
+    s += CELL_NOTE;
+    s += "\n| optimizer | no fix | lr / k | loss / k (Lightning) | loss x size / batch | sum / tokens of the batch |\n";
+    s += "| --- | --- | --- | --- | --- | --- |\n";
+    for r in reports {
+        let cells: Vec<String> = RUNS[1..].iter().map(|name| verdict(r.run(name))).collect();
+        s += &format!("| {} | {} |\n", r.config.optimizer.describe(), cells.join(" | "));
+    }
+    s += &why(first);
+    s
+}
+
+/// Why the fixes hold or fail, from the token counts of `r`.
+fn why(r: &TokensReport) -> String {
+    let k = r.config.micro_batches;
+    let uneven = r.micro_batch_tokens.iter().position(|t| t.iter().any(|&n| n != t[0]));
+    let example = match uneven {
+        Some(s) => format!(
+            "\nHere step {} splits its {2} tokens into micro-batches of {1:?}.",
+            s + 1,
+            r.micro_batch_tokens[s],
+            r.step_tokens[s]
+        ),
+        None => String::new(),
+    };
+    format!(
+        "\nWhy (k = {k}): the batch loss is the mean over its N loss tokens, so each token weighs 1/N. A micro-batch's\n\
+         mean weighs each of its n_i tokens 1/n_i: scaled by 1/k (loss / k) a token weighs 1/(k n_i), scaled by its\n\
+         share s_i / B of the sequences (size / batch) s_i / (B n_i). Both are 1/N only when the micro-batches'\n\
+         token counts follow the split; otherwise the tokens of short micro-batches weigh more.{example}\n\
+         - lr / k, no fix: as in `fixes` (about k times the gradient), on top of the wrong weights.\n\
+         - sum / tokens of the batch (tokens/total, LossScale::PerLossTerm): each micro-batch's summed loss\n  \
+           divided by N, counted before the first backward, gives every token 1/N: the batch gradient itself,\n  \
+           so every optimizer takes the large-batch step. A micro-batch of padding only has a NaN mean\n  \
+           (0/0) but zero gradients, and changes nothing.\n"
+    )
+}
+
+/// One experiment's six runs as text.
+pub fn render_one(r: &TokensReport) -> String {
+    let mut s = String::from(TITLE);
+    s += &setting(r);
+    s += &format!("optim   {}\n\n", r.config.optimizer.describe());
+    s += CELL_NOTE;
+    s += "\n| run | lr | last losses | equal to batched |\n| --- | --- | --- | --- |\n";
+    for run in &r.runs {
+        let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
+        let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
+        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
+    }
+    s += &why(r);
+    s
+}
