@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_workspace::workloads::{all, Workload};
+use tapegrad_bench::workloads::{all, Workload};
 
 fn workloads(c: &mut Criterion) {
     let mut g = c.benchmark_group("workload_backward");
@@ -66,7 +66,7 @@ fn ops(c: &mut Criterion) {
 
     // the scalar engine: backward per node of the scalar-mlp graph
     let mut g = c.benchmark_group("scalar_backward");
-    let mut w = tapegrad_workspace::workloads::ScalarMlp::new();
+    let mut w = tapegrad_bench::workloads::ScalarMlp::new();
     let nodes = w.graph_nodes() as u64;
     g.throughput(Throughput::Elements(nodes));
     g.bench_function(BenchmarkId::new("per_node", format!("{nodes}_nodes")), |b| {

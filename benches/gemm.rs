@@ -1,15 +1,16 @@
 //! The GEMM kernel on the workloads' shapes, in FLOP/s (criterion's "elem/s" = FLOP/s;
-//! compare with the 97 GFLOP/s single-core peak of this machine kind, `docs/peers.md`).
+//! compare with the machine's FMA peak, which `cargo bench --bench workloads` prints).
 //!
 //! `cargo bench --bench gemm` (`BENCH_THREADS=2` for two threads)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tapegrad::Element;
 use tapegrad::{Tensor, TorchRng};
-use tapegrad_workspace::workloads::GEMM_SHAPES;
+use tapegrad_bench::timing::threads_from_env;
+use tapegrad_bench::workloads::GEMM_SHAPES;
 
 fn gemm(c: &mut Criterion) {
-    let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let threads = threads_from_env();
     tapegrad::set_num_threads(threads);
     let mut g = c.benchmark_group(format!("sgemm_{threads}t"));
     let mut rng = TorchRng::manual_seed(0);

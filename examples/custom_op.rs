@@ -8,10 +8,13 @@
 //! outside, implement [`CustomOp`]: the VJP is written with the same graph ops as the
 //! built-in rules, so it runs in the plain backward pass *and* can be differentiated again.
 
+use std::fmt::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use tapegrad::ops::{CustomOp, Graph, Unary, Value, View};
 use tapegrad::{gradcheck, gradgradcheck, Shape, Tape, Tensor};
+use tapegrad_demo::output;
 
 #[derive(Debug)]
 struct Softplus;
@@ -46,7 +49,11 @@ impl CustomOp<f64> for Softplus {
     }
 }
 
-fn main() {
+fn main() -> ExitCode {
+    if let Err(end) = output::parse_none("custom_op", "Adding softplus from outside the crate, checked with gradcheck")
+    {
+        return end;
+    }
     let op: Arc<dyn CustomOp<f64>> = Arc::new(Softplus);
     let x = Tensor::new(vec![-2.0, -0.5, 0.0, 0.7, 3.0], &[5]);
 
@@ -54,12 +61,14 @@ fn main() {
     let xv = tape.leaf(&x, true);
     let y = tape.custom(op.clone(), &[xv]);
     y.sum().backward();
-    println!("softplus(x)      = {}", y.value());
-    println!("d/dx sum         = {}  (sigmoid(x))", xv.grad().unwrap());
-    print!("\n{tape}");
+    let mut text = String::new();
+    let _ = writeln!(text, "softplus(x)      = {}", y.value());
+    let _ = writeln!(text, "d/dx sum         = {}  (sigmoid(x))", xv.grad().unwrap());
+    let _ = write!(text, "\n{tape}");
 
     let report = gradcheck(|t, v| t.custom(op.clone(), &[v[0]]), std::slice::from_ref(&x)).expect("first order");
-    println!("\ngradcheck: {} Jacobian entries, max error {:.2e}", report.entries, report.max_abs_err);
+    let _ = writeln!(text, "\ngradcheck: {} Jacobian entries, max error {:.2e}", report.entries, report.max_abs_err);
     let report = gradgradcheck(|t, v| t.custom(op.clone(), &[v[0]]), &[x]).expect("second order");
-    println!("gradgradcheck: {} entries, max error {:.2e}", report.entries, report.max_abs_err);
+    let _ = writeln!(text, "gradgradcheck: {} entries, max error {:.2e}", report.entries, report.max_abs_err);
+    output::print(&text)
 }

@@ -2,9 +2,16 @@
 //!
 //! `cargo run --example scalar_micrograd`
 
-use tapegrad::ScalarTape;
+use std::process::ExitCode;
 
-fn main() {
+use tapegrad::ScalarTape;
+use tapegrad_demo::output;
+
+fn main() -> ExitCode {
+    if let Err(end) = output::parse_none("scalar_micrograd", "micrograd's example on the scalar engine, with its tape")
+    {
+        return end;
+    }
     let tape = ScalarTape::new();
     let a = tape.leaf(-4.0);
     let b = tape.leaf(2.0);
@@ -19,9 +26,10 @@ fn main() {
     let mut g = f / 2.0;
     g = g + 10.0 / f;
     g.backward();
-    println!("g = {:.4}  (micrograd and PyTorch: 24.7041)", g.value());
-    println!("dg/da = {:.4}  (138.8338)", a.grad());
-    println!("dg/db = {:.4}  (645.5773)", b.grad());
-    println!();
-    print!("{tape}");
+    output::print(&format!(
+        "g = {:.4}  (micrograd and PyTorch: 24.7041)\ndg/da = {:.4}  (138.8338)\ndg/db = {:.4}  (645.5773)\n\n{tape}",
+        g.value(),
+        a.grad(),
+        b.grad()
+    ))
 }

@@ -1,10 +1,11 @@
 //! Trains a 64-64-10 MLP on the 8x8 handwritten digits bundled with tapegrad-nn, with
-//! cross-entropy, batches of 64 and SGD with momentum (or Adam), and reports the training
-//! loss and the test accuracy after every epoch.
+//! cross-entropy, batches of 64 and SGD with momentum (or Adam, AdamW), and reports the
+//! training loss and the test accuracy after every epoch.
 //!
 //! ```text
 //! cargo run --release --example train_digits -- [--epochs N] [--micro-batches K]
-//!     [--optimizer sgd|adam] [--lr LR] [--seed S] [--plot FILE.svg]
+//!     [--optimizer sgd|adam|adamw] [--lr LR] [--momentum M] [--betas B1,B2] [--eps EPS]
+//!     [--weight-decay WD] [--seed S] [--plot FILE.svg]
 //! ```
 //!
 //! - The data: `Dataset::digits()` (1,797 images), split by
@@ -15,121 +16,85 @@
 //!   micro-batches whose gradients accumulate before one step, each micro-batch's mean loss
 //!   scaled by its size / the batch size (exact for a mean loss). Then the full-batch run is
 //!   made too, and a closing note compares the two: test accuracy and the distance between
-//!   their final weights.
+//!   their final weights. A batch shorter than K (the epoch's last holds 29 rows) splits
+//!   into one micro-batch a row.
 //! - `--plot FILE.svg` draws the training loss and the test accuracy per epoch of the
 //!   full-batch run and the accumulated one (K micro-batches, 4 when K is 1).
-//! - `--optimizer sgd` (the default: lr 0.05, momentum 0.9) or `adam` (lr 0.01, PyTorch's
-//!   default betas and eps); `--lr` overrides the learning rate.
+//! - `--optimizer sgd` (the default: lr 0.05, momentum 0.9), `adam` or `adamw` (lr 0.01,
+//!   PyTorch's other defaults); `--lr`, `--momentum`, `--betas`, `--eps` and
+//!   `--weight-decay` override them (the demo's options, `tapegrad_demo::args`).
 //! - A progress bar shows each epoch's batches when stdout is a terminal.
 //! - The last line is `test accuracy: 0.972` (the run asked for).
 //!
-//! Bad arguments (a plot path that cannot be written included) print one line on stderr
-//! and exit with status 2, before any training.
+//! Bad arguments (a plot path that cannot be written included), write errors and a full
+//! disk give one line on stderr and exit status 2, before any training where they can be
+//! known; a closed stdout pipe ends the run quietly (the rules of
+//! `tapegrad_demo::output`, shared with the demo).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapegrad::{Tape, TorchRng};
-use tapegrad_nn::{Adam, CrossEntropyLoss, DataLoader, Dataset, Module, Optimizer, Reduction, Sequential, Sgd};
+use tapegrad_demo::args::{check_outputs, describe_optimizer, OptimizerArgs, PlotArg};
+use tapegrad_demo::output::{self, fail};
+use tapegrad_nn::{CrossEntropyLoss, DataLoader, Dataset, Module, OptimizerKind, OptimizerSpec, Reduction, Sequential};
 
 /// The split seed: one fixed split, whatever `--seed` is.
 const SPLIT_SEED: u64 = 0;
 const BATCH: usize = 64;
 const HIDDEN: usize = 64;
 
-const USAGE: &str = "usage: train_digits [--epochs N] [--micro-batches K] [--optimizer sgd|adam] [--lr LR] \
-                     [--seed S] [--plot FILE.svg]";
-
-/// The optimizers on offer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OptimizerKind {
-    /// SGD with momentum 0.9.
-    Sgd,
-    /// Adam with PyTorch's default betas and eps.
-    Adam,
+/// Trains a 64-64-10 MLP on the 8x8 handwritten digits bundled with tapegrad-nn
+/// (cross-entropy, batches of 64) and reports the training loss and the test accuracy after
+/// every epoch.
+#[derive(Parser, Debug)]
+#[command(
+    name = "train_digits",
+    long_about = None,
+    after_help = DEFAULTS,
+    mut_arg("plot", |a| a.help("Draw the training loss and test accuracy per epoch of the full-batch and the \
+        accumulated run (K micro-batches, 4 when K is 1) as an SVG file"))
+)]
+struct Cli {
+    /// Epochs, 1 to 10000.
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    epochs: u64,
+    /// Micro-batches K per batch of 64 (1 to 64), gradients accumulated before each step;
+    /// with K > 1 the full-batch run is made too and compared.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=BATCH as u64))]
+    micro_batches: u64,
+    /// The optimizer.
+    #[command(flatten)]
+    optimizer: OptimizerArgs,
+    /// Seed of the initialisation and the shuffling (the split is fixed).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    seed: u64,
+    /// `--plot`: the loss and accuracy curves of both runs.
+    #[command(flatten)]
+    plot: PlotArg,
 }
 
-/// The command line.
-#[derive(Clone, Debug)]
+/// The optimizers' defaults, after the options in `--help`.
+const DEFAULTS: &str = "Defaults: sgd lr 0.05, momentum 0.9; adam lr 0.01; adamw lr 0.01, weight decay 0.01; \
+                        betas 0.9,0.999 and eps 1e-8.";
+
+/// This example's optimizer for `kind`: SGD with momentum 0.9 and lr 0.05, or Adam(W)
+/// with lr 0.01 and PyTorch's other defaults.
+fn default_optimizer(kind: OptimizerKind) -> OptimizerSpec {
+    match kind {
+        OptimizerKind::Sgd => OptimizerSpec { momentum: 0.9, ..OptimizerSpec::new(kind, 0.05) },
+        _ => OptimizerSpec::new(kind, 0.01),
+    }
+}
+
+/// What to run (the checked command line).
 struct Options {
     epochs: usize,
     micro_batches: usize,
-    optimizer: OptimizerKind,
-    lr: Option<f64>,
+    optimizer: OptimizerSpec,
     seed: u64,
-    plot: Option<String>,
-}
-
-impl Options {
-    /// The learning rate: given, or the optimizer's default here.
-    fn lr(&self) -> f64 {
-        self.lr.unwrap_or(match self.optimizer {
-            OptimizerKind::Sgd => 0.05,
-            OptimizerKind::Adam => 0.01,
-        })
-    }
-}
-
-/// Parses the arguments (without the program name): `Ok(None)` for `--help`.
-fn parse(args: &[String]) -> Result<Option<Options>, String> {
-    let mut o = Options { epochs: 20, micro_batches: 1, optimizer: OptimizerKind::Sgd, lr: None, seed: 0, plot: None };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (flag.as_str(), None),
-        };
-        let known = ["--epochs", "--micro-batches", "--optimizer", "--lr", "--seed", "--plot"];
-        if !known.contains(&name) {
-            return Err(format!("unknown argument '{flag}'"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it.next().cloned().ok_or_else(|| format!("{name} needs a value"))?,
-        };
-        let bad = |what: &str| format!("{name} '{value}': {what}");
-        match name {
-            "--epochs" => {
-                o.epochs = value.parse().map_err(|_| bad("not a whole number"))?;
-                if !(1..=10_000).contains(&o.epochs) {
-                    return Err(bad("need 1 to 10000 epochs"));
-                }
-            }
-            "--micro-batches" => {
-                o.micro_batches = value.parse().map_err(|_| bad("not a whole number"))?;
-                if !(1..=BATCH).contains(&o.micro_batches) {
-                    return Err(bad(&format!("need 1 to {BATCH} micro-batches (the batch size)")));
-                }
-            }
-            "--optimizer" => {
-                o.optimizer = match value.as_str() {
-                    "sgd" => OptimizerKind::Sgd,
-                    "adam" => OptimizerKind::Adam,
-                    _ => return Err(bad("unknown optimizer (sgd or adam)")),
-                }
-            }
-            "--lr" => {
-                let lr: f64 = value.parse().map_err(|_| bad("not a number"))?;
-                if !(lr.is_finite() && lr > 0.0) {
-                    return Err(bad("need a positive learning rate"));
-                }
-                o.lr = Some(lr);
-            }
-            "--seed" => o.seed = value.parse().map_err(|_| bad("not a whole number (0 to 2^64 - 1)"))?,
-            "--plot" => {
-                if !value.ends_with(".svg") {
-                    return Err(bad("the plot is an SVG file: give a name ending in .svg"));
-                }
-                o.plot = Some(value);
-            }
-            _ => unreachable!("checked against the known flags"),
-        }
-    }
-    Ok(Some(o))
 }
 
 /// One training run's curves and result.
@@ -141,15 +106,12 @@ struct Run {
 }
 
 /// Trains from the seed's initialisation with `k` micro-batches per batch, printing one
-/// line per epoch.
-fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Run {
+/// line per epoch. `Err` is the program's end when stdout fails.
+fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Result<Run, ExitCode> {
     let mut tape = Tape::<f32>::new();
     let model =
         Sequential::mlp(&tape, &[train.num_features(), HIDDEN, train.classes()], &mut TorchRng::manual_seed(o.seed));
-    let mut opt: Box<dyn Optimizer<f32>> = match o.optimizer {
-        OptimizerKind::Sgd => Box::new(Sgd::new(o.lr()).momentum(0.9)),
-        OptimizerKind::Adam => Box::new(Adam::new(o.lr())),
-    };
+    let mut opt = o.optimizer.build::<f32>().map_err(|e| fail(&e.to_string()))?;
     let loss_fn = CrossEntropyLoss::new(Reduction::Mean);
     let mut loader = DataLoader::new(BATCH).shuffle(o.seed);
     let style = ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} batches  loss {msg}")
@@ -167,7 +129,10 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Ru
         for batch in loader.epoch(train) {
             opt.zero_grad(&tape);
             let mut batch_loss = 0.0;
-            for mb in batch.micro_batches(k) {
+            // a batch shorter than k (the epoch's last: 1,437 = 22 x 64 + 29) splits into one
+            // micro-batch a row, as `torch.chunk` would; no row is dropped, and the size /
+            // batch scaling keeps the step the batch's mean-loss step
+            for mb in batch.micro_batches(k.min(batch.len())) {
                 tape.reset();
                 let logits = model.forward(tape.input(mb.inputs.clone()));
                 let loss = loss_fn.forward(logits, tape.input(mb.targets()));
@@ -185,14 +150,14 @@ fn train(o: &Options, k: usize, train: &Dataset<f32>, test: &Dataset<f32>) -> Ru
         bar.finish_and_clear();
         let loss = total / train.len() as f64;
         let acc = accuracy(&tape, &model, test);
-        println!("epoch {epoch:>3}  loss {loss:.4}  test accuracy {acc:.3}");
+        output::write(&format!("epoch {epoch:>3}  loss {loss:.4}  test accuracy {acc:.3}\n"))?;
         run.losses.push(loss);
         run.accuracies.push(acc);
     }
     for p in model.parameters() {
         run.weights.extend_from_slice(tape.param_value(p).data());
     }
-    run
+    Ok(run)
 }
 
 /// The share of `test` the model classifies right.
@@ -219,89 +184,78 @@ fn describe(k: usize) -> String {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let o = match parse(&args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("train_digits: {e} ({USAGE})");
-            return ExitCode::from(2);
-        }
-    };
-    let digits = match Dataset::<f32>::digits() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("train_digits: cannot read the digits: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // a plot that could not be written is refused before any work
-    if let Some(path) = &o.plot {
-        if let Err(e) = tapegrad_nn::files::check_output(path) {
-            eprintln!("train_digits: --plot {path}: {e}");
-            return ExitCode::from(2);
-        }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(end) => end,
     }
+}
+
+/// The checked options of `cli` and the plot's path, checked before any training.
+fn options(cli: &Cli) -> Result<Options, String> {
+    let optimizer = cli.optimizer.spec(default_optimizer)?;
+    check_outputs(&[("--plot", cli.plot.plot.as_deref())])?;
+    Ok(Options { epochs: cli.epochs as usize, micro_batches: cli.micro_batches as usize, optimizer, seed: cli.seed })
+}
+
+/// The whole program; `Err` is its end (status 2 after one line, or 0 for a closed pipe).
+fn run() -> Result<(), ExitCode> {
+    let cli: Cli = output::parse("train_digits")?;
+    let o = options(&cli).map_err(|e| fail(&e))?;
+    let digits = Dataset::<f32>::digits().map_err(|e| fail(&format!("cannot read the digits: {e}")))?;
     let (train_set, test_set) = digits.train_test_split(0.2, SPLIT_SEED);
-    println!(
-        "8x8 digits: {} training and {} test images, {} classes (random_split seed {SPLIT_SEED})",
+    output::write(&format!(
+        "8x8 digits: {} training and {} test images, {} classes (random_split seed {SPLIT_SEED})\n",
         train_set.len(),
         test_set.len(),
         digits.classes()
-    );
-    let optimizer = match o.optimizer {
-        OptimizerKind::Sgd => format!("SGD lr {} momentum 0.9", o.lr()),
-        OptimizerKind::Adam => format!("Adam lr {}", o.lr()),
-    };
-    println!(
-        "MLP 64-{HIDDEN}-10 (ReLU), cross-entropy (mean), {optimizer}, batch {BATCH}, {} epochs, seed {}",
-        o.epochs, o.seed
-    );
+    ))?;
+    output::write(&format!(
+        "MLP 64-{HIDDEN}-10 (ReLU), cross-entropy (mean), {}, batch {BATCH}, {} epochs, seed {}\n",
+        describe_optimizer(&o.optimizer),
+        o.epochs,
+        o.seed
+    ))?;
     let start = Instant::now();
     // the run asked for, and the other of the pair when comparing or plotting
     let k = o.micro_batches;
-    let other = if k > 1 { Some(1) } else { o.plot.as_ref().map(|_| 4) };
+    let plot = cli.plot.plot.as_deref();
+    let other = if k > 1 { Some(1) } else { plot.map(|_| 4) };
     let mut runs = Vec::new();
     for kk in std::iter::once(k).chain(other) {
-        println!("\n{}", describe(kk));
-        runs.push(train(&o, kk, &train_set, &test_set));
+        output::write(&format!("\n{}\n", describe(kk)))?;
+        runs.push(train(&o, kk, &train_set, &test_set)?);
     }
     let seconds = start.elapsed().as_secs_f64();
     if let [main_run, other_run] = &runs[..] {
         let (full, acc) = if main_run.micro_batches == 1 { (main_run, other_run) } else { (other_run, main_run) };
         let (d, n) = distance(full, acc);
         let (fa, aa) = (full.accuracies[full.accuracies.len() - 1], acc.accuracies[acc.accuracies.len() - 1]);
-        println!(
+        output::write(&format!(
             "\n{} micro-batches vs full batch: test accuracy {aa:.3} vs {fa:.3} ({:.2} points apart); \
-             final weights {d:.2e} apart (L2 norm of the difference; the weights' norm is {n:.2})",
+             final weights {d:.2e} apart (L2 norm of the difference; the weights' norm is {n:.2})\n",
             acc.micro_batches,
             100.0 * (aa - fa).abs()
-        );
-        if let Some(path) = &o.plot {
-            if let Err(e) = plot::draw(path, full, acc) {
-                eprintln!("train_digits: cannot write the plot {path}: {e}");
-                return ExitCode::FAILURE;
-            }
-            println!("plot written to {path}");
+        ))?;
+        if let Some(path) = plot {
+            plot::draw(path, full, acc).map_err(|e| fail(&format!("--plot: {}: {e}", path.display())))?;
+            output::write(&format!("plot written to {}\n", path.display()))?;
         }
     }
-    println!("{} run(s) of {} epochs in {seconds:.2} s", runs.len(), o.epochs);
-    println!("test accuracy: {:.3}", runs[0].accuracies[runs[0].accuracies.len() - 1]);
-    ExitCode::SUCCESS
+    output::write(&format!("{} run(s) of {} epochs in {seconds:.2} s\n", runs.len(), o.epochs))?;
+    output::write(&format!("test accuracy: {:.3}\n", runs[0].accuracies[runs[0].accuracies.len() - 1]))
 }
 
 /// The SVG chart: training loss (left) and test accuracy (right) per epoch, the full-batch
 /// run as a line and the accumulated run as marks on it.
 mod plot {
+    use std::path::Path;
+
     use plotters::prelude::*;
 
     use super::Run;
 
     /// Draws the chart and writes it all or nothing (`tapegrad_nn::files::write_atomic`).
-    pub fn draw(path: &str, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
+    pub fn draw(path: &Path, full: &Run, acc: &Run) -> Result<(), Box<dyn std::error::Error>> {
         let mut svg = String::new();
         render(&mut svg, full, acc)?;
         tapegrad_nn::files::write_atomic(path, svg.as_bytes())?;
@@ -377,37 +331,5 @@ mod plot {
         runs(&mut chart, &full.accuracies, &acc.accuracies, &label, SeriesLabelPosition::LowerRight)?;
         root.present()?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn options() {
-        let o = parse(&args("--epochs 3 --micro-batches=4 --seed 7 --plot a.svg --lr 0.1")).unwrap().unwrap();
-        assert_eq!((o.epochs, o.micro_batches, o.seed, o.plot.as_deref(), o.lr), (3, 4, 7, Some("a.svg"), Some(0.1)));
-        assert_eq!((o.optimizer, o.lr()), (super::OptimizerKind::Sgd, 0.1));
-        let o = parse(&args("--optimizer adam")).unwrap().unwrap();
-        assert_eq!((o.optimizer, o.lr()), (super::OptimizerKind::Adam, 0.01));
-        assert!(parse(&args("--help")).unwrap().is_none());
-        for (bad, want) in [
-            ("--epochs 0", "--epochs '0': need 1 to 10000 epochs"),
-            ("--epochs x", "--epochs 'x': not a whole number"),
-            ("--micro-batches 65", "--micro-batches '65': need 1 to 64 micro-batches"),
-            ("--optimizer rmsprop", "--optimizer 'rmsprop': unknown optimizer"),
-            ("--lr -1", "--lr '-1': need a positive learning rate"),
-            ("--plot a.png", "--plot 'a.png': the plot is an SVG file"),
-            ("--frobnicate", "unknown argument '--frobnicate'"),
-            ("--seed", "--seed needs a value"),
-        ] {
-            let e = parse(&args(bad)).unwrap_err();
-            assert!(e.starts_with(want), "{bad}: {e}");
-        }
     }
 }

@@ -4,7 +4,7 @@
 # benches/peers/), and tapegrad itself (`cargo bench --bench workloads`), with the workloads
 # and timing method of WORKLOADS.md, on 1 and 2 threads, interleaved (each round runs every
 # engine once per thread count, so a slow minute on a shared machine hits them alike). It
-# also measures the f32 FMA peak (benches/peers/src/bin/peak.rs) and PyTorch's Adam step and
+# also measures the f32 FMA peak (`tapegrad_bench::peak`, run by benches/peers/src/bin/peak.rs) and PyTorch's Adam step and
 # digits training (`pytorch-extra`).
 #
 # Prints every TSV row (engine, workload, threads, step_us, fwd_us, bwd_us), then the summary

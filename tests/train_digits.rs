@@ -1,17 +1,16 @@
 //! examples/train_digits as a user runs it: the default training reaches 95% test accuracy,
-//! 4 accumulated micro-batches end within half a point of it, the plot is written, and bad
-//! arguments get one line on stderr and exit status 2. (`cargo test` builds the example.)
+//! 4 accumulated micro-batches end within half a point of it, the plot is written; and the
+//! demo's process rules: bad arguments, write errors and a full disk get one line on stderr
+//! and exit status 2, a closed pipe ends quietly, nothing panics. (`cargo test` builds the
+//! example.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod common;
+
 fn example() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/train_digits
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(format!("train_digits{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} not built (cargo test builds the examples)", path.display());
-    path
+    common::example("train_digits")
 }
 
 fn run(args: &[&str]) -> Output {
@@ -64,7 +63,7 @@ fn plot_is_written_whole_or_not_at_all() {
     let o = run(&["--epochs", "1", "--plot", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.starts_with("train_digits: --plot ") && err.lines().count() == 1, "{err}");
+    assert!(err.starts_with("train_digits: --plot: ") && err.lines().count() == 1, "{err}");
     assert!(o.stdout.is_empty(), "no training before the check");
     assert!(!bad.exists() && !dir.join("no-such-folder").exists());
     // a folder is not a plot file
@@ -76,37 +75,128 @@ fn plot_is_written_whole_or_not_at_all() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn bad_arguments_get_one_line_and_status_2() {
-    for args in [
-        &["--epochs", "0"][..],
-        &["--epochs", "many"],
-        &["--micro-batches", "0"],
-        &["--micro-batches", "65"],
-        &["--optimizer", "lbfgs"],
-        &["--lr", "nan"],
-        &["--seed", "-1"],
-        &["--plot", "curves.png"],
-        &["--plot"],
-        &["--wat"],
-        &["extra"],
-    ] {
-        let o = run(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("train_digits: "), "{args:?}: {err}");
-        assert!(o.stdout.is_empty(), "{args:?}");
-    }
-    let help = run(&["--help"]);
-    assert!(help.status.success() && stdout(&help).starts_with("usage: train_digits"));
+/// A refusal of train_digits (see `common::assert_refused`).
+#[track_caller]
+fn assert_refused(o: &Output, what: &str, needle: &str) {
+    common::assert_refused("train_digits", o, what, needle);
 }
 
-/// The README's "Train on real data" block is what the example prints (the epochs it
+#[test]
+fn bad_arguments_get_one_line_and_status_2() {
+    for (args, needle) in [
+        (&["--epochs", "0"][..], "--epochs"),
+        (&["--epochs", "many"], "--epochs"),
+        (&["--epochs", "10001"], "--epochs"),
+        (&["--micro-batches", "0"], "--micro-batches"),
+        (&["--micro-batches", "65"], "--micro-batches"),
+        (&["--optimizer", "lbfgs"], "sgd, adam or adamw"),
+        (&["--lr", "nan"], "--lr"),
+        (&["--lr", "0"], "--lr must be greater than 0"),
+        (&["--lr", "1e39"], "finite in float32"),
+        (&["--optimizer", "adam", "--lr", "-1e-3"], "--lr"),
+        (&["--momentum", "-0.9"], "--momentum"),
+        (&["--optimizer", "adam", "--momentum", "0.9"], "--momentum applies to sgd only"),
+        (&["--betas", "0.9,0.99"], "--betas and --eps apply to adam and adamw only"),
+        (&["--optimizer", "adamw", "--betas", "0.9,1"], "--betas"),
+        (&["--optimizer", "adamw", "--weight-decay", "inf"], "--weight-decay"),
+        (&["--seed", "-1"], "--seed"),
+        (&["--plot", "curves.png"], "ending in .svg"),
+        (&["--plot"], "--plot"),
+        (&["--wat"], "--wat"),
+        (&["extra"], "extra"),
+        // a repeated option is refused, as the demo refuses it (not the last one silently)
+        (&["--lr", "0.1", "--lr", "0.2"], "cannot be used multiple times"),
+        (&["--epochs", "1", "--epochs", "2"], "cannot be used multiple times"),
+        (&["--plot", "a.svg", "--plot", "b.svg"], "cannot be used multiple times"),
+    ] {
+        assert_refused(&run(args), &format!("{args:?}"), needle);
+    }
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    // the example's own description, then the options and its optimizers' defaults
+    let text = stdout(&help);
+    assert!(text.starts_with("Trains a 64-64-10 MLP on the 8x8 handwritten digits"), "{text}");
+    for opt in ["--epochs", "--micro-batches", "--optimizer", "--lr", "--betas", "--weight-decay", "--seed", "--plot"] {
+        assert!(text.contains(opt), "{opt}: {text}");
+    }
+    assert!(text.contains("Defaults: sgd lr 0.05, momentum 0.9"), "{text}");
+}
+
+/// Arguments that are not UTF-8: a plot path may be any bytes (it is written); text
+/// options are refused with one line, never a panic.
+#[cfg(unix)]
+#[test]
+fn non_utf8_arguments_do_not_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let o = Command::new(example()).args(["--optimizer"]).arg(OsStr::from_bytes(b"ad\xffam")).output().unwrap();
+    assert_refused(&o, "--optimizer non-UTF-8", "invalid UTF-8");
+    let dir = std::env::temp_dir().join(format!("tapegrad-digits-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join(OsStr::from_bytes(b"curves-\xff.svg"));
+    let o = Command::new(example()).args(["--epochs", "1", "--plot"]).arg(&svg).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Any K up to the batch size works, though the epoch's last batch (1,437 = 22 x 64 + 29
+/// rows) is shorter than K from 30 on: it splits into one micro-batch a row, no row is
+/// dropped, and the run follows the full batch (the same steps up to float rounding).
+#[test]
+fn micro_batches_beyond_the_last_batch_follow_the_full_batch() {
+    for k in ["30", "64"] {
+        let o = run(&["--epochs", "1", "--micro-batches", k]);
+        assert!(o.status.success(), "K {k}: {}", String::from_utf8_lossy(&o.stderr));
+        let out = stdout(&o);
+        let note = out.lines().find(|l| l.starts_with(&format!("{k} micro-batches vs full batch"))).unwrap();
+        let number = |after: &str| -> f64 {
+            let rest = note.split(after).nth(1).unwrap_or_else(|| panic!("{after}: {note}"));
+            rest.split([' ', ')']).next().unwrap().parse().unwrap()
+        };
+        let (apart, norm) = (number("final weights "), number("the weights' norm is "));
+        assert!(apart <= 1e-5 * norm, "K {k}: weights {apart} apart of {norm}: {note}");
+    }
+}
+
+/// Stdout that cannot be written: `/dev/full` is one line and status 2; a closed pipe ends
+/// quietly with status 0.
+#[cfg(unix)]
+#[test]
+fn unwritable_stdout_does_not_panic() {
+    for args in [&["--epochs", "1"][..], &["--help"]] {
+        common::assert_full_stdout_fails("train_digits", args);
+    }
+    common::assert_closed_pipe_is_quiet("train_digits", &["--epochs", "1"]);
+}
+
+/// The plot written at the end on a full disk (a file size limit of one block, with
+/// SIGXFSZ ignored so the write fails with EFBIG): one line, status 2, the old plot kept
+/// and no temporary file left.
+#[cfg(unix)]
+#[test]
+fn a_plot_failing_on_a_full_disk_exits_2() {
+    let dir = std::env::temp_dir().join(format!("tapegrad-digits-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("curves.svg");
+    std::fs::write(&svg, "the old plot\n").unwrap();
+    let script = "trap '' XFSZ; ulimit -f 1; exec \"$0\" --epochs 1 --plot \"$1\"";
+    let o = Command::new("sh").args(["-c", script]).arg(example()).arg(&svg).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("train_digits: --plot: ") && err.contains("curves.svg"), "{err}");
+    assert_eq!(std::fs::read_to_string(&svg).unwrap(), "the old plot\n");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// docs/training.md's "Train on real data" block is what the example prints (the epochs it
 /// leaves out as `...`, the plot's path and the time aside).
 #[test]
 fn readme_shows_what_the_example_prints() {
-    const README: &str = include_str!("../README.md");
+    const README: &str = include_str!("../docs/training.md");
     let section = README.split("\n## Train on real data\n").nth(1).expect("a `## Train on real data` section");
     let block = section.split("```text\n").nth(1).and_then(|b| b.split("\n```").next()).expect("an output block");
     let command = "cargo run --release --example train_digits -- --plot docs/train_digits.svg";

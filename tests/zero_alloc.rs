@@ -12,12 +12,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tapegrad::{Tape, Tensor, TorchRng};
+use tapegrad_bench::workloads::{Dense, ScalarMlp, Workload};
 use tapegrad_nn::names::{self, NameBatch};
 use tapegrad_nn::{
     Accumulation, Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, LossScale, MSELoss, Module, Optimizer, Reduction,
     Sequential, Sgd,
 };
-use tapegrad_workspace::workloads::{Dense, ScalarMlp, Workload};
 
 struct Counting;
 
@@ -61,44 +61,44 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn steady_state(mut w: Box<dyn Workload>) {
+fn steady_state(name: &str, mut w: Box<dyn Workload>) {
     w.step(); // warm-up: buffers grow to their final sizes
     let n = allocations(|| {
         for _ in 0..3 {
             w.step();
         }
     });
-    assert_eq!(n, 0, "{}: {n} heap allocations in 3 steady-state steps", w.name());
+    assert_eq!(n, 0, "{name}: {n} heap allocations in 3 steady-state steps");
 }
 
 #[test]
 fn seed_step_allocates_nothing() {
     let _serial = serial();
-    steady_state(Box::new(Dense::seed()));
+    steady_state("seed", Box::new(Dense::seed()));
 }
 
 #[test]
 fn seed_accum2_step_allocates_nothing() {
     let _serial = serial();
-    steady_state(Box::new(Dense::seed_accum2()));
+    steady_state("seed-accum2", Box::new(Dense::seed_accum2()));
 }
 
 #[test]
 fn mlp_mnist_step_allocates_nothing() {
     let _serial = serial();
-    steady_state(Box::new(Dense::mlp_mnist()));
+    steady_state("mlp-mnist", Box::new(Dense::mlp_mnist()));
 }
 
 #[test]
 fn deep_narrow_step_allocates_nothing() {
     let _serial = serial();
-    steady_state(Box::new(Dense::deep_narrow()));
+    steady_state("deep-narrow", Box::new(Dense::deep_narrow()));
 }
 
 #[test]
 fn scalar_engine_step_allocates_nothing() {
     let _serial = serial();
-    steady_state(Box::new(ScalarMlp::new()));
+    steady_state("scalar-mlp", Box::new(ScalarMlp::new()));
 }
 
 /// The seed network (4-8-2, batch 2) trained with `opt` and `loss`: a warm-up step, then
@@ -197,8 +197,8 @@ fn cross_entropy_step_allocates_nothing() {
 fn two_thread_steps_allocate_nothing() {
     let _serial = serial();
     tapegrad::set_num_threads(2);
-    steady_state(Box::new(Dense::mlp_mnist()));
-    steady_state(Box::new(Dense::mlp_wide()));
+    steady_state("mlp-mnist", Box::new(Dense::mlp_mnist()));
+    steady_state("mlp-wide", Box::new(Dense::mlp_wide()));
     // 512x256 weights: above the size from which updates are split between the threads
     let l1 = L1Loss::new(Reduction::Mean);
     let layers = [256, 512, 256];

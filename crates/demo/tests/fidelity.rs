@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 use tapegrad::TorchRng;
-use tapegrad_demo::{build_model, flatten, make_data, run, Config};
+use tapegrad_demo::forum::{build_model, make_data, render_text, run, Config};
+use tapegrad_demo::model::flatten;
 
 mod common;
 use common::{assert_close, f32s};
@@ -62,7 +63,7 @@ fn library_matches_both_reference_files() {
     for text in [SEED, UNEVEN] {
         let reference: Value = serde_json::from_str(text).unwrap();
         let report = run(&config_of(&reference));
-        let ours: Value = serde_json::from_str(&tapegrad_demo::json::render_json(&report)).unwrap();
+        let ours: Value = serde_json::from_str(&tapegrad_demo::forum::json::render_json(&report)).unwrap();
         check_against(&reference, &ours);
     }
 }
@@ -111,7 +112,7 @@ fn forum_verdicts() {
     assert_eq!(verdicts, [("sum", true, true), ("mean", false, true), ("mean-weighted", true, true)]);
     let mean = &report.experiments[1];
     assert!((mean.grad_ratio() - 2.0).abs() < 1e-6, "{}", mean.grad_ratio());
-    let text = tapegrad_demo::render_text(&report);
+    let text = render_text(&report);
     assert!(text.contains("accumulated / batched = 2.0000"), "{text}");
 }
 
@@ -216,7 +217,7 @@ fn rounding_only_differences_are_explained() {
     for (layers, batch, k) in [(vec![50, 300, 10], 64, 7), (vec![4, 8, 2], 2, 2), (vec![3, 16, 16, 2], 10, 4)] {
         let config = Config { layers, batch, micro_batches: k, ..Config::default() };
         let report = run(&config);
-        let text = tapegrad_demo::render_text(&report);
+        let text = render_text(&report);
         let blocks: Vec<&str> = text.split("\n[").skip(1).collect();
         assert_eq!(blocks.len(), 3);
         for (e, block) in report.experiments.iter().zip(blocks) {

@@ -7,11 +7,12 @@
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use tapegrad_demo::fixes::{run_fixes, run_table, FixesConfig, LossKind, OptimizerKind, OptimizerSpec, RUNS};
-use tapegrad_demo::fixes_json::render_fixes_json;
+use tapegrad_demo::args::describe_optimizer;
+use tapegrad_demo::fixes::json::render_fixes_json;
+use tapegrad_demo::fixes::{run_fixes, run_table, FixesConfig, LossKind, RUNS};
 
 mod common;
-use common::{assert_close, f32s};
+use common::{assert_close, f32s, optimizer_of};
 
 const FIXTURES: [(&str, &str); 10] = [
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
@@ -56,22 +57,9 @@ fn args_of(r: &Value) -> Vec<String> {
 }
 
 fn config_of(r: &Value) -> FixesConfig {
-    let f = |k: &str| r[k].as_f64().unwrap();
     let u = |k: &str| r[k].as_u64().unwrap();
-    let kind = match r["optimizer"].as_str().unwrap() {
-        "sgd" => OptimizerKind::Sgd,
-        "adam" => OptimizerKind::Adam,
-        _ => OptimizerKind::AdamW,
-    };
-    let mut spec = OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..OptimizerSpec::defaults(kind) };
-    if kind == OptimizerKind::Sgd {
-        spec.momentum = f("momentum");
-    } else {
-        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
-        spec.eps = f("eps");
-    }
     FixesConfig {
-        optimizer: spec,
+        optimizer: optimizer_of(r),
         loss: if r["loss"] == "l1" { LossKind::L1 } else { LossKind::Mse },
         layers: r["layers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect(),
         batch: u("batch") as usize,
@@ -220,7 +208,7 @@ fn the_table_has_the_issues_verdicts() {
     let reports = run_table(&FixesConfig::default());
     for (report, want) in reports.iter().zip(PATTERN) {
         let got: Vec<bool> = RUNS[1..].iter().map(|n| report.run(n).equal).collect();
-        assert_eq!(got, want, "{}", report.config.optimizer.describe());
+        assert_eq!(got, want, "{}", describe_optimizer(&report.config.optimizer));
     }
     // and the printed table says so, row by row
     let out = demo(&["fixes"]);
@@ -272,7 +260,17 @@ fn plot_is_an_svg_written_whole() {
         assert_eq!(panels, if args.len() == 3 { 5 } else { 1 });
         // nothing else is left in the folder (no temporary file)
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        // the last line says where the plot went
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().last(), Some(format!("plot written to {p}").as_str()), "{text}");
+        assert!(out.stderr.is_empty());
     }
+    // with --json the line goes to stderr and stdout stays JSON
+    let p = path.to_str().unwrap();
+    let out = demo(&["fixes", "--json", "--steps", "1", "--plot", p]);
+    assert!(out.status.success());
+    assert!(serde_json::from_slice::<Value>(&out.stdout).is_ok());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("tapegrad-demo: plot written to {p}\n"));
     // an unwritable target: one line, status 2, no file
     let bad = dir.join("no-such-folder").join("x.svg");
     let out = demo(&["fixes", "--plot", bad.to_str().unwrap()]);
@@ -297,6 +295,9 @@ fn bad_arguments_get_one_line_and_status_2() {
         (&["--weight-decay", "-0.1"], "--weight-decay"),
         (&["--lr", "-1"], "--lr"),
         (&["--lr", "inf"], "--lr"),
+        (&["--lr", "0"], "--lr must be greater than 0 and finite in float32, got 0"),
+        (&["--lr", "1e-46"], "--lr must be greater than 0"),
+        (&["--lr", "1.4e-45"], "as lr / k with --micro-batches 2"),
         (&["--momentum", "-0.9"], "--momentum"),
         (&["--optimizer", "adam", "--momentum", "0.9"], "--momentum"),
         (&["--betas", "0.9,0.99"], "--betas"),
@@ -329,6 +330,10 @@ fn help_lists_the_options() {
     let out = demo(&["fixes", "--help"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    // its own description first (not the main program's), then the defaults at the end
+    assert!(text.starts_with("Which fix (lr / k, loss / k, loss x size / batch) makes accumulation"), "{text}");
+    assert!(text.trim_end().ends_with("betas 0.9,0.999 and eps 1e-8."), "{text}");
+    assert!(text.contains("distance from the large-batch run"), "fixes' own --plot help: {text}");
     for opt in [
         "--optimizer",
         "--lr",

@@ -135,10 +135,17 @@ fn plot_paths_are_checked_before_any_work() {
     let dir = TempDir::new("fixes-plot-bad");
     let missing = dir.join("missing/dir/x.svg");
     fixes_refused(&["--plot", &missing], &["--plot", "missing/dir"]);
-    fixes_refused(&["--plot", dir.0.to_str().unwrap()], &["--plot", "it is a folder"]);
-    fixes_refused(&["--plot", &format!("{}/", dir.join("new"))], &["--plot", "it is a folder"]);
-    fixes_refused(&["--plot", "/dev/null"], &["--plot", "not a regular file"]);
+    let folder = dir.join("folder.svg");
+    std::fs::create_dir(&folder).unwrap();
+    fixes_refused(&["--plot", &folder], &["--plot", "it is a folder"]);
+    fixes_refused(&["--plot", &format!("{}/", dir.join("new.svg"))], &["--plot", "it is a folder"]);
+    fixes_refused(&["--plot", "/dev/null"], &["--plot", "ending in .svg"]);
     fixes_refused(&["--plot", ""], &["--plot"]);
+    // the plot is SVG: any other name is refused, whatever the folder
+    for name in ["x.png", "x", "svg", "x.svg.png", ".svg"] {
+        fixes_refused(&["--plot", &dir.join(name)], &["--plot", "ending in .svg"]);
+    }
+    std::fs::remove_dir(&folder).unwrap();
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     let earlier = dir.join("earlier.svg");
     std::fs::write(&earlier, b"earlier").unwrap();
@@ -201,7 +208,7 @@ fn seeds_beyond_32_bits_get_a_note() {
     assert!(help.contains("low 32 bits") && help.contains("--max-memory"), "{help}");
 }
 
-/// The main `--help` lists the `fixes` subcommand (the main parser does not know it).
+/// The main `--help` lists the `fixes` subcommand with its one-line description.
 #[test]
 fn main_help_mentions_the_fixes_subcommand() {
     let (out, _) = demo(&["--help"]);
@@ -232,6 +239,11 @@ fn odd_arguments_get_one_line_and_status_2() {
         &["--layers", "４,2"],
         &["--max-memory", "-1"],
         &["positional"],
+        &["--lr", "0.1", "--lr", "0.2"],
+        &["--plot", "a.svg", "--plot", "b.svg"],
+        &["--json", "--json"],
+        &["--steps", "2", "--steps", "3"],
+        &["fixes"],
     ];
     for args in cases {
         fixes_refused(args, &[]);

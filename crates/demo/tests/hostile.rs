@@ -242,6 +242,10 @@ fn odd_arguments_get_one_line_and_status_2() {
         &["--max-memory", "-1"],
         &["positional"],
         &["--layers", "é,ü"],
+        // the forum experiment's options and a subcommand do not mix
+        &["--batch", "3", "fixes"],
+        &["--json", "fixes"],
+        &["help"],
     ];
     for args in cases {
         refused(args, &[]);

@@ -6,9 +6,11 @@
 //! and uneven splits, k = 1 and k = B, and micro-batches of padding only; the JSON layout.
 
 use serde_json::Value;
-use tapegrad_demo::fixes::{OptimizerKind, OptimizerSpec};
-use tapegrad_demo::tokens::{run_tokens, TokensConfig, RUNS};
-use tapegrad_demo::tokens_json::render_tokens_json;
+use tapegrad_demo::tokens::json::render_tokens_json;
+use tapegrad_demo::tokens::{run_table, run_tokens, TokensConfig, RUNS};
+
+mod common;
+use common::{demo, optimizer_of, refused, TempDir};
 
 const FIXTURES: [(&str, &str); 6] = [
     ("tokens-adam", include_str!("fixtures/tokens-adam.json")),
@@ -41,22 +43,9 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
 }
 
 fn config_of(r: &Value) -> TokensConfig {
-    let f = |k: &str| r[k].as_f64().unwrap();
     let u = |k: &str| r[k].as_u64().unwrap();
-    let kind = match r["optimizer"].as_str().unwrap() {
-        "sgd" => OptimizerKind::Sgd,
-        "adam" => OptimizerKind::Adam,
-        _ => OptimizerKind::AdamW,
-    };
-    let mut spec = OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..OptimizerSpec::defaults(kind) };
-    if kind == OptimizerKind::Sgd {
-        spec.momentum = f("momentum");
-    } else {
-        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
-        spec.eps = f("eps");
-    }
     TokensConfig {
-        optimizer: spec,
+        optimizer: optimizer_of(r),
         vocab: u("vocab") as usize,
         embed: u("embed") as usize,
         hidden: u("hidden") as usize,
@@ -117,6 +106,127 @@ fn library_matches_every_reference_file() {
         assert!(report.run("tokens/total").max_rel_diff < 1e-5, "{name}");
     }
     assert!(nulls > 0, "a fixture has micro-batches of padding only");
+}
+
+/// The command-line arguments that reproduce a reference file.
+fn args_of(r: &Value) -> Vec<String> {
+    let mut a: Vec<String> = vec!["tokens".into(), "--json".into()];
+    let mut opt = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v);
+    };
+    opt("--optimizer", r["optimizer"].as_str().unwrap().into());
+    opt("--lr", r["lr"].to_string());
+    if r["optimizer"] == "sgd" {
+        opt("--momentum", r["momentum"].to_string());
+    } else {
+        opt("--betas", format!("{},{}", r["betas"][0], r["betas"][1]));
+        opt("--eps", r["eps"].to_string());
+    }
+    opt("--weight-decay", r["weight_decay"].to_string());
+    for key in
+        ["vocab", "embed", "hidden", "batch", "micro_batches", "max_len", "min_len", "steps", "data_seed", "model_seed"]
+    {
+        opt(&format!("--{}", key.replace('_', "-")), r[key].to_string());
+    }
+    a
+}
+
+#[test]
+fn binary_json_matches_the_reference_files() {
+    for (name, text) in FIXTURES {
+        let reference: Value = serde_json::from_str(text).unwrap();
+        let args = args_of(&reference);
+        let (out, _) = demo(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {err}");
+        // micro-batches of padding only are announced on stderr, stdout stays JSON
+        let nulls = reference["runs"].as_array().unwrap().iter().any(|r| f32s(&r["losses"]).iter().any(|x| x.is_nan()));
+        assert_eq!(err.contains("NaN (null in the JSON)"), nulls, "{name}: {err}");
+        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        check_against(name, &reference, &ours);
+    }
+}
+
+/// Without options: the table of the five optimizers of `fixes` by the five fixes, where
+/// only the token count of the batch is exact; the same verdicts as the library's runs.
+#[test]
+fn the_table_shows_only_tokens_total_is_exact() {
+    let (out, _) = demo(&["tokens"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| optimizer") && !l.starts_with("| ---")).collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    for (row, report) in rows.iter().zip(run_table(&TokensConfig::default())) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 6, "{row}");
+        assert!(cells[5].starts_with("yes"), "{row}");
+        for (cell, name) in cells[1..5].iter().zip(&RUNS[1..5]) {
+            assert!(cell.starts_with("NO ("), "{row}: {name}");
+            assert!(!report.run(name).equal);
+        }
+    }
+    assert!(text.contains("Why (k = 2)") && text.contains("[8, 4]"), "{text}");
+}
+
+#[test]
+fn padding_only_micro_batches_print_nan_and_training_goes_on() {
+    let args = ["tokens", "--optimizer", "adamw", "--min-len", "0", "--max-len", "3", "--batch", "6"];
+    let (out, _) = demo(&[&args[..], &["--micro-batches", "3", "--data-seed", "3", "--model-seed", "4"]].concat());
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("micro-batch losses are NaN: those micro-batches hold padding only"), "{err}");
+    assert!(err.contains("their gradients are 0 and training goes on"), "{err}");
+    let row = text.lines().find(|l| l.starts_with("| tokens/total")).unwrap();
+    assert!(row.trim_end_matches(" |").rsplit(" | ").next().unwrap().starts_with("yes"), "{row}");
+    assert!(text.lines().filter(|l| l.starts_with("| ")).all(|l| !l.contains("inf")), "{text}");
+}
+
+#[test]
+fn plot_is_an_svg_of_every_fix() {
+    let dir = TempDir::new("tokens-plot");
+    let path = dir.join("tokens.svg");
+    let (out, _) = demo(&["tokens", "--optimizer", "sgd", "--plot", &path]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8(out.stdout).unwrap().ends_with(&format!("plot written to {path}\n")));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for name in &RUNS[1..] {
+        assert!(svg.contains(name), "{name}");
+    }
+    assert_eq!(dir.entries(), vec!["tokens.svg".to_string()]);
+}
+
+#[test]
+fn bad_arguments_get_one_line_and_status_2() {
+    for (args, needle) in [
+        (&["--vocab", "1"][..], "--vocab must be at least 2"),
+        (&["--vocab", "0"], "--vocab"),
+        (&["--embed", "0"], "--embed"),
+        (&["--hidden", "0"], "--hidden"),
+        (&["--max-len", "0"], "--max-len"),
+        (&["--batch", "0"], "--batch"),
+        (&["--micro-batches", "0"], "--micro-batches"),
+        (&["--micro-batches", "5"], "--micro-batches"),
+        (&["--steps", "0"], "--steps"),
+        (&["--min-len", "7"], "--min-len"),
+        (&["--optimizer", "rmsprop"], "sgd, adam or adamw"),
+        (&["--lr", "-1"], "--lr"),
+        (&["--vocab", "-3"], "--vocab"),
+        (&["--vocab", "100000000000", "--embed", "100000000"], "overflows 64 bits"),
+        (&["--vocab", "3000000", "--embed", "1000"], "--vocab 3000000 --embed 1000 --hidden 8 needs"),
+        (&["--batch", "4000000000", "--max-len", "1000", "--micro-batches", "1"], "--batch 4000000000 --max-len 1000"),
+        (&["--steps", "18446744073709551615"], "--steps 18446744073709551615 is too large"),
+        (&["--plot", "x.png"], "--plot"),
+        (
+            &["--min-len", "0", "--max-len", "1", "--batch", "1", "--micro-batches", "1", "--steps", "20"],
+            "no loss token",
+        ),
+        (&["--frobnicate"], "--frobnicate"),
+    ] {
+        refused(&[&["tokens"][..], args].concat(), &[needle]);
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use tapegrad::{Tape, TorchRng};
-use tapegrad_demo::{flatten, run, Config};
+use tapegrad_demo::forum::{run, Config};
+use tapegrad_demo::model::flatten;
 use tapegrad_nn::Sequential;
 
 mod common;

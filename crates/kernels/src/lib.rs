@@ -14,8 +14,9 @@
 //! - [`layout`]: shapes and strides of row-major arrays.
 //!
 //! The GEMM (private module `gemm`) is split by path: `small` (plain loops and the tiny
-//! entry), `direct` (unpacked SIMD kernels), `packed` (cache blocking and packing) and `x86`
-//! (the AVX2 micro-kernels); `crates/kernels/README.md` describes the dispatch.
+//! entry), `direct` (unpacked SIMD kernels), `packed` (cache blocking and packing), `x86`
+//! (the AVX2 micro-kernels) and `x86_512` (the AVX-512 ones); `crates/kernels/README.md`
+//! describes the dispatch.
 
 #![warn(missing_docs)]
 

@@ -37,7 +37,7 @@ pub const PARALLEL_MIN: usize = 1 << 16;
 
 /// Arrays shorter than this skip the AVX2 build of an elementwise loop: for a handful of
 /// elements the 8-lane loop's set-up and longer scalar tail cost more than they save
-/// (`crates/kernels/README.md` has the measurements).
+/// (`docs/kernels.md` has the measurements).
 pub(crate) const VECTOR_MIN: usize = 1024;
 
 /// Runs `f(0..parts)` on the persistent worker pool (the caller runs part 0, and it and the

@@ -16,6 +16,8 @@
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
 //!   [`Sgd`] (lr, momentum, dampening, weight decay, nesterov), [`Adam`] (L2 weight decay)
 //!   and [`AdamW`] (decoupled weight decay), each with PyTorch's operations and roundings;
+//!   [`OptimizerSpec`]: the choice of one and its hyper-parameters as data, validated in
+//!   the element type and built into a `Box<dyn Optimizer<T>>`;
 //! - gradient accumulation: gradients add up across backward calls until
 //!   [`Optimizer::zero_grad`]; [`Accumulation`] runs k micro-batches with any loss, then
 //!   one step of any optimizer, with a [`LossScale`] policy;
@@ -35,6 +37,7 @@ mod module;
 pub mod names;
 mod optim;
 mod serialize;
+mod spec;
 
 pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
@@ -45,3 +48,4 @@ pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
 pub use optim::{Optimizer, Sgd};
 pub use serialize::{check_finite, load, load_from_bytes, save, save_to_bytes, StateDictError, StateDictErrorKind};
+pub use spec::{OptimizerKind, OptimizerSpec, SpecError};

@@ -73,7 +73,7 @@ impl Dense {
     }
 }
 
-impl Workload for Dense {
+impl Workload<f32> for Dense {
     fn step(&mut self) -> f32 {
         let mut total = 0.0;
         let grads = if self.data.len() == 1 {
@@ -173,7 +173,7 @@ impl ScalarMlp {
     }
 }
 
-impl Workload for ScalarMlp {
+impl Workload<f32> for ScalarMlp {
     fn step(&mut self) -> f32 {
         let loss = self.loss();
         let net = self.net.take().unwrap();

@@ -71,7 +71,7 @@ impl Dense {
     }
 }
 
-impl Workload for Dense {
+impl Workload<f32> for Dense {
     fn step(&mut self) -> f32 {
         self.try_step().expect("candle step")
     }
@@ -153,7 +153,7 @@ impl ScalarMlp {
     }
 }
 
-impl Workload for ScalarMlp {
+impl Workload<f32> for ScalarMlp {
     fn step(&mut self) -> f32 {
         let loss = self.loss().expect("forward");
         self.opt.backward_step(&loss).expect("backward and SGD");

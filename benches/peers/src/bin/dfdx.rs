@@ -36,7 +36,7 @@ macro_rules! dense {
             }
         }
 
-        impl Workload for $name {
+        impl Workload<f32> for $name {
             fn step(&mut self) -> f32 {
                 let mut grads = self.grads.take().unwrap();
                 self.model.zero_grads(&mut grads);
@@ -154,7 +154,7 @@ impl ScalarMlp {
     }
 }
 
-impl Workload for ScalarMlp {
+impl Workload<f32> for ScalarMlp {
     fn step(&mut self) -> f32 {
         let loss = self.loss();
         let value = loss.array();
@@ -182,7 +182,7 @@ impl Workload for ScalarMlp {
     }
 }
 
-fn make<W: Workload + 'static>(f: fn() -> W) -> Make {
+fn make<W: Workload<f32> + 'static>(f: fn() -> W) -> Make {
     Box::new(move || Box::new(f()))
 }
 

@@ -17,7 +17,7 @@
 //! - [`x86_512`]: the AVX-512F micro-kernels and the panel path's broadcast kernel.
 //!
 //! Packing buffers are thread-local, grow-only `Vec`s, so steady-state calls do not
-//! allocate. `crates/kernels/README.md` has the measurements behind each threshold.
+//! allocate. `docs/kernels.md` has the measurements behind each threshold.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

@@ -10,25 +10,27 @@
 //! threads for each instruction set the CPU supports; the shares use the one in use
 //! (`TAPEGRAD_ISA`, default the best).
 //!
-//! `cargo run --release --bin gemm_shapes [-- FILTER]`, `THREADS=2` for two threads.
+//! `cargo run --release -p tapegrad-bench --bin gemm_shapes [-- FILTER]` (`BENCH_THREADS=2`
+//! for two threads).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use tapegrad::Element;
-use tapegrad_workspace::peak;
-use tapegrad_workspace::workloads::GEMM_SHAPES;
+use tapegrad_bench::peak;
+use tapegrad_bench::timing::threads_from_env;
+use tapegrad_bench::workloads::GEMM_SHAPES;
 
 fn main() {
     let filter = std::env::args().nth(1);
-    let threads: usize = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(1);
+    let threads = threads_from_env();
     tapegrad::set_num_threads(threads);
     let isa = tapegrad::kernels::cpu::isa();
     println!("# CPU: {}; instruction set in use: {isa}", peak::cpu_model());
     let mut peak = 0.0;
     for other in tapegrad::kernels::Isa::ALL.into_iter().filter(|i| i.is_supported()) {
         for t in 1..=threads.max(2) {
-            let p = peak::gflops(other, t);
+            let p = peak::gflops(tapegrad_bench::peak_width(other), t);
             println!("# f32 peak, {other} multiply-adds, {t} thread(s): {p:.1} GFLOP/s");
             if other == isa && t == threads {
                 peak = p;

@@ -10,23 +10,7 @@ use std::time::{Duration, Instant};
 use tapegrad::{ScalarTape, Tape, Tensor, TorchRng};
 use tapegrad_nn::{L1Loss, Linear, Module, Optimizer, Reduction, Sequential, Sgd};
 
-/// What a workload can do, each part timeable on its own.
-pub trait Workload {
-    /// The workload id (`seed`, `mlp-mnist`, ...).
-    fn name(&self) -> &'static str;
-    /// One whole training step; returns the loss (before the update).
-    fn step(&mut self) -> f64;
-    /// Records forward + loss `iters` times (no backward, no update).
-    fn forward(&mut self, iters: usize);
-    /// Records forward + loss once, then runs `iters` backward passes on it (each after a
-    /// zero-grad, so every pass does the same work as in a step), and returns the time of
-    /// the backward passes alone.
-    fn backward(&mut self, iters: usize) -> std::time::Duration;
-    /// Whether forward and backward can be timed apart (not for accumulation).
-    fn splits(&self) -> bool {
-        true
-    }
-}
+pub use crate::timing::{Make, Workload};
 
 /// A dense f32 MLP workload on the tensor tape.
 pub struct Dense {
@@ -42,6 +26,11 @@ pub struct Dense {
 }
 
 impl Dense {
+    /// The workload's name (`seed`, `mlp-mnist`, ...).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// A network of `layers` trained on a batch of `batch` in `micro_batches` equal parts.
     pub fn new(name: &'static str, layers: &[usize], batch: usize, micro_batches: usize, lr: f64) -> Self {
         let tape = Tape::new();
@@ -168,10 +157,6 @@ impl Dense {
 }
 
 impl Workload for Dense {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
     fn step(&mut self) -> f64 {
         self.run_step(|_| {})
     }
@@ -321,10 +306,6 @@ impl Default for ScalarMlp {
 }
 
 impl Workload for ScalarMlp {
-    fn name(&self) -> &'static str {
-        "scalar-mlp"
-    }
-
     fn step(&mut self) -> f64 {
         self.tape.zero_grad();
         let loss = self.record();
@@ -364,25 +345,22 @@ pub fn dense(name: &str) -> Option<Dense> {
     })
 }
 
-/// Constructor of a workload.
-pub type Make = fn() -> Box<dyn Workload>;
-
 /// All six workloads in `docs/workloads.md` order, by name (built on demand: mlp-wide's setup
 /// alone draws 3 million random weights).
 pub fn all() -> Vec<(&'static str, Make)> {
     vec![
-        ("seed", || Box::new(Dense::seed())),
-        ("seed-accum2", || Box::new(Dense::seed_accum2())),
-        ("mlp-mnist", || Box::new(Dense::mlp_mnist())),
-        ("mlp-wide", || Box::new(Dense::mlp_wide())),
-        ("deep-narrow", || Box::new(Dense::deep_narrow())),
-        ("scalar-mlp", || Box::new(ScalarMlp::new())),
+        ("seed", Box::new(|| Box::new(Dense::seed()))),
+        ("seed-accum2", Box::new(|| Box::new(Dense::seed_accum2()))),
+        ("mlp-mnist", Box::new(|| Box::new(Dense::mlp_mnist()))),
+        ("mlp-wide", Box::new(|| Box::new(Dense::mlp_wide()))),
+        ("deep-narrow", Box::new(|| Box::new(Dense::deep_narrow()))),
+        ("scalar-mlp", Box::new(|| Box::new(ScalarMlp::new()))),
     ]
 }
 
 /// Every matrix product of the dense workloads' training steps, as
 /// (name, m, k, n, A read transposed, B read transposed): forward x·Wᵀ, backward dX = G·W
-/// and dW = Gᵀ·X of each layer. Timed by `benches/gemm.rs` and `tools/gemm_shapes.rs`.
+/// and dW = Gᵀ·X of each layer. Timed by `benches/gemm.rs` and the `gemm_shapes` tool.
 pub const GEMM_SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("wide fwd x·Wᵀ", 256, 1024, 1024, false, true),
     ("wide dX G·W", 256, 1024, 1024, false, false),

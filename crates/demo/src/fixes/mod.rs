@@ -14,104 +14,24 @@
 //!   (the same with lr / k), `loss/k` (each micro-batch loss times 1/k, lr: PyTorch
 //!   Lightning's way) and `size/batch` (each micro-batch loss times its size / B, lr).
 
-use tapegrad::{Tape, Tensor, TorchRng};
+pub mod cmd;
+pub mod json;
+pub mod plot;
+
+use tapegrad::{Tape, Tensor};
 use tapegrad_nn::{
-    split_sizes, Accumulation, Adam, AdamW, L1Loss, Loss, LossScale, MSELoss, Optimizer, Reduction, Sequential, Sgd,
+    split_sizes, Accumulation, L1Loss, Loss, LossScale, MSELoss, Optimizer, OptimizerKind, OptimizerSpec, Reduction,
+    Sequential,
 };
 
-use crate::{allclose, flatten};
+use crate::args::describe_optimizer;
+use crate::json::py_float;
+use crate::model::{self, allclose, flatten};
 
-/// Which optimizer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerKind {
-    /// `torch.optim.SGD` (momentum, L2 weight decay; no dampening, no Nesterov).
-    Sgd,
-    /// `torch.optim.Adam` (L2 weight decay added to the gradient).
-    Adam,
-    /// `torch.optim.AdamW` (decoupled weight decay).
-    AdamW,
-}
-
-impl OptimizerKind {
-    /// The command-line name: `sgd`, `adam`, `adamw`.
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::AdamW => "adamw",
-        }
-    }
-}
-
-/// An optimizer with its hyper-parameters (those that do not apply to the kind are
-/// ignored: momentum for Adam(W), betas and eps for SGD).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct OptimizerSpec {
-    /// Which optimizer.
-    pub kind: OptimizerKind,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// Adam(W) betas.
-    pub betas: (f64, f64),
-    /// Adam(W) eps.
-    pub eps: f64,
-    /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
-    pub weight_decay: f64,
-}
-
-impl OptimizerSpec {
-    /// PyTorch's defaults for `kind`, with the demo's learning rates: lr 0.1 for SGD, 0.01
-    /// for Adam and AdamW; weight decay 0, or 0.01 for AdamW; betas (0.9, 0.999); eps 1e-8.
-    pub fn defaults(kind: OptimizerKind) -> Self {
-        OptimizerSpec {
-            kind,
-            lr: if kind == OptimizerKind::Sgd { 0.1 } else { 0.01 },
-            momentum: 0.0,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: if kind == OptimizerKind::AdamW { 0.01 } else { 0.0 },
-        }
-    }
-
-    /// The optimizer with learning rate `lr` (the spec's, or lr / k).
-    ///
-    /// # Panics
-    /// If a hyper-parameter is invalid (the command line checks them first).
-    pub fn build(&self, lr: f64) -> Box<dyn Optimizer<f32>> {
-        let (b1, b2) = self.betas;
-        match self.kind {
-            OptimizerKind::Sgd => Box::new(Sgd::new(lr).momentum(self.momentum).weight_decay(self.weight_decay)),
-            OptimizerKind::Adam => Box::new(Adam::new(lr).betas(b1, b2).eps(self.eps).weight_decay(self.weight_decay)),
-            OptimizerKind::AdamW => {
-                Box::new(AdamW::new(lr).betas(b1, b2).eps(self.eps).weight_decay(self.weight_decay))
-            }
-        }
-    }
-
-    /// A short description, e.g. `Adam (lr 0.01, betas 0.9,0.999, eps 1e-08)`.
-    pub fn describe(&self) -> String {
-        let f = crate::fmt_num;
-        let mut parts = vec![format!("lr {}", f(self.lr))];
-        match self.kind {
-            OptimizerKind::Sgd if self.momentum != 0.0 => parts.push(format!("momentum {}", f(self.momentum))),
-            OptimizerKind::Sgd => {}
-            _ => {
-                parts.push(format!("betas {},{}", f(self.betas.0), f(self.betas.1)));
-                parts.push(format!("eps {}", f(self.eps)));
-            }
-        }
-        if self.weight_decay != 0.0 {
-            parts.push(format!("weight decay {}", f(self.weight_decay)));
-        }
-        let name = match self.kind {
-            OptimizerKind::Sgd => "SGD",
-            OptimizerKind::Adam => "Adam",
-            OptimizerKind::AdamW => "AdamW",
-        };
-        format!("{name} ({})", parts.join(", "))
-    }
+/// The demo's optimizer for `kind`: PyTorch's defaults (see [`OptimizerSpec::new`]) with
+/// learning rate 0.1 for SGD, 0.01 for Adam and AdamW.
+pub fn default_optimizer(kind: OptimizerKind) -> OptimizerSpec {
+    OptimizerSpec::new(kind, if kind == OptimizerKind::Sgd { 0.1 } else { 0.01 })
 }
 
 /// Which loss (mean over all elements of the micro-batch).
@@ -159,7 +79,7 @@ impl Default for FixesConfig {
     /// mean L1 loss, data seed 1, model seed 2, plain SGD with lr 0.1.
     fn default() -> Self {
         FixesConfig {
-            optimizer: OptimizerSpec::defaults(OptimizerKind::Sgd),
+            optimizer: default_optimizer(OptimizerKind::Sgd),
             loss: LossKind::L1,
             layers: vec![4, 8, 2],
             batch: 2,
@@ -254,26 +174,15 @@ struct Runner {
     distances: Vec<f64>,
 }
 
-/// The model of `config` on a fresh tape, after `torch.manual_seed(model_seed)`.
-fn build_model(config: &FixesConfig) -> (Tape<f32>, Sequential<f32>) {
-    let tape = Tape::new();
-    let model = Sequential::mlp(&tape, &config.layers, &mut TorchRng::manual_seed(config.model_seed));
-    (tape, model)
-}
-
 /// The data of `config`: inputs `[steps * B, in]` and targets `[steps * B, out]`.
 pub fn make_data(config: &FixesConfig) -> (Tensor<f32>, Tensor<f32>) {
-    let rows = config.steps * config.batch;
-    let mut rng = TorchRng::manual_seed(config.data_seed);
-    let input = Tensor::rand(&[rows, config.layers[0]], &mut rng);
-    let target = Tensor::rand(&[rows, *config.layers.last().expect("at least two layers")], &mut rng);
-    (input, target)
+    model::make_data(&config.layers, config.data_seed, config.steps * config.batch)
 }
 
 /// Runs the five runs of `config` side by side, step by step.
 ///
 /// # Panics
-/// If the configuration is invalid (see [`crate::fixes_cli`], which checks it).
+/// If the configuration is invalid (see [`cmd::validate`], which checks it).
 pub fn run_fixes(config: &FixesConfig) -> FixesReport {
     let (input, target) = make_data(config);
     let (b, k) = (config.batch, config.micro_batches);
@@ -292,14 +201,18 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                 "loss/k" => (k, LossScale::DivideByK, lr),
                 _ => (k, LossScale::SizeOverBatch, lr),
             };
-            let (tape, model) = build_model(config);
+            let (tape, model) = model::build_model(&config.layers, config.model_seed, None);
             Runner {
                 name,
                 lr: run_lr,
                 accumulation: Accumulation::new(micro, scale),
                 tape,
                 model,
-                optimizer: config.optimizer.build(run_lr),
+                optimizer: config
+                    .optimizer
+                    .with_lr(run_lr)
+                    .build()
+                    .expect("cmd::validate checks the spec with lr and lr / k"),
                 losses: Vec::with_capacity(config.steps),
                 distances: Vec::with_capacity(config.steps),
             }
@@ -342,13 +255,13 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
 /// The five optimizers of the summary table: SGD; SGD with momentum 0.9; SGD with weight
 /// decay 0.1; Adam; AdamW with weight decay 0.1 (learning rates 0.1 for SGD, 0.01 for Adam).
 pub fn table_optimizers() -> [OptimizerSpec; 5] {
-    let sgd = OptimizerSpec::defaults(OptimizerKind::Sgd);
+    let sgd = default_optimizer(OptimizerKind::Sgd);
     [
         sgd,
         OptimizerSpec { momentum: 0.9, ..sgd },
         OptimizerSpec { weight_decay: 0.1, ..sgd },
-        OptimizerSpec::defaults(OptimizerKind::Adam),
-        OptimizerSpec { weight_decay: 0.1, ..OptimizerSpec::defaults(OptimizerKind::AdamW) },
+        default_optimizer(OptimizerKind::Adam),
+        OptimizerSpec { weight_decay: 0.1, ..default_optimizer(OptimizerKind::AdamW) },
     ]
 }
 
@@ -399,7 +312,7 @@ pub fn render_table(reports: &[FixesReport]) -> String {
     s += "| --- | --- | --- | --- | --- |\n";
     for r in reports {
         let cells: Vec<String> = RUNS[1..].iter().map(|name| verdict(r.run(name))).collect();
-        s += &format!("| {} | {} |\n", r.config.optimizer.describe(), cells.join(" | "));
+        s += &format!("| {} | {} |\n", describe_optimizer(&r.config.optimizer), cells.join(" | "));
     }
     let even = first.micro_batch_sizes.iter().all(|&m| m == first.micro_batch_sizes[0]);
     s += &format!(
@@ -424,13 +337,13 @@ pub fn render_one(r: &FixesReport) -> String {
         "Which fix makes gradient accumulation equal one large batch? (tapegrad, after the forum post)\n\n",
     );
     s += &setting(c, &r.micro_batch_sizes, r.initial_params.len());
-    s += &format!("optim   {}\n\n", c.optimizer.describe());
+    s += &format!("optim   {}\n\n", describe_optimizer(&c.optimizer));
     s += CELL_NOTE;
     s += "\n| run | lr | last loss | equal to batched |\n| --- | --- | --- | --- |\n";
     for run in &r.runs {
         let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
-        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
+        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, py_float(run.lr), last.unwrap_or_default());
     }
     s
 }

@@ -3,12 +3,13 @@
 //! of each step of a dense workload (forward, backward, optimizer update) and prints each
 //! part's minimum and median over the steps, after one warm-up step.
 //!
-//! `cargo run --release --bin steps -- seed 100000`
-//! `cargo run --release --bin steps -- mlp-wide 40 --parts` (`BENCH_THREADS=2` for two threads)
+//! `cargo run --release -p tapegrad-bench --bin steps -- seed 100000`
+//! `cargo run --release -p tapegrad-bench --bin steps -- mlp-wide 40 --parts` (`BENCH_THREADS=2` for two threads)
 
 use std::time::Duration;
 
-use tapegrad_workspace::workloads::{all, dense, StepTimes};
+use tapegrad_bench::timing::threads_from_env;
+use tapegrad_bench::workloads::{all, dense, StepTimes};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,7 +21,7 @@ fn main() {
         Some(Ok(n)) if n >= 1 => n,
         Some(_) => fail("the step count must be a whole number of at least 1"),
     };
-    let threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let threads = threads_from_env();
     tapegrad::set_num_threads(threads);
     if parts {
         let Some(mut w) = dense(&name) else {

@@ -1,9 +1,58 @@
-//! The machine's measured `f32` FMA peak for an instruction set (what the benchmarks'
-//! shares of peak are against), and the CPU's model name.
+//! The machine's measured `f32` FMA peak for a vector width (what the benchmarks' shares of
+//! peak are against), and the CPU's model name. Independent of tapegrad, so the peers'
+//! harness (`benches/peers`) measures the peak with the same loop.
 
 use std::time::Instant;
 
-use tapegrad::kernels::Isa;
+/// The vector width of the multiply-add loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Width {
+    /// 4 lanes, separate multiply and add (SSE2: what a portable x86_64 build executes).
+    Sse,
+    /// 8 lanes, fused multiply-add (AVX2 + FMA).
+    Avx2,
+    /// 16 lanes, fused multiply-add (AVX-512F).
+    Avx512,
+}
+
+impl Width {
+    /// Every width, narrowest first.
+    pub const ALL: [Width; 3] = [Width::Sse, Width::Avx2, Width::Avx512];
+
+    /// The name printed in rows: `sse`, `avx2`, `avx512`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Width::Sse => "sse",
+            Width::Avx2 => "avx2",
+            Width::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU runs the width's loop.
+    pub fn is_supported(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                Width::Sse => true,
+                Width::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+                Width::Avx512 => is_x86_feature_detected!("avx512f"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Width::Sse
+        }
+    }
+
+    /// `f32` lanes per instruction.
+    fn lanes(self) -> usize {
+        match self {
+            Width::Sse => 4,
+            Width::Avx2 => 8,
+            Width::Avx512 => 16,
+        }
+    }
+}
 
 /// The CPU's model name (`model name` in `/proc/cpuinfo`), or `"unknown CPU"`.
 pub fn cpu_model() -> String {
@@ -21,10 +70,14 @@ pub fn cpu_model() -> String {
 /// Independent chains: enough to keep two FMA pipes busy through a 4-5 cycle latency.
 const CHAINS: usize = 12;
 
-/// f32 GFLOP/s of `threads` threads each running the multiply-add loop of `isa`: each
+/// f32 GFLOP/s of `threads` threads each running the multiply-add loop of `width`: each
 /// thread times its own loop (started together at a barrier), a round counts its
 /// slowest thread, and the best of many short rounds is the one no neighbour slowed.
-pub fn gflops(isa: Isa, threads: usize) -> f64 {
+///
+/// # Panics
+/// If the CPU does not support `width` ([`Width::is_supported`]).
+pub fn gflops(width: Width, threads: usize) -> f64 {
+    assert!(width.is_supported(), "peak: this CPU does not run {} multiply-adds", width.name());
     let steps: u64 = 200_000;
     let mut best = f64::MAX;
     for _ in 0..50 {
@@ -35,7 +88,7 @@ pub fn gflops(isa: Isa, threads: usize) -> f64 {
                     s.spawn(|| {
                         start.wait();
                         let t = Instant::now();
-                        std::hint::black_box(run(isa, steps));
+                        std::hint::black_box(run(width, steps));
                         t.elapsed().as_secs_f64()
                     })
                 })
@@ -44,28 +97,19 @@ pub fn gflops(isa: Isa, threads: usize) -> f64 {
         });
         best = best.min(slowest);
     }
-    let flop = steps as f64 * (CHAINS * lanes(isa) * 2 * threads) as f64;
+    let flop = steps as f64 * (CHAINS * width.lanes() * 2 * threads) as f64;
     flop / best / 1e9
 }
 
-/// f32 lanes per instruction.
-fn lanes(isa: Isa) -> usize {
-    match isa {
-        Isa::Portable => 4,
-        Isa::Avx2 => 8,
-        _ => 16,
-    }
-}
-
-fn run(isa: Isa, steps: u64) -> f32 {
+fn run(width: Width, steps: u64) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if isa >= Isa::Avx512 {
-        // SAFETY: the kernels only activate an instruction set the CPU supports.
+    if width == Width::Avx512 {
+        // SAFETY: `gflops` checked that the CPU supports the width.
         return unsafe { fma_avx512(steps) };
     }
     #[cfg(target_arch = "x86_64")]
-    if isa >= Isa::Avx2 {
-        // SAFETY: the kernels only activate an instruction set the CPU supports.
+    if width == Width::Avx2 {
+        // SAFETY: `gflops` checked that the CPU supports the width.
         return unsafe { fma_avx2(steps) };
     }
     portable(steps)

@@ -19,13 +19,20 @@
 //! - six runs of `steps` optimizer steps: `batched`, `none`, `lr/k`, `loss/k`, `size/batch`
 //!   (as in `fixes`) and `tokens/total`.
 
+pub mod cmd;
+pub mod json;
+
 use tapegrad::{Tape, Tensor, TorchRng, DEFAULT_IGNORE_INDEX};
 use tapegrad_nn::{
-    split_sizes, Accumulation, CrossEntropyLoss, Embedding, Linear, LossScale, Optimizer, Reduction, Sequential, Tanh,
+    split_sizes, Accumulation, CrossEntropyLoss, Embedding, Linear, LossScale, Optimizer, OptimizerKind, OptimizerSpec,
+    Reduction, Sequential, Tanh,
 };
 
-use crate::fixes::{rel_distance, OptimizerSpec};
-use crate::{allclose, flatten};
+use crate::args::describe_optimizer;
+pub use crate::fixes::FixesRun as TokensRun;
+use crate::fixes::{default_optimizer, rel_distance, verdict};
+use crate::json::py_float;
+use crate::model::{allclose, flatten};
 
 /// One experiment's settings (validated command-line options).
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +66,7 @@ impl Default for TokensConfig {
     /// lengths 1..=6, 5 steps, data seed 1, model seed 2, plain SGD with lr 0.1.
     fn default() -> Self {
         TokensConfig {
-            optimizer: OptimizerSpec::defaults(crate::fixes::OptimizerKind::Sgd),
+            optimizer: default_optimizer(OptimizerKind::Sgd),
             vocab: 8,
             embed: 4,
             hidden: 8,
@@ -139,26 +146,6 @@ pub fn num_params(c: &TokensConfig) -> usize {
     c.vocab * c.embed + (c.embed + 1) * c.hidden + (c.hidden + 1) * c.vocab
 }
 
-/// One run's result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TokensRun {
-    /// One of [`RUNS`].
-    pub name: &'static str,
-    /// Its learning rate.
-    pub lr: f64,
-    /// All parameters after the last step, flat in `parameters()` order.
-    pub params: Vec<f32>,
-    /// Per step: the batch's token-mean loss (one value) for `batched`, else the k
-    /// micro-batches' token means before scaling (NaN for a micro-batch of padding only).
-    pub losses: Vec<Vec<f32>>,
-    /// Per step: `max|p - p_batched| / max|p_batched|` after that step.
-    pub distances: Vec<f64>,
-    /// The distance after the last step.
-    pub max_rel_diff: f64,
-    /// `torch.allclose(params, batched params)` after the last step.
-    pub equal: bool,
-}
-
 /// One experiment's result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokensReport {
@@ -193,6 +180,12 @@ impl TokensReport {
         self.runs.iter().flat_map(|r| r.losses.iter().flatten()).filter(|x| x.is_nan()).count()
     }
 
+    /// This report's panel of `--plot`: its optimizer and k, its five fixes.
+    pub fn panel(&self) -> crate::fixes::plot::Panel<'_> {
+        let title = format!("{}, k = {}", describe_optimizer(&self.config.optimizer), self.config.micro_batches);
+        crate::fixes::plot::Panel { title, steps: self.config.steps, fixes: &self.runs[1..] }
+    }
+
     /// How many parameters or distances are NaN or infinite (a learning rate too large for
     /// float32); JSON writes them as `null`.
     pub fn non_finite(&self) -> usize {
@@ -204,7 +197,7 @@ impl TokensReport {
 /// Runs the six runs of `config` side by side, step by step.
 ///
 /// # Panics
-/// If the configuration is invalid or a step holds no loss token (the command line checks
+/// If the configuration is invalid or a step holds no loss token ([`cmd::validate`] checks
 /// both first).
 pub fn run_tokens(config: &TokensConfig) -> TokensReport {
     let data = make_data(config);
@@ -234,7 +227,8 @@ pub fn run_tokens(config: &TokensConfig) -> TokensReport {
                 _ => (k, LossScale::PerLossTerm, lr),
             };
             let (tape, model) = build_model(config);
-            let optimizer = config.optimizer.build(run_lr);
+            let optimizer =
+                config.optimizer.with_lr(run_lr).build().expect("cmd::validate checks the spec with lr and lr / k");
             let (losses, distances) = (Vec::with_capacity(config.steps), Vec::with_capacity(config.steps));
             Runner {
                 name,
@@ -311,15 +305,6 @@ pub fn run_table(base: &TokensConfig) -> Vec<TokensReport> {
         .collect()
 }
 
-/// A table cell: `yes`, `yes (2.8e-07)` or `NO (3.0e-01)`.
-pub fn verdict(run: &TokensRun) -> String {
-    match (run.equal, run.max_rel_diff == 0.0) {
-        (true, true) => "yes".into(),
-        (true, false) => format!("yes ({:.1e})", run.max_rel_diff),
-        (false, _) => format!("NO ({:.1e})", run.max_rel_diff),
-    }
-}
-
 fn setting(r: &TokensReport) -> String {
     let c = &r.config;
     let tokens: Vec<String> = r.micro_batch_tokens.iter().map(|t| format!("{t:?}")).collect();
@@ -365,7 +350,7 @@ pub fn render_table(reports: &[TokensReport]) -> String {
     s += "| --- | --- | --- | --- | --- | --- |\n";
     for r in reports {
         let cells: Vec<String> = RUNS[1..].iter().map(|name| verdict(r.run(name))).collect();
-        s += &format!("| {} | {} |\n", r.config.optimizer.describe(), cells.join(" | "));
+        s += &format!("| {} | {} |\n", describe_optimizer(&r.config.optimizer), cells.join(" | "));
     }
     s += &why(first);
     s
@@ -401,13 +386,13 @@ fn why(r: &TokensReport) -> String {
 pub fn render_one(r: &TokensReport) -> String {
     let mut s = String::from(TITLE);
     s += &setting(r);
-    s += &format!("optim   {}\n\n", r.config.optimizer.describe());
+    s += &format!("optim   {}\n\n", describe_optimizer(&r.config.optimizer));
     s += CELL_NOTE;
     s += "\n| run | lr | last losses | equal to batched |\n| --- | --- | --- | --- |\n";
     for run in &r.runs {
         let last = run.losses.last().map(|l| l.iter().map(|x| format!("{x:.6}")).collect::<Vec<_>>().join(", "));
         let verdict = if run.name == "batched" { "(reference)".into() } else { verdict(run) };
-        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, crate::fmt_num(run.lr), last.unwrap_or_default());
+        s += &format!("| {} | {} | {} | {verdict} |\n", run.name, py_float(run.lr), last.unwrap_or_default());
     }
     s += &why(r);
     s

@@ -3,43 +3,15 @@
 //! script can compare any run with PyTorch's. The NaN mean loss of a micro-batch of
 //! padding only is written as `null`, as the reference writes it.
 
-use crate::fixes::OptimizerKind;
-use crate::json::{floats, ints, null, num, string, to_text, Layout, J};
-use crate::tokens::{TokensReport, TokensRun};
-
-fn int(n: impl ToString) -> J {
-    J::Num(n.to_string())
-}
-
-fn run(r: &TokensRun) -> J {
-    let losses = if r.name == "batched" {
-        floats(&r.losses.iter().flatten().copied().collect::<Vec<f32>>())
-    } else {
-        J::List(r.losses.iter().map(|l| floats(l)).collect())
-    };
-    J::Obj(vec![
-        ("name", string(r.name)),
-        ("lr", num(r.lr)),
-        ("params", floats(&r.params)),
-        ("losses", losses),
-        ("max_rel_diff", num(r.max_rel_diff)),
-        ("equal", J::Bool(r.equal)),
-    ])
-}
+use super::TokensReport;
+use crate::fixes::json::{head, int, run};
+use crate::json::{floats, ints, to_text, Layout, J};
 
 /// The report as JSON text in the reference's layout (with a trailing newline).
 pub fn render_tokens_json(r: &TokensReport) -> String {
     let c = &r.config;
-    let o = &c.optimizer;
-    let sgd = o.kind == OptimizerKind::Sgd;
-    let doc = J::Obj(vec![
-        ("experiment", string("tokens")),
-        ("optimizer", string(o.kind.name())),
-        ("lr", num(o.lr)),
-        ("momentum", if sgd { num(o.momentum) } else { null() }),
-        ("betas", if sgd { null() } else { floats(&[o.betas.0, o.betas.1]) }),
-        ("eps", if sgd { null() } else { num(o.eps) }),
-        ("weight_decay", num(o.weight_decay)),
+    let mut fields = head("tokens", &c.optimizer);
+    fields.extend([
         ("vocab", int(c.vocab)),
         ("embed", int(c.embed)),
         ("hidden", int(c.hidden)),
@@ -57,5 +29,5 @@ pub fn render_tokens_json(r: &TokensReport) -> String {
         ("initial_params", floats(&r.initial_params)),
         ("runs", J::List(r.runs.iter().map(run).collect())),
     ]);
-    to_text(&doc, Layout::Objects)
+    to_text(&J::Obj(fields), Layout::Objects)
 }
