@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example train_names -- [--epochs N] [--optimizer sgd|adam]
-//!     [--lr LR] [--seed S] [--plot FILE.svg] [--batches N]
+//!     [--lr LR] [--seed S] [--plot FILE.svg] [--batches N]   (--help lists them all)
 //! ```
 //!
 //! - Model (the makemore tutorial's MLP): the previous 3 characters -> embeddings of 10 ->
@@ -23,16 +23,20 @@
 //!   weight distances from run 1; the count-based bigram model is the baseline to beat. At
 //!   the end, 10 names sampled from run 1, then the two summary lines.
 //!
-//! Bad arguments print one line on stderr and exit with status 2, before any training.
+//! Bad arguments print one line on stderr and exit with status 2, before any training (the
+//! demo's rules, `tapegrad_demo::output`).
 
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tapegrad::{Tape, TorchRng};
+use tapegrad_demo::args::{check_outputs, describe_optimizer, OptimizerArgs, PlotArg};
+use tapegrad_demo::output::{self, fail};
 use tapegrad_nn::names::{self, NameBatch, ALPHABET};
 use tapegrad_nn::{
-    Accumulation, Adam, CrossEntropyLoss, Loss, LossScale, Module, Optimizer, Reduction, Sequential, Sgd,
+    Accumulation, CrossEntropyLoss, Loss, LossScale, Module, Optimizer, OptimizerKind, OptimizerSpec, Reduction,
+    Sequential,
 };
 
 const SPLIT_SEED: u64 = 0;
@@ -42,44 +46,41 @@ const EMBED: usize = 10;
 const HIDDEN: usize = 200;
 const RUNS: [&str; 3] = ["full-batch", "loss/k", "tokens/total"];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Opt {
-    /// Plain SGD (default lr 0.1).
-    Sgd,
-    /// Adam with PyTorch's betas and eps (default lr 0.001).
-    Adam,
-}
-
 /// A character-level MLP language model on US surnames, trained full-batch, with loss/k
 /// accumulation and with token-count accumulation.
 #[derive(Parser, Debug)]
-#[command(name = "train_names")]
+#[command(
+    name = "train_names",
+    long_about = None,
+    after_help = DEFAULTS,
+    mut_arg("plot", |a| a.help("Draw the three runs' validation loss per epoch and the bigram baseline as an SVG file"))
+)]
 struct Cli {
-    /// Passes over the training names (1 or more).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    epochs: u32,
+    /// Epochs, 1 to 1000.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    epochs: u64,
     /// Train on the first N batches of each epoch only (default: all; for quick runs).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     batches: Option<u64>,
     /// The optimizer of the three runs.
-    #[arg(long, value_enum, default_value_t = Opt::Sgd)]
-    optimizer: Opt,
-    /// Learning rate (default: 0.1 for sgd, 0.001 for adam).
-    #[arg(long, value_parser = positive)]
-    lr: Option<f64>,
-    /// `torch.manual_seed` of the initialisation, the batches' order and the samples.
-    #[arg(long, default_value_t = 0)]
+    #[command(flatten)]
+    optimizer: OptimizerArgs,
+    /// Seed of the initialisation, the batches' order and the samples (the split is fixed).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     seed: u64,
-    /// Draw the three validation curves into this SVG file.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<String>,
+    /// `--plot`: the validation curves.
+    #[command(flatten)]
+    plot: PlotArg,
 }
 
-fn positive(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && (v as f32).is_normal() => Ok(v),
-        _ => Err(format!("{s:?} is not a positive float32 learning rate")),
-    }
+/// The optimizers' defaults, after the options in `--help`.
+const DEFAULTS: &str = "Defaults: sgd lr 0.1; adam lr 0.01; adamw lr 0.01, weight decay 0.01; betas 0.9,0.999 \
+                        and eps 1e-8.";
+
+/// This example's optimizer for `kind`: plain SGD with lr 0.1 (makemore's), or Adam(W) with
+/// lr 0.01 and PyTorch's other defaults.
+fn default_optimizer(kind: OptimizerKind) -> OptimizerSpec {
+    OptimizerSpec::new(kind, if kind == OptimizerKind::Sgd { 0.1 } else { 0.01 })
 }
 
 /// One of the three runs.
@@ -93,14 +94,11 @@ struct Run {
 }
 
 impl Run {
-    fn new(cli: &Cli, lr: f64, accumulation: Accumulation) -> Self {
+    fn new(spec: &OptimizerSpec, seed: u64, accumulation: Accumulation) -> Result<Self, ExitCode> {
         let tape = Tape::new();
-        let model = names::char_mlp(&tape, CONTEXT, EMBED, HIDDEN, &mut TorchRng::manual_seed(cli.seed));
-        let optimizer: Box<dyn Optimizer<f32>> = match cli.optimizer {
-            Opt::Sgd => Box::new(Sgd::new(lr)),
-            Opt::Adam => Box::new(Adam::new(lr)),
-        };
-        Run { tape, model, optimizer, accumulation, losses: Vec::with_capacity(BATCH), validation: Vec::new() }
+        let model = names::char_mlp(&tape, CONTEXT, EMBED, HIDDEN, &mut TorchRng::manual_seed(seed));
+        let optimizer: Box<dyn Optimizer<f32>> = spec.build::<f32>().map_err(|e| fail(&e.to_string()))?;
+        Ok(Run { tape, model, optimizer, accumulation, losses: Vec::with_capacity(BATCH), validation: Vec::new() })
     }
 
     fn step(&mut self, batch: &NameBatch<f32>) {
@@ -186,64 +184,52 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if !e.use_stderr() => {
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("train_names: {first}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(path) = &cli.plot {
-        let ok = if path.ends_with(".svg") {
-            tapegrad_nn::files::check_output(path)
-        } else {
-            Err(std::io::Error::other("the plot is an SVG file: give a name ending in .svg"))
-        };
-        if let Err(e) = ok {
-            eprintln!("train_names: --plot {path}: {e}");
-            return ExitCode::from(2);
-        }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(end) => end,
     }
-    let lr = cli.lr.unwrap_or(if cli.optimizer == Opt::Sgd { 0.1 } else { 0.001 });
+}
+
+/// The whole program; `Err` is its end (status 2 after one line, or 0 for a closed pipe).
+fn run() -> Result<(), ExitCode> {
+    let cli: Cli = output::parse("train_names")?;
+    let spec = cli.optimizer.spec(default_optimizer).map_err(|e| fail(&e))?;
+    check_outputs(&[("--plot", cli.plot.plot.as_deref())]).map_err(|e| fail(&e))?;
     let all = names::surnames();
     let split = names::random_split(all.len(), &[0.8, 0.1, 0.1], SPLIT_SEED);
     let pick = |ix: &[usize]| ix.iter().map(|&i| all[i]).collect::<Vec<&str>>();
     let (train, val) = (pick(&split[0]), pick(&split[1]));
-    println!(
-        "US surnames (1990 Census): {} training, {} validation, {} test names (random_split 80/10/10, seed {SPLIT_SEED})",
+    output::write(&format!(
+        "US surnames (1990 Census): {} training, {} validation, {} test names (random_split 80/10/10, seed \
+         {SPLIT_SEED})\n",
         train.len(),
         val.len(),
         split[2].len()
-    );
-    let opt = if cli.optimizer == Opt::Sgd { "SGD" } else { "Adam" };
-    println!(
-        "MLP: {CONTEXT} characters -> embeddings of {EMBED} -> {HIDDEN} tanh -> {ALPHABET} logits; {opt} lr {lr}, \
-         batches of {BATCH} names, {} epochs, seed {}",
-        cli.epochs, cli.seed
-    );
+    ))?;
+    output::write(&format!(
+        "MLP: {CONTEXT} characters -> embeddings of {EMBED} -> {HIDDEN} tanh -> {ALPHABET} logits; {}, batches of \
+         {BATCH} names, {} epochs, seed {}\n",
+        describe_optimizer(&spec),
+        cli.epochs,
+        cli.seed
+    ))?;
     let bigram = bigram_loss(&train, &val);
-    println!("bigram baseline (counts + 1): validation {bigram:.4} nats/char");
+    output::write(&format!("bigram baseline (counts + 1): validation {bigram:.4} nats/char\n"))?;
     let mut runs = [
-        Run::new(&cli, lr, Accumulation::new(1, LossScale::None)),
-        Run::new(&cli, lr, Accumulation::new(BATCH, LossScale::DivideByK)),
-        Run::new(&cli, lr, Accumulation::new(BATCH, LossScale::PerLossTerm)),
+        Run::new(&spec, cli.seed, Accumulation::new(1, LossScale::None))?,
+        Run::new(&spec, cli.seed, Accumulation::new(BATCH, LossScale::DivideByK))?,
+        Run::new(&spec, cli.seed, Accumulation::new(BATCH, LossScale::PerLossTerm))?,
     ];
     let mut order_rng = TorchRng::manual_seed(cli.seed);
     let mut order = vec![0; train.len()];
     let mut batch = NameBatch::default();
     let steps = train.len().div_ceil(BATCH).min(cli.batches.map_or(usize::MAX, |b| b as usize));
     let style = ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} batches").expect("template");
-    for epoch in 1..=cli.epochs {
+    for epoch in 1..=cli.epochs as usize {
         order_rng.randperm_into(&mut order);
-        let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout());
-        bar.set_style(style.clone());
-        bar.set_prefix(epoch.to_string());
+        let bar = ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stdout())
+            .with_style(style.clone())
+            .with_prefix(epoch.to_string());
         for ix in order.chunks(BATCH).take(steps) {
             batch.fill(ix.iter().map(|&i| train[i]), CONTEXT);
             for r in runs[1..].iter_mut() {
@@ -260,45 +246,42 @@ fn main() -> ExitCode {
             r.validation.push(v);
         }
         let w = runs[0].weights();
-        let [x, y, z] = [0, 1, 2].map(|i| runs[i].validation[epoch as usize - 1]);
-        println!(
+        let [x, y, z] = [0, 1, 2].map(|i| runs[i].validation[epoch - 1]);
+        output::write(&format!(
             "epoch {epoch}: validation full-batch {x:.4}, loss/k {y:.4}, tokens/total {z:.4}; weight distance \
-             loss/k {:.1e}, tokens/total {:.1e}",
+             loss/k {:.1e}, tokens/total {:.1e}\n",
             distance(&runs[1].weights(), &w),
             distance(&runs[2].weights(), &w)
-        );
+        ))?;
     }
-    if let Some(path) = &cli.plot {
+    if let Some(path) = &cli.plot.plot {
         let curves: Vec<(&str, &[f64])> = RUNS.iter().zip(&runs).map(|(n, r)| (*n, r.validation.as_slice())).collect();
-        match plot::draw(path, &curves, bigram) {
-            Ok(()) => println!("plot written to {path}"),
-            Err(e) => {
-                eprintln!("train_names: cannot write the plot {path}: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+        plot::draw(path, &curves, bigram)
+            .map_err(|e| fail(&format!("cannot write the plot {}: {e}", path.display())))?;
+        output::write(&format!("plot written to {}\n", path.display()))?;
     }
     let mut rng = TorchRng::manual_seed(cli.seed);
     let samples: Vec<String> = (0..10).map(|_| runs[0].sample(&mut rng)).collect();
-    println!("10 names sampled from the full-batch model: {}", samples.join(", "));
+    output::write(&format!("10 names sampled from the full-batch model: {}\n", samples.join(", ")))?;
     let w = runs[0].weights();
     let [x, y, z] = [0, 1, 2].map(|i| *runs[i].validation.last().expect("at least one epoch"));
-    println!(
-        "final validation loss (nats/char): full-batch {x:.4}, loss/k {y:.4}, tokens/total {z:.4}, bigram {bigram:.4}"
-    );
-    println!(
-        "relative weight distance from full-batch: loss/k {:.1e}, tokens/total {:.1e}",
+    output::write(&format!(
+        "final validation loss (nats/char): full-batch {x:.4}, loss/k {y:.4}, tokens/total {z:.4}, bigram {bigram:.4}\n\
+         relative weight distance from full-batch: loss/k {:.1e}, tokens/total {:.1e}\n",
         distance(&runs[1].weights(), &w),
         distance(&runs[2].weights(), &w)
-    );
-    ExitCode::SUCCESS
+    ))
 }
 
 mod plot {
     use plotters::prelude::*;
 
     /// The validation curves per epoch and the bigram baseline, as an SVG file written whole.
-    pub fn draw(path: &str, curves: &[(&str, &[f64])], bigram: f64) -> Result<(), Box<dyn std::error::Error>> {
+    pub fn draw(
+        path: &std::path::Path,
+        curves: &[(&str, &[f64])],
+        bigram: f64,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
@@ -330,7 +313,7 @@ mod plot {
             chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
             root.present()?;
         }
-        tapegrad_nn::files::write_atomic(path, svg.as_bytes())?;
+        tapegrad_nn::files::prepare_write(path, svg.as_bytes())?.commit()?;
         Ok(())
     }
 }

@@ -5,20 +5,13 @@
 //! form, the plot is written, and bad arguments get one line on stderr and status 2.
 //! (`cargo test` builds the example.)
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn example() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/train_names
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(format!("train_names{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} not built (cargo test builds the examples)", path.display());
-    path
-}
+mod common;
+use common::{assert_refused, example};
 
 fn run(args: &[&str]) -> Output {
-    Command::new(example()).args(args).output().unwrap()
+    Command::new(example("train_names")).args(args).output().unwrap()
 }
 
 /// The numbers after each `name ` in `line`, in order.
@@ -70,22 +63,24 @@ fn token_count_accumulation_is_the_full_batch_and_beats_the_bigram() {
 
 #[test]
 fn bad_arguments_get_one_line_and_status_2() {
-    for args in [
-        &["--epochs", "0"][..],
-        &["--batches", "0"],
-        &["--optimizer", "rmsprop"],
-        &["--lr", "-1"],
-        &["--lr", "nan"],
-        &["--seed", "x"],
-        &["--plot", "curves.png"],
-        &["--plot", "/nonexistent-dir/curves.svg"],
-        &["--bogus"],
+    for (args, needle) in [
+        (&["--epochs", "0"][..], "--epochs"),
+        (&["--batches", "0"], "--batches"),
+        (&["--optimizer", "rmsprop"], "sgd, adam or adamw"),
+        (&["--lr", "-1"], "--lr"),
+        (&["--lr", "nan"], "--lr"),
+        (&["--seed", "x"], "--seed"),
+        (&["--plot", "curves.png"], ".svg"),
+        (&["--plot", "/nonexistent-dir/curves.svg"], "nonexistent-dir"),
+        (&["--bogus"], "--bogus"),
     ] {
-        let o = run(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(o.stdout.is_empty(), "{args:?}: no work before the refusal");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("train_names: "), "{args:?}: {err}");
+        assert_refused("train_names", &run(args), &format!("{args:?}"), needle);
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn unwritable_stdout_does_not_panic() {
+    common::assert_full_stdout_fails("train_names", &["--epochs", "1", "--batches", "1"]);
+    common::assert_closed_pipe_is_quiet("train_names", &["--epochs", "1", "--batches", "1"]);
 }

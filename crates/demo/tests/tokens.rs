@@ -155,7 +155,10 @@ fn the_table_shows_only_tokens_total_is_exact() {
     let (out, _) = demo(&["tokens"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| optimizer") && !l.starts_with("| ---")).collect();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| optimizer") && !l.starts_with("| ---"))
+        .collect();
     assert_eq!(rows.len(), 5, "{text}");
     for (row, report) in rows.iter().zip(run_table(&TokensConfig::default())) {
         let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
