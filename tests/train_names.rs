@@ -55,6 +55,13 @@ fn token_count_accumulation_is_the_full_batch_and_beats_the_bigram() {
     assert!(b1 <= 1e-3 && a1 >= 10.0 * b1, "after the first epoch: A {a1}, B {b1}");
     let sampled = lines.iter().find(|l| l.starts_with("10 names sampled")).expect("samples");
     assert_eq!(sampled.split(": ").nth(1).unwrap().split(", ").count(), 10, "{sampled}");
+    // the README shows the default run's lines in this same form
+    let readme = include_str!("../README.md");
+    let block = readme.split("--example train_names").nth(1).and_then(|s| s.split("```text\n").nth(1)).unwrap();
+    let form = |l: &str| l.split(|c: char| c.is_ascii_digit()).next().unwrap().to_string();
+    for line in block.split("```").next().unwrap().lines() {
+        assert!(lines.iter().any(|l| form(l) == form(line)), "README line not in the output's form: {line}");
+    }
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.trim_end().ends_with("</svg>"));
     assert!(text.contains("tokens/total") && text.contains("bigram"));

@@ -248,3 +248,13 @@ fn json_layout_is_the_generators_line_for_line() {
         }))
     );
 }
+
+/// The README's `tokens` block is the binary's output, exactly.
+#[test]
+fn readme_block_is_the_output() {
+    let readme = include_str!("../../../README.md");
+    let section = readme.split("\n## Token losses (`tapegrad-demo tokens`)\n").nth(1).expect("the tokens section");
+    let block = section.split("```text\n").nth(1).and_then(|b| b.split("```").next()).expect("a text block");
+    let (out, _) = demo(&["tokens"]);
+    assert_eq!(block, String::from_utf8(out.stdout).unwrap(), "README.md's tokens block differs from the output");
+}
