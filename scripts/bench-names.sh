@@ -24,6 +24,6 @@ for _ in $(seq "$rounds"); do
 done
 echo "# best of $rounds (µs per step):"
 sort -t$'\t' -k1,2 -k4,4g "$rows" | awk -F'\t' '!seen[$1 FS $2]++ { best[$1 FS $2] = $4; print $1 "\t" $2 "\t" $4 }
-  END { for (e in a) {} ; split("tapegrad pytorch", es, " ");
-        for (i in es) { f = best[es[i] FS "names-full"]; t = best[es[i] FS "names-tokens"];
+  END { n = split("tapegrad pytorch", es, " ")
+        for (i = 1; i <= n; i++) { f = best[es[i] FS "names-full"]; t = best[es[i] FS "names-tokens"]
           if (f > 0) printf "# %s: run 3 / run 1 = %.2f\n", es[i], t / f } }'
