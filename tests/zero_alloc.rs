@@ -3,7 +3,9 @@
 //! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
 //! their state is allocated at the first step only) and the MSE loss, and a classification
 //! step (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum,
-//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates.
+//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates; the
+//! three runs of examples/train_names (embedding, padded token losses, 1 or 32 accumulated
+//! micro-batches with either scaling), batch encoding included.
 //! Counted with a global allocator that counts every allocation of the calling thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -11,8 +13,10 @@ use std::cell::Cell;
 
 use tapegrad::{Tape, Tensor, TorchRng};
 use tapegrad_bench::workloads::{Dense, ScalarMlp, Workload};
+use tapegrad_nn::names::{self, NameBatch};
 use tapegrad_nn::{
-    Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd,
+    Accumulation, Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, LossScale, MSELoss, Module, Optimizer, Reduction,
+    Sequential, Sgd,
 };
 
 struct Counting;
@@ -248,4 +252,47 @@ fn norm_and_clipping_steps_allocate_nothing() {
         let tracked = model.named_buffers().iter().find(|(n, _)| n.ends_with("tracked")).map(|(_, b)| b.to_f64_vec());
         assert_eq!(tracked, (norm == Norm::Batch).then(|| vec![8.0]), "two forwards per step, four steps");
     }
+}
+
+/// One run of examples/train_names (32 names a step, `k` micro-batches scaled by `scale`):
+/// a warm-up step on the longest batch, then three steps on other batches that must not
+/// allocate, encoding the batch included.
+fn names_steady_state(k: usize, scale: LossScale) {
+    let _serial = serial();
+    let all = names::surnames();
+    let mut tape = Tape::<f32>::new();
+    let model = names::char_mlp(&tape, 3, 10, 200, &mut TorchRng::manual_seed(0));
+    let mut opt = Sgd::new(0.1);
+    let ce = CrossEntropyLoss::new(Reduction::Mean);
+    let acc = Accumulation::new(k, scale);
+    let (mut batch, mut losses) = (NameBatch::<f32>::default(), Vec::with_capacity(k));
+    let batches: Vec<&[&str]> = all.chunks(32).take(4).collect();
+    let longest = batches.iter().max_by_key(|b| b.iter().map(|n| n.len()).max()).unwrap();
+    let mut step = |tape: &mut Tape<f32>, names: &[&str]| {
+        batch.fill(names.iter().copied(), 3);
+        let data = (&batch.contexts, &batch.targets);
+        acc.run_into((tape, &model, &ce), data, Some(&mut opt), &mut losses);
+    };
+    step(&mut tape, longest);
+    let n = allocations(|| {
+        for b in &batches[..3] {
+            step(&mut tape, b);
+        }
+    });
+    assert_eq!(n, 0, "names, {k} micro-batches ({scale:?}): {n} heap allocations in 3 steady-state steps");
+}
+
+#[test]
+fn names_full_batch_step_allocates_nothing() {
+    names_steady_state(1, LossScale::None);
+}
+
+#[test]
+fn names_loss_over_k_step_allocates_nothing() {
+    names_steady_state(32, LossScale::DivideByK);
+}
+
+#[test]
+fn names_tokens_total_step_allocates_nothing() {
+    names_steady_state(32, LossScale::PerLossTerm);
 }

@@ -16,8 +16,9 @@
 //! - **float64 uniform**: **two** raw outputs per element, `v = (u0 << 32) | u1`,
 //!   `x = (v & (2^53 - 1)) * 2^-53`.
 //! - **Order.** Elements are filled serially in memory order from one stream; there is
-//!   no size-dependent chunking for uniform draws (unlike `torch.randn`, which is not
-//!   implemented here), so filling `n` elements equals `n` scalar draws.
+//!   no size-dependent chunking for uniform draws, so filling `n` elements equals `n`
+//!   scalar draws (unlike float32 `normal_`, which takes a 16-value block path from 16
+//!   values on: [`TorchRng::fill_normal_f32`]).
 //! - **Integers** (`torch.randint(low, high)`): a range below `2^28` takes one raw output,
 //!   `u % range + low`; a range of `2^28` or more takes two, `((u0 << 32) | u1) % range + low`.
 //! - **Permutations** (`torch.randperm(n)`): Fisher-Yates from the front, one raw output
@@ -37,6 +38,8 @@
 use std::fmt;
 
 use rand::{RngCore, SeedableRng};
+
+mod normal;
 
 /// Number of 32-bit words of mt19937 state.
 const N: usize = 624;
@@ -63,6 +66,9 @@ pub struct TorchRng {
     index: usize,
     /// The seed as passed in (before truncation), like `torch.initial_seed()`.
     seed: u64,
+    /// The cached second value (bits of an `f64`) of the scalar normal path's last pair,
+    /// as PyTorch's generator keeps it (`next_double_normal_sample`).
+    next_normal: Option<u64>,
 }
 
 impl fmt::Debug for TorchRng {
@@ -82,7 +88,7 @@ impl TorchRng {
             let prev = state[i - 1];
             state[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
         }
-        TorchRng { state, index: N, seed }
+        TorchRng { state, index: N, seed, next_normal: None }
     }
 
     /// The seed given to [`TorchRng::manual_seed`], untruncated (like `torch.initial_seed()`).

@@ -11,11 +11,11 @@ use serde_json::Value;
 use tapegrad_demo::args::describe_optimizer;
 use tapegrad_demo::fixes::answer::run_answer;
 use tapegrad_demo::fixes::json::render_fixes_json;
-use tapegrad_demo::fixes::{default_optimizer, run_fixes, run_table, FixesConfig, LossKind, RUNS};
-use tapegrad_nn::{Norm, OptimizerKind, OptimizerSpec};
+use tapegrad_demo::fixes::{run_fixes, run_table, FixesConfig, LossKind, RUNS};
+use tapegrad_nn::Norm;
 
 mod common;
-use common::{assert_close, f32s};
+use common::{assert_close, f32s, optimizer_of};
 
 const FIXTURES: [(&str, &str); 17] = [
     ("fixes-adam", include_str!("fixtures/fixes-adam.json")),
@@ -73,22 +73,9 @@ fn args_of(r: &Value) -> Vec<String> {
 }
 
 fn config_of(r: &Value) -> FixesConfig {
-    let f = |k: &str| r[k].as_f64().unwrap();
     let u = |k: &str| r[k].as_u64().unwrap();
-    let kind = match r["optimizer"].as_str().unwrap() {
-        "sgd" => OptimizerKind::Sgd,
-        "adam" => OptimizerKind::Adam,
-        _ => OptimizerKind::AdamW,
-    };
-    let mut spec = OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..default_optimizer(kind) };
-    if kind == OptimizerKind::Sgd {
-        spec.momentum = f("momentum");
-    } else {
-        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
-        spec.eps = f("eps");
-    }
     FixesConfig {
-        optimizer: spec,
+        optimizer: optimizer_of(r),
         loss: if r["loss"] == "l1" { LossKind::L1 } else { LossKind::Mse },
         layers: r["layers"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect(),
         batch: u("batch") as usize,

@@ -8,7 +8,8 @@
 //! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | sum and mean over everything or along an axis |
 //! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node; its gradient `c·dy·sign(a - b)` in one pass |
-//! | fused losses (classification) | [`loss`] | `nll_loss`: sum or mean of `-logp[i, t_i]`; its gradient as one scatter |
+//! | fused losses (classification) | [`loss`] | `nll_loss`: `-logp[i, t_i]` with `ignore_index`, unreduced, summed or averaged over the targets kept; its gradient as one scatter |
+//! | lookup | [`embedding`] | `embedding`: rows of a weight gathered by indices; its gradient as one scatter-add |
 //! | along an axis | [`softmax`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
 //! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //!
@@ -29,6 +30,7 @@ macro_rules! ensure {
 
 pub mod binary;
 pub mod custom;
+pub mod embedding;
 pub mod index;
 pub mod logsumexp;
 pub mod loss;
@@ -42,6 +44,7 @@ pub use binary::Binary;
 pub use custom::{CustomOp, Handle, Value};
 pub use index::IndexOp;
 pub use logsumexp::LogSumExp;
+pub use loss::{Nll, Reduction, DEFAULT_IGNORE_INDEX};
 pub use reduce::Reduce;
 pub use unary::Unary;
 
@@ -85,17 +88,21 @@ pub enum Op<T: Float> {
         /// Mean instead of sum.
         mean: bool,
     },
-    /// `-Σ_i logp[i, t_i]` (divided by the sample count with `mean`) of log-probabilities
-    /// `[N, C]` and class indices `[N]` (or `[C]` and one index).
-    NllLoss {
-        /// Mean instead of sum.
-        mean: bool,
-    },
-    /// The gradient of [`Op::NllLoss`] as one scatter: `-c·dy` at each `(i, t_i)`, zero
-    /// elsewhere, of a one-element `dy`, `logp` (for its shape) and the targets.
-    NllLossGrad {
-        /// Mean instead of sum.
-        mean: bool,
+    /// `-logp[i, t_i]` of log-probabilities `[N, C]` and class indices `[N]` (or `[C]` and
+    /// one index), targets equal to the ignore index skipped: unreduced, summed, or
+    /// averaged over the targets kept.
+    NllLoss(Nll),
+    /// The gradient of [`Op::NllLoss`] as one scatter: `-c·dy` (or `-dy_i`) at each
+    /// `(i, t_i)` not ignored, zero elsewhere, of `dy`, `logp` (for its shape) and the
+    /// targets.
+    NllLossGrad(Nll),
+    /// `weight[idx, :]`: rows of a `[V, D]` weight gathered by indices of any shape.
+    Embedding,
+    /// The gradient of [`Op::Embedding`]: `dy`'s rows scatter-added into a `[rows, D]`
+    /// zero matrix at the indices.
+    EmbeddingGrad {
+        /// The weight's row count `V`.
+        rows: usize,
     },
     /// `x - max - ln Σ e^(x - max)` along an axis.
     LogSoftmax {
@@ -163,9 +170,10 @@ impl<T: Float> Op<T> {
             Op::L1Loss { mean: false } => "l1_loss_sum",
             Op::L1Loss { mean: true } => "l1_loss_mean",
             Op::L1LossGrad { .. } => "l1_loss_backward",
-            Op::NllLoss { mean: false } => "nll_loss_sum",
-            Op::NllLoss { mean: true } => "nll_loss_mean",
-            Op::NllLossGrad { .. } => "nll_loss_backward",
+            Op::NllLoss(nll) => nll.name(),
+            Op::NllLossGrad(_) => "nll_loss_backward",
+            Op::Embedding => "embedding",
+            Op::EmbeddingGrad { .. } => "embedding_backward",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmaxGrad { .. } => "log_softmax_backward",
@@ -188,10 +196,12 @@ impl<T: Float> Op<T> {
             Op::Binary(_)
             | Op::Matmul { .. }
             | Op::L1Loss { .. }
-            | Op::NllLoss { .. }
+            | Op::NllLoss(_)
+            | Op::Embedding
+            | Op::EmbeddingGrad { .. }
             | Op::LogSoftmaxGrad { .. }
             | Op::SoftmaxGrad { .. } => 2,
-            Op::Linear { .. } | Op::L1LossGrad { .. } | Op::NllLossGrad { .. } => 3,
+            Op::Linear { .. } | Op::L1LossGrad { .. } | Op::NllLossGrad(_) => 3,
             Op::Custom(c) => c.arity(),
             _ => 1,
         }
@@ -210,8 +220,10 @@ impl<T: Float> Op<T> {
             Op::Reduce(r) => r.out_shape(ins[0]),
             Op::L1Loss { .. } => loss::l1_shape(ins[0], ins[1]),
             Op::L1LossGrad { .. } => loss::l1_grad_shape(ins[0], ins[1], ins[2]),
-            Op::NllLoss { .. } => loss::nll_shape(ins[0], ins[1]),
-            Op::NllLossGrad { .. } => loss::nll_grad_shape(ins[0], ins[1], ins[2]),
+            Op::NllLoss(nll) => loss::nll_shape(ins[0], ins[1], nll.reduction),
+            Op::NllLossGrad(nll) => loss::nll_grad_shape(ins[0], ins[1], ins[2], nll.reduction),
+            Op::Embedding => embedding::embedding_shape(ins[0], ins[1]),
+            Op::EmbeddingGrad { rows } => embedding::embedding_grad_shape(ins[0], ins[1], *rows),
             Op::LogSoftmax { axis } => softmax::same_shape("log_softmax", ins[0], *axis),
             Op::Softmax { axis } => softmax::same_shape("softmax", ins[0], *axis),
             Op::LogSoftmaxGrad { axis } => softmax::grad_shape("log_softmax_backward", ins[0], ins[1], *axis),
@@ -242,8 +254,10 @@ impl<T: Float> Op<T> {
             Op::Reduce(r) => r.forward(ins[0], out),
             Op::L1Loss { mean } => loss::l1_forward(ins[0], ins[1], *mean, out),
             Op::L1LossGrad { mean } => loss::l1_grad_forward(ins[0], ins[1], ins[2], *mean, out),
-            Op::NllLoss { mean } => loss::nll_forward(ins[0], ins[1], *mean, out),
-            Op::NllLossGrad { mean } => loss::nll_grad_forward(ins[0], ins[1], ins[2], *mean, out),
+            Op::NllLoss(nll) => loss::nll_forward(ins[0], ins[1], *nll, out),
+            Op::NllLossGrad(nll) => loss::nll_grad_forward(ins[0], ins[1], ins[2], *nll, out),
+            Op::Embedding => embedding::embedding_forward(ins[0], ins[1], out),
+            Op::EmbeddingGrad { rows } => embedding::embedding_grad_forward(ins[0], ins[1], *rows, out),
             Op::LogSoftmax { axis } => softmax::log_softmax_forward(ins[0], *axis, out),
             Op::Softmax { axis } => softmax::softmax_forward(ins[0], *axis, out),
             Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_forward(ins[0], ins[1], *axis, out),
@@ -281,8 +295,10 @@ impl<T: Float> Op<T> {
                 [ga, gb, None]
             }
             Op::L1LossGrad { mean } => loss::l1_grad_vjp(g, x[0], x[1], x[2], *mean, gy, need),
-            Op::NllLoss { mean } => [need[0].then(|| loss::nll_vjp(g, x[0], x[1], *mean, gy)), None, None],
-            Op::NllLossGrad { mean } => loss::nll_grad_vjp(g, x[0], x[2], *mean, gy, need),
+            Op::NllLoss(nll) => [need[0].then(|| loss::nll_vjp(g, x[0], x[1], *nll, gy)), None, None],
+            Op::NllLossGrad(nll) => loss::nll_grad_vjp(g, x[0], x[2], *nll, gy, need),
+            Op::Embedding => [need[0].then(|| embedding::embedding_vjp(g, x[0], x[1], gy)), None, None],
+            Op::EmbeddingGrad { .. } => embedding::embedding_grad_vjp(g, x[1], gy, need),
             Op::LogSoftmax { axis } => [Some(softmax::log_softmax_vjp(g, y, gy, *axis)), None, None],
             Op::Softmax { axis } => [Some(softmax::softmax_vjp(g, y, gy, *axis)), None, None],
             Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_vjp(g, x[0], x[1], gy, *axis, need),

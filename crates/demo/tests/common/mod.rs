@@ -180,3 +180,24 @@ pub fn assert_writes_keep_links_and_modes(args: &[&str], option: &str, ext: &str
     assert_eq!(std::fs::read(dir.join(&users)).unwrap(), b"the user's");
     assert_eq!(dir.entries(), [users, link, ro, real]);
 }
+
+/// The optimizer settings of a reference file (`optimizer`, `lr`, `momentum` or `betas` and
+/// `eps`, `weight_decay`).
+pub fn optimizer_of(r: &Value) -> tapegrad_nn::OptimizerSpec {
+    use tapegrad_nn::{OptimizerKind, OptimizerSpec};
+    let f = |k: &str| r[k].as_f64().unwrap();
+    let kind = match r["optimizer"].as_str().unwrap() {
+        "sgd" => OptimizerKind::Sgd,
+        "adam" => OptimizerKind::Adam,
+        _ => OptimizerKind::AdamW,
+    };
+    let mut spec =
+        OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..tapegrad_demo::fixes::default_optimizer(kind) };
+    if kind == OptimizerKind::Sgd {
+        spec.momentum = f("momentum");
+    } else {
+        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
+        spec.eps = f("eps");
+    }
+    spec
+}
