@@ -425,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic]
+    #[should_panic(expected = "randint: low (3) must be less than high (3)")]
     fn randint_empty_range_panics() {
         TorchRng::manual_seed(0).randint(3, 3);
     }

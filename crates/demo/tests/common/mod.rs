@@ -81,10 +81,13 @@ pub fn demo(args: &[&str]) -> (Output, Duration) {
 }
 
 /// Runs the demo with `args` and checks the refusal: status 2, nothing on stdout, one line
-/// on stderr containing each of `needles`, no panic, within two seconds. Returns the line.
+/// on stderr containing each of `needles`, no panic. Returns the line. (That the refusal
+/// comes before the work is checked by what it leaves: nothing on stdout, no output file
+/// in the tests that name one, and for `--load` no data read, counted in `tapegrad-nn`'s
+/// `hostile_files`; a timer would be flaky on a loaded machine and blind to all three.)
 #[track_caller]
 pub fn refused(args: &[&str], needles: &[&str]) -> String {
-    let (out, took) = demo(args);
+    let (out, _) = demo(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{args:?}: stdout {:?}", String::from_utf8_lossy(&out.stdout));
@@ -94,7 +97,6 @@ pub fn refused(args: &[&str], needles: &[&str]) -> String {
     for needle in needles {
         assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
     }
-    assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
     stderr
 }
 
