@@ -78,8 +78,11 @@ fn leaves_accumulate_interiors_do_not() {
     assert_eq!(x.grad(), 0.0);
 }
 
+/// `truncate` forgets the step's nodes and keeps the parameter and its update (that the
+/// truncated tape's memory is reused, so a step allocates nothing, is
+/// `tests/zero_alloc.rs`'s `scalar_engine_step_allocates_nothing` at the workspace root).
 #[test]
-fn truncate_keeps_parameters_and_reuses_memory() {
+fn truncate_keeps_parameters_and_forgets_the_rest() {
     let mut tape = ScalarTape::new();
     let w = tape.leaf(0.5).index();
     let mark = tape.len();
