@@ -89,19 +89,14 @@ pub fn run_with_deadline(mut cmd: Command) -> (Output, Option<Io>) {
         let _ = err.read_to_end(&mut e);
         (o, e)
     });
-    loop {
+    let io = loop {
         #[cfg(target_os = "linux")]
-        let (done, io) = match exited(child.id()) {
-            true => (true, io_of(child.id())),
-            false => (false, None),
-        };
+        if exited(child.id()) {
+            break io_of(child.id());
+        }
         #[cfg(not(target_os = "linux"))]
-        let (done, io) = (true, None);
-        if done {
-            if let Some(status) = child.try_wait().unwrap() {
-                let (stdout, stderr) = reader.join().unwrap();
-                return (Output { status, stdout, stderr }, io);
-            }
+        if child.try_wait().unwrap().is_some() {
+            break None;
         }
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
@@ -109,7 +104,10 @@ pub fn run_with_deadline(mut cmd: Command) -> (Output, Option<Io>) {
             panic!("{cmd:?} hangs");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    let status = child.wait().unwrap();
+    let (stdout, stderr) = reader.join().unwrap();
+    (Output { status, stdout, stderr }, io)
 }
 
 /// The binary with `args`, within the deadline.
