@@ -151,6 +151,38 @@ fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync)
     });
 }
 
+/// How [`split`] cuts an array: whole below [`PARALLEL_MIN`] elements, one part per thread
+/// from it on.
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The parts `par_chunks_mut` hands out for `n` elements on `threads` threads, as
+    /// sorted (offset, length) pairs.
+    fn parts(threads: usize, n: usize) -> Vec<(usize, usize)> {
+        let _guard = thread_count_guard();
+        set_num_threads(threads);
+        let seen = Mutex::new(Vec::new());
+        par_chunks_mut(&mut vec![0u8; n], |at, part| seen.lock().unwrap().push((at, part.len())));
+        set_num_threads(1);
+        let mut parts = seen.into_inner().unwrap();
+        parts.sort();
+        parts
+    }
+
+    #[test]
+    fn small_arrays_stay_whole_and_large_ones_split() {
+        for n in [0, 1, VECTOR_MIN - 1, VECTOR_MIN, PARALLEL_MIN - 16] {
+            assert_eq!(parts(2, n), [(0, n)], "{n} elements on two threads");
+        }
+        let half = PARALLEL_MIN / 2;
+        assert_eq!(parts(2, PARALLEL_MIN), [(0, half), (half, half)]);
+        assert_eq!(parts(2, PARALLEL_MIN + 20), [(0, half + 16), (half + 16, half + 4)], "parts of whole units");
+        assert_eq!(parts(1, 4 * PARALLEL_MIN), [(0, 4 * PARALLEL_MIN)]);
+    }
+}
+
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
 /// more threads are requested.
 ///
