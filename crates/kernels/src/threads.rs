@@ -158,17 +158,25 @@ mod split_tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// The parts `par_chunks_mut` hands out for `n` elements on `threads` threads, as
-    /// sorted (offset, length) pairs.
-    fn parts(threads: usize, n: usize) -> Vec<(usize, usize)> {
+    /// The parts `par_chunks_mut` (or `par_rows_mut` with rows of `row`) hands out for `n`
+    /// elements on `threads` threads, as sorted (offset, length) pairs.
+    fn parts_of(threads: usize, n: usize, row: Option<usize>) -> Vec<(usize, usize)> {
         let _guard = thread_count_guard();
         set_num_threads(threads);
         let seen = Mutex::new(Vec::new());
-        par_chunks_mut(&mut vec![0u8; n], |at, part| seen.lock().unwrap().push((at, part.len())));
+        let record = |at: usize, part: &mut [u8]| seen.lock().unwrap().push((at, part.len()));
+        match row {
+            Some(row) => par_rows_mut(&mut vec![0u8; n], row, record),
+            None => par_chunks_mut(&mut vec![0u8; n], record),
+        }
         set_num_threads(1);
         let mut parts = seen.into_inner().unwrap();
         parts.sort();
         parts
+    }
+
+    fn parts(threads: usize, n: usize) -> Vec<(usize, usize)> {
+        parts_of(threads, n, None)
     }
 
     #[test]
@@ -180,6 +188,8 @@ mod split_tests {
         assert_eq!(parts(2, PARALLEL_MIN), [(0, half), (half, half)]);
         assert_eq!(parts(2, PARALLEL_MIN + 20), [(0, half + 16), (half + 16, half + 4)], "parts of whole units");
         assert_eq!(parts(1, 4 * PARALLEL_MIN), [(0, 4 * PARALLEL_MIN)]);
+        // one row cannot be split: the second thread's part is empty and not run
+        assert_eq!(parts_of(2, 2 * PARALLEL_MIN, Some(2 * PARALLEL_MIN)), [(0, 2 * PARALLEL_MIN)]);
     }
 }
 
