@@ -436,6 +436,22 @@ mod pool {
             }
         }
 
+        /// A job of n parts starts the workers it needs (n - 1 besides the caller): the
+        /// parts would otherwise all run on the caller, with the same results. (Another
+        /// test's job can hold the pool, and then `run` spawns nothing; so try again.)
+        #[test]
+        fn a_job_of_n_parts_has_n_minus_1_workers() {
+            let n = 3;
+            for _ in 0..10_000 {
+                run(n, &|_| {});
+                if lock(&pool().state).spawned >= n - 1 {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+            panic!("no worker threads after {n}-part jobs");
+        }
+
         /// A claim holds only for the job it names, and only while parts are left.
         #[test]
         fn claims_are_tied_to_their_job() {
