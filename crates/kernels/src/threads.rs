@@ -478,6 +478,31 @@ mod pool {
             panic!("no worker ran part 1 while the caller ran part 0, in 5 jobs");
         }
 
+        /// `run` returns only after every part has finished, also a part a worker is still
+        /// running when the caller is done with its own (the caller first spins, then waits
+        /// on the condition variable).
+        #[test]
+        fn run_returns_after_every_part_has_finished() {
+            for _ in 0..3 {
+                let (started, finished) = (AtomicBool::new(false), AtomicU32::new(0));
+                run(2, &|i| {
+                    if i == 1 {
+                        started.store(true, Ordering::SeqCst);
+                        // longer than the caller's spin before it waits
+                        std::thread::sleep(Duration::from_millis(20));
+                    } else {
+                        // leave part 1 to a worker (bounded: the pool may be busy)
+                        let deadline = Instant::now() + Duration::from_secs(2);
+                        while !started.load(Ordering::SeqCst) && Instant::now() < deadline {
+                            std::thread::yield_now();
+                        }
+                    }
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+                assert_eq!(finished.load(Ordering::SeqCst), 2);
+            }
+        }
+
         /// A claim holds only for the job it names, and only while parts are left.
         #[test]
         fn claims_are_tied_to_their_job() {
