@@ -452,32 +452,6 @@ mod pool {
             panic!("no worker threads after {n}-part jobs");
         }
 
-        /// A worker runs a part while the caller is still in its own: part 0 waits for part 1
-        /// to start, which only another thread can do. (The wait is bounded so that an
-        /// attempt whose job found the pool busy with another test's job, and ran its parts
-        /// one after the other, ends; the test needs one attempt to succeed.)
-        #[test]
-        fn workers_run_parts_while_the_caller_runs_its_own() {
-            for _ in 0..5 {
-                let started = AtomicU32::new(0);
-                let together = AtomicBool::new(false);
-                run(2, &|i| {
-                    started.fetch_add(1, Ordering::SeqCst);
-                    if i == 0 {
-                        let deadline = Instant::now() + Duration::from_secs(2);
-                        while started.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
-                            std::thread::yield_now();
-                        }
-                        together.store(started.load(Ordering::SeqCst) == 2, Ordering::SeqCst);
-                    }
-                });
-                if together.load(Ordering::SeqCst) {
-                    return;
-                }
-            }
-            panic!("no worker ran part 1 while the caller ran part 0, in 5 jobs");
-        }
-
         /// `run` returns only after every part has finished, also a part a worker is still
         /// running when the caller is done with its own (the caller first spins, then waits
         /// on the condition variable).
