@@ -417,21 +417,7 @@ mod tests {
     }
 
     #[test]
-    fn randint_threshold() {
-        let mut a = TorchRng::manual_seed(0);
-        let mut b = TorchRng::manual_seed(0);
-        assert_eq!(a.randint(0, 1000), i64::from(b.next_u32() % 1000));
-        let r = (1i64 << 28) - 1;
-        assert_eq!(a.randint(0, r), i64::from(b.next_u32()) % r);
-        assert_eq!(a.randint(0, 1 << 28), (b.next_u64() % (1 << 28)) as i64);
-        assert_eq!(a.randint(-5, 1 << 32), (b.next_u64() % ((1 << 32) + 5)) as i64 - 5);
-        // full i64 range does not overflow
-        let v = b.next_u64();
-        assert_eq!(a.randint(i64::MIN, i64::MAX), i64::MIN.wrapping_add((v % u64::MAX) as i64));
-    }
-
-    #[test]
-    #[should_panic]
+    #[should_panic(expected = "randint: low (3) must be less than high (3)")]
     fn randint_empty_range_panics() {
         TorchRng::manual_seed(0).randint(3, 3);
     }
