@@ -73,7 +73,7 @@ fn main() {
             );
         }
     });
-    // The two single-piece benchmarks beside PyTorch's: step time only.
+    // The single-piece benchmarks beside PyTorch's: step time only.
     for (name, make) in extras() {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;

@@ -3,29 +3,50 @@
 //! engine, and the seed network's step with every optimizer (SGD with momentum, Adam, AdamW:
 //! their state is allocated at the first step only) and the MSE loss, and a classification
 //! step (MLP, log_softmax + nll_loss as CrossEntropyLoss, fused gradients, SGD with momentum,
-//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates.
-//! Counted with a global allocator that counts every allocation of the calling thread.
+//! argmax); on two threads mlp-mnist, mlp-wide and split Adam / SGD-momentum updates; the
+//! three runs of examples/train_names (embedding, padded token losses, 1 or 32 accumulated
+//! micro-batches with either scaling), batch encoding included.
+//!
+//! Counted with a global allocator: every allocation of the thread inside [`allocations`]
+//! and of each kernel pool worker goes to one process-wide counter (the test harness's own
+//! threads, which start and report other tests meanwhile, are not counted). The pool's
+//! workers are spawned and marked before the counted part starts.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use tapegrad::kernels::threads::{par_chunks_mut, PARALLEL_MIN};
 use tapegrad::{Tape, Tensor, TorchRng};
 use tapegrad_bench::workloads::{Dense, ScalarMlp, Workload};
+use tapegrad_nn::names::{self, NameBatch};
 use tapegrad_nn::{
-    Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, MSELoss, Module, Optimizer, Reduction, Sequential, Sgd,
+    Accumulation, Adam, AdamW, CrossEntropyLoss, L1Loss, Loss, LossScale, MSELoss, Module, Optimizer, Reduction,
+    Sequential, Sgd,
 };
 
 struct Counting;
 
+/// Allocations (and reallocations) made by counted threads.
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    static COUNT: Cell<u64> = const { Cell::new(0) };
+    /// Whether this thread's allocations go to [`COUNT`]: set inside [`allocations`] and,
+    /// for good, on the pool's workers.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
 }
 
-// SAFETY: forwards every call to the system allocator unchanged; the thread-local counter
-// itself never allocates (const-initialised Cell).
+fn count_one() {
+    if COUNTED.try_with(Cell::get).unwrap_or(false) {
+        COUNT.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the counter never
+// allocates (an atomic and a const-initialised thread-local Cell).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        count_one();
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
@@ -34,7 +55,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        count_one();
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -43,10 +64,44 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Runs `f(on_the_caller)` once on the calling thread and once on each pool worker, at the
+/// same time: a job of `num_threads()` parts, each waiting until all have started, so no
+/// thread can run two. Spawns the workers if the pool has none yet. (The pool keeps the
+/// workers of the largest thread count used so far, and a job's parts may go to any of
+/// them: every test in this file uses at most 2 threads, so there is one worker.)
+fn on_every_pool_thread(f: impl Fn(bool) + Sync) {
+    let threads = tapegrad::num_threads();
+    let caller = std::thread::current().id();
+    let started = AtomicUsize::new(0);
+    let mut parts = vec![0u8; PARALLEL_MIN * threads];
+    par_chunks_mut(&mut parts, |_, _| {
+        f(std::thread::current().id() == caller);
+        started.fetch_add(1, Ordering::SeqCst);
+        // a guard against a hang, not a timing: the parts start within microseconds
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while started.load(Ordering::SeqCst) < threads {
+            assert!(std::time::Instant::now() < deadline, "the pool did not run {threads} parts at once");
+            std::thread::yield_now();
+        }
+    });
+}
+
+/// The heap allocations `f` makes on the calling thread and on the pool's workers. The
+/// workers are started (their spawn allocates) and marked first, outside the count.
 fn allocations(f: impl FnOnce()) -> u64 {
-    let before = COUNT.with(|c| c.get());
+    if tapegrad::num_threads() > 1 {
+        on_every_pool_thread(|caller| {
+            if !caller {
+                COUNTED.with(|c| c.set(true));
+            }
+        });
+    }
+    COUNTED.with(|c| c.set(true));
+    let before = COUNT.load(Ordering::SeqCst);
     f();
-    COUNT.with(|c| c.get()) - before
+    let n = COUNT.load(Ordering::SeqCst) - before;
+    COUNTED.with(|c| c.set(false));
+    n
 }
 
 /// Serialises this file's tests: the thread count is process-wide, and the first two-thread
@@ -57,8 +112,36 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A value handed to another thread although its type does not allow it.
+struct AssertSend<T>(T);
+// SAFETY: used only by `warm_up`, whose step runs on one thread at a time (under a mutex)
+// while the thread that owns it waits inside the pool job; the tape, the model and the
+// optimizers keep no thread-local state.
+unsafe impl<T> Send for AssertSend<T> {}
+
+/// Runs `step` until every counted thread's buffers have their final sizes: once on the
+/// calling thread and, on more threads, once on each pool worker. The kernel calls of a
+/// step run on a worker find the pool busy (with the job that runs the step) and run all
+/// their parts there, so the worker's packing buffers grow to what any part of each product
+/// needs; otherwise a worker would grow them the first time it happens to claim a part of
+/// the largest product, in whichever step that is.
+fn warm_up(mut step: impl FnMut()) {
+    step();
+    if tapegrad::num_threads() > 1 {
+        let step = std::sync::Mutex::new(AssertSend(&mut step as &mut dyn FnMut()));
+        on_every_pool_thread(|caller| {
+            if !caller {
+                let mut step = step.lock().unwrap_or_else(|e| e.into_inner());
+                (step.0)();
+            }
+        });
+    }
+}
+
 fn steady_state(name: &str, mut w: Box<dyn Workload>) {
-    w.step(); // warm-up: buffers grow to their final sizes
+    warm_up(|| {
+        w.step();
+    });
     let n = allocations(|| {
         for _ in 0..3 {
             w.step();
@@ -125,7 +208,7 @@ fn network_steady_state(
         tape.reset();
         opt.step(tape);
     };
-    step(&mut tape);
+    warm_up(|| step(&mut tape));
     let n = allocations(|| {
         for _ in 0..3 {
             step(&mut tape);
@@ -154,6 +237,23 @@ fn the_counter_counts() {
     assert_eq!(n, 1);
 }
 
+/// An allocation on a pool worker is counted as well.
+#[test]
+fn the_counter_counts_the_pool_workers() {
+    let _serial = serial();
+    tapegrad::set_num_threads(2);
+    let n = allocations(|| {
+        on_every_pool_thread(|caller| {
+            if !caller {
+                std::hint::black_box(vec![1u8; 4096]);
+            }
+        })
+    });
+    tapegrad::set_num_threads(1);
+    // the job's own buffer, and the worker's vector
+    assert_eq!(n, 2);
+}
+
 /// A steady-state classification step allocates nothing either.
 #[test]
 fn cross_entropy_step_allocates_nothing() {
@@ -178,12 +278,14 @@ fn cross_entropy_step_allocates_nothing() {
         opt.step(tape);
         first
     };
-    step(&mut tape); // warm-up: buffers grow to their final sizes
-    let before = COUNT.with(|c| c.get());
-    for _ in 0..3 {
+    warm_up(|| {
         step(&mut tape);
-    }
-    let n = COUNT.with(|c| c.get()) - before;
+    });
+    let n = allocations(|| {
+        for _ in 0..3 {
+            step(&mut tape);
+        }
+    });
     assert_eq!(n, 0, "{n} heap allocations in 3 steady-state cross-entropy steps");
 }
 
@@ -248,4 +350,47 @@ fn norm_and_clipping_steps_allocate_nothing() {
         let tracked = model.named_buffers().iter().find(|(n, _)| n.ends_with("tracked")).map(|(_, b)| b.to_f64_vec());
         assert_eq!(tracked, (norm == Norm::Batch).then(|| vec![8.0]), "two forwards per step, four steps");
     }
+}
+
+/// One run of examples/train_names (32 names a step, `k` micro-batches scaled by `scale`):
+/// a warm-up step on the longest batch, then three steps on other batches that must not
+/// allocate, encoding the batch included.
+fn names_steady_state(k: usize, scale: LossScale) {
+    let _serial = serial();
+    let all = names::surnames();
+    let mut tape = Tape::<f32>::new();
+    let model = names::char_mlp(&tape, 3, 10, 200, &mut TorchRng::manual_seed(0));
+    let mut opt = Sgd::new(0.1);
+    let ce = CrossEntropyLoss::new(Reduction::Mean);
+    let acc = Accumulation::new(k, scale);
+    let (mut batch, mut losses) = (NameBatch::<f32>::default(), Vec::with_capacity(k));
+    let batches: Vec<&[&str]> = all.chunks(32).take(4).collect();
+    let longest = batches.iter().max_by_key(|b| b.iter().map(|n| n.len()).max()).unwrap();
+    let mut step = |tape: &mut Tape<f32>, names: &[&str]| {
+        batch.fill(names.iter().copied(), 3);
+        let data = (&batch.contexts, &batch.targets);
+        acc.run_into((tape, &model, &ce), data, Some(&mut opt), &mut losses);
+    };
+    step(&mut tape, longest);
+    let n = allocations(|| {
+        for b in &batches[..3] {
+            step(&mut tape, b);
+        }
+    });
+    assert_eq!(n, 0, "names, {k} micro-batches ({scale:?}): {n} heap allocations in 3 steady-state steps");
+}
+
+#[test]
+fn names_full_batch_step_allocates_nothing() {
+    names_steady_state(1, LossScale::None);
+}
+
+#[test]
+fn names_loss_over_k_step_allocates_nothing() {
+    names_steady_state(32, LossScale::DivideByK);
+}
+
+#[test]
+fn names_tokens_total_step_allocates_nothing() {
+    names_steady_state(32, LossScale::PerLossTerm);
 }

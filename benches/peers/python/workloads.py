@@ -3,7 +3,7 @@ same timing method and output lines as `cargo bench --bench workloads`.
 
     BENCH_THREADS=1 python workloads.py pytorch      # the six workloads
     BENCH_THREADS=1 python workloads.py micrograd    # seed, seed-accum2, scalar-mlp
-    BENCH_THREADS=1 python workloads.py pytorch-extra  # adam-wide, train-digits
+    BENCH_THREADS=1 python workloads.py pytorch-extra  # adam-wide, train-digits, names-*
 
 QUICK=1 makes a fast smoke run. Each timed step is what a PyTorch user writes: an
 `nn.Sequential` of `nn.Linear` + `nn.ReLU`, `nn.L1Loss()`, `opt.zero_grad()`, `loss.backward()`,
@@ -220,7 +220,53 @@ def torch_extra():
 
         return measure(timed_loop(step))
 
-    for name, f in [("adam-wide", adam), ("train-digits", digits)]:
+    def names(micro):
+        """names-full (micro False) / names-tokens (micro True): examples/train_names' run 1
+        and run 3 on the first 20 batches of 32 bundled surnames in file order."""
+        import torch.nn.functional as F
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "..", "..", "crates", "nn", "data", "surnames.txt")
+        surnames = open(path).read().split()[:640]
+        batches = []
+        for b in range(20):
+            chunk = surnames[32 * b:32 * (b + 1)]
+            t = max(len(n) for n in chunk) + 1
+            ctx = torch.zeros(32, t, 3, dtype=torch.long)
+            tgt = torch.full((32, t), -100, dtype=torch.long)
+            for i, n in enumerate(chunk):
+                ids = [ord(c) - 96 for c in n] + [0]
+                for j, c in enumerate(ids):
+                    tgt[i, j] = c
+                    for m in range(3):
+                        back = 3 - m
+                        ctx[i, j, m] = ids[j - back] if j >= back else 0
+            batches.append((ctx, tgt, int((tgt != -100).sum())))
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Embedding(27, 10), nn.Flatten(2), nn.Linear(30, 200), nn.Tanh(), nn.Linear(200, 27))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        state = {"i": 0}
+
+        def step():
+            ctx, tgt, n = batches[state["i"]]
+            state["i"] = (state["i"] + 1) % len(batches)
+            opt.zero_grad()
+            if micro:
+                for c, t in zip(ctx.split(1), tgt.split(1)):
+                    loss = F.cross_entropy(model(c).reshape(-1, 27), t.reshape(-1), reduction="sum") * (1.0 / n)
+                    loss.backward()
+            else:
+                F.cross_entropy(model(ctx).reshape(-1, 27), tgt.reshape(-1)).backward()
+            opt.step()
+
+        return measure(timed_loop(step))
+
+    only = sys.argv[2:]
+    cases = [("adam-wide", adam), ("train-digits", digits), ("names-full", lambda: names(False)),
+             ("names-tokens", lambda: names(True))]
+    for name, f in cases:
+        if only and name not in only:
+            continue
         print(f"pytorch\t{name}\t{THREADS}\t{f():.2f}\tNA\tNA", flush=True)
 
 

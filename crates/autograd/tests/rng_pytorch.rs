@@ -1,6 +1,8 @@
 //! `TorchRng` against values recorded from PyTorch 2.15 (`tests/fixtures/rng.json`,
 //! made by `make_rng.py`): raw mt19937 outputs, `torch.rand` in float32 and float64,
-//! `torch.randint(0, 2**31)`, seed truncation and `nn.Linear` default init.
+//! `torch.randint(0, 2**31)`, seed truncation and `nn.Linear` default init (the script
+//! checks its own formulas against torch and fails if one does not hold); `randint` around
+//! its 32/64-bit threshold (`tests/fixtures/randint.json`, made by `make_randint.py`).
 
 use serde_json::Value;
 use tapegrad::rng::{kaiming_uniform_bound, TorchRng};
@@ -79,15 +81,28 @@ fn seeds() -> Vec<Value> {
     fixture()["seeds"].as_array().expect("seeds").clone()
 }
 
+/// `randint` across the ranges around PyTorch's switch from 32-bit to 64-bit draws, up to
+/// the whole i64 range, for several seeds, in one stream per seed
+/// (`tests/fixtures/randint.json`, made by `make_randint.py`).
 #[test]
-fn fixture_checks_all_passed() {
-    let fx = fixture();
-    let checks = fx["checks"].as_object().expect("checks");
-    assert!(!checks.is_empty());
-    for (name, ok) in checks {
-        assert_eq!(ok, &Value::Bool(true), "{name}");
+fn randint_matches_pytorch_around_the_64_bit_threshold() {
+    let fx: Value = serde_json::from_str(include_str!("fixtures/randint.json")).expect("randint.json parses");
+    let ranges: Vec<(i64, i64)> = fx["ranges"]
+        .as_array()
+        .expect("ranges")
+        .iter()
+        .map(|r| (r[0].as_i64().expect("low"), r[1].as_i64().expect("high")))
+        .collect();
+    let seeds = fx["values"].as_object().expect("values");
+    assert_eq!(seeds.len(), 4);
+    for (seed, values) in seeds {
+        let mut rng = TorchRng::manual_seed(seed.parse().expect("seed"));
+        for (&(low, high), want) in ranges.iter().zip(values.as_array().expect("per range")) {
+            let want: Vec<i64> = want.as_array().expect("draws").iter().map(|v| v.as_i64().expect("i64")).collect();
+            let got: Vec<i64> = (0..want.len()).map(|_| rng.randint(low, high)).collect();
+            assert_eq!(got, want, "seed {seed}, randint({low}, {high})");
+        }
     }
-    assert_eq!(seeds().len(), 5);
 }
 
 #[test]

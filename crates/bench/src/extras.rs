@@ -1,4 +1,4 @@
-//! Two benchmarks beside the six workloads, one piece each, timed against PyTorch by
+//! Benchmarks beside the six workloads, one piece each, timed against PyTorch by
 //! `scripts/compare-peers.sh` (`docs/benchmarks.md`):
 //!
 //! - **adam-wide**: one Adam step (lr 1e-3, default betas and eps) over mlp-wide's 3.1 M
@@ -6,9 +6,17 @@
 //! - **train-digits**: one training step of a 64-64-10 MLP (ReLU) on a batch of 64 of the
 //!   bundled 8x8 digits, cross-entropy (mean) and SGD (lr 0.1), cycling through the data
 //!   set's whole batches of 64. Images per second = 64 / step.
+//! - **names-full** and **names-tokens**: one step of examples/train_names' run 1 (32
+//!   surnames padded to the longest, token-mean cross-entropy, SGD lr 0.1) and of its run 3
+//!   (the same batch as 32 micro-batches of one name, each one's summed loss over the
+//!   batch's token count), cycling through the first 20 batches of the bundled surnames in
+//!   file order; the makemore MLP (3 characters, embeddings of 10, 200 tanh units).
 
 use tapegrad::{Tape, Tensor, TorchRng};
-use tapegrad_nn::{Adam, CrossEntropyLoss, Dataset, L1Loss, Module, Optimizer, Reduction, Sequential, Sgd};
+use tapegrad_nn::names::{self, NameBatch};
+use tapegrad_nn::{
+    Accumulation, Adam, CrossEntropyLoss, Dataset, L1Loss, LossScale, Module, Optimizer, Reduction, Sequential, Sgd,
+};
 
 /// One timed piece: `step` runs it once and returns a number that must not be optimised
 /// away (the loss where there is one).
@@ -119,12 +127,66 @@ impl Extra for TrainDigits {
     }
 }
 
+/// names-full / names-tokens: a step of examples/train_names' run 1 or run 3.
+pub struct Names {
+    name: &'static str,
+    tape: Tape<f32>,
+    model: Sequential<f32>,
+    opt: Sgd<f32>,
+    accumulation: Accumulation,
+    batches: Vec<NameBatch<f32>>,
+    losses: Vec<f32>,
+    next: usize,
+}
+
+impl Names {
+    /// Run 1 (`micro_batches` 1, the token mean) or run 3 (32 micro-batches, the token
+    /// count), model seed 0.
+    pub fn new(micro_batches: usize) -> Self {
+        let all = names::surnames();
+        let batches = all
+            .chunks(32)
+            .take(20)
+            .map(|chunk| {
+                let mut b = NameBatch::default();
+                b.fill(chunk.iter().copied(), 3);
+                b
+            })
+            .collect();
+        let tape = Tape::<f32>::new();
+        let model = names::char_mlp(&tape, 3, 10, 200, &mut TorchRng::manual_seed(0));
+        let (name, scale) =
+            if micro_batches == 1 { ("names-full", LossScale::None) } else { ("names-tokens", LossScale::PerLossTerm) };
+        let accumulation = Accumulation::new(micro_batches, scale);
+        Names { name, tape, model, opt: Sgd::new(0.1), accumulation, batches, losses: Vec::with_capacity(32), next: 0 }
+    }
+}
+
+impl Extra for Names {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn step(&mut self) -> f64 {
+        let b = &self.batches[self.next];
+        self.next = (self.next + 1) % self.batches.len();
+        let ce = CrossEntropyLoss::new(Reduction::Mean);
+        let data = (&b.contexts, &b.targets);
+        self.accumulation.run_into((&mut self.tape, &self.model, &ce), data, Some(&mut self.opt), &mut self.losses);
+        f64::from(self.losses[0])
+    }
+}
+
 /// Constructor of an extra benchmark.
 pub type MakeExtra = fn() -> Box<dyn Extra>;
 
-/// Both extra benchmarks, by name.
+/// The extra benchmarks, by name.
 pub fn extras() -> Vec<(&'static str, MakeExtra)> {
-    vec![("adam-wide", || Box::new(AdamWide::new())), ("train-digits", || Box::new(TrainDigits::new()))]
+    vec![
+        ("adam-wide", || Box::new(AdamWide::new())),
+        ("train-digits", || Box::new(TrainDigits::new())),
+        ("names-full", || Box::new(Names::new(1))),
+        ("names-tokens", || Box::new(Names::new(32))),
+    ]
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::fixes::cmd::FixesArgs;
 use crate::forum::cmd::ForumArgs;
 use crate::output;
+use crate::tokens::cmd::TokensArgs;
 
 /// Reproduces the PyTorch forum experiments on gradient accumulation: accumulating over
 /// micro-batches equals one big batch when the loss is a sum; with a mean the gradients are
@@ -42,6 +43,13 @@ pub enum Command {
     /// With no optimizer option it prints the table for five optimizers; with --optimizer
     /// (or any of its hyper-parameters, or --json) the five runs of that one optimizer.
     Fixes(FixesArgs),
+    /// The same with a loss that is a mean over tokens, on sequences of different lengths
+    /// (padding ignored): which fix, including the token count of the batch (tokens/total),
+    /// makes accumulation equal one large batch.
+    ///
+    /// With no optimizer option it prints the table for five optimizers; with --optimizer
+    /// (or any of its hyper-parameters, or --json) the six runs of that one optimizer.
+    Tokens(TokensArgs),
 }
 
 /// Parses the process's arguments and runs what they ask for.
@@ -53,5 +61,6 @@ pub fn main() -> ExitCode {
     match &cli.command {
         None => crate::forum::cmd::run(&cli.forum),
         Some(Command::Fixes(args)) => crate::fixes::cmd::run(args),
+        Some(Command::Tokens(args)) => crate::tokens::cmd::run(args),
     }
 }

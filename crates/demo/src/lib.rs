@@ -9,6 +9,7 @@
 //! | [`args`] | the options the subcommands share, each declared and validated once |
 //! | [`forum`] | experiment 1, the forum post's: one step, batched against accumulated (sum, mean, mean × size/batch) |
 //! | [`fixes`] | `tapegrad-demo fixes`: which fix works for which optimizer over several steps |
+//! | [`tokens`] | `tapegrad-demo tokens`: the same with token-mean losses over sequences of different lengths |
 //! | [`model`] | the one model and data builder, flat parameter views, `allclose` |
 //! | [`budget`] | the sizes' memory, checked before anything is allocated |
 //! | [`output`] | stdout and stderr without panics: one line and status 2, a closed pipe ends quietly |
@@ -50,3 +51,4 @@ pub mod json;
 pub mod model;
 pub mod oom;
 pub mod output;
+pub mod tokens;

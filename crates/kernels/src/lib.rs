@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod elementwise;
 mod gemm;
 pub mod layout;
+pub mod math;
 pub mod reduce;
 pub mod threads;
 

@@ -151,6 +151,48 @@ fn split(n: usize, unit: usize, work: usize, part: impl Fn(usize, usize) + Sync)
     });
 }
 
+/// How [`split`] cuts an array: whole below [`PARALLEL_MIN`] elements, one part per thread
+/// from it on.
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The parts `par_chunks_mut` (or `par_rows_mut` with rows of `row`) hands out for `n`
+    /// elements on `threads` threads, as sorted (offset, length) pairs.
+    fn parts_of(threads: usize, n: usize, row: Option<usize>) -> Vec<(usize, usize)> {
+        let _guard = thread_count_guard();
+        set_num_threads(threads);
+        let seen = Mutex::new(Vec::new());
+        let record = |at: usize, part: &mut [u8]| seen.lock().unwrap().push((at, part.len()));
+        match row {
+            Some(row) => par_rows_mut(&mut vec![0u8; n], row, record),
+            None => par_chunks_mut(&mut vec![0u8; n], record),
+        }
+        set_num_threads(1);
+        let mut parts = seen.into_inner().unwrap();
+        parts.sort();
+        parts
+    }
+
+    fn parts(threads: usize, n: usize) -> Vec<(usize, usize)> {
+        parts_of(threads, n, None)
+    }
+
+    #[test]
+    fn small_arrays_stay_whole_and_large_ones_split() {
+        for n in [0, 1, VECTOR_MIN - 1, VECTOR_MIN, PARALLEL_MIN - 16] {
+            assert_eq!(parts(2, n), [(0, n)], "{n} elements on two threads");
+        }
+        let half = PARALLEL_MIN / 2;
+        assert_eq!(parts(2, PARALLEL_MIN), [(0, half), (half, half)]);
+        assert_eq!(parts(2, PARALLEL_MIN + 20), [(0, half + 16), (half + 16, half + 4)], "parts of whole units");
+        assert_eq!(parts(1, 4 * PARALLEL_MIN), [(0, 4 * PARALLEL_MIN)]);
+        // one row cannot be split: the second thread's part is empty and not run
+        assert_eq!(parts_of(2, 2 * PARALLEL_MIN, Some(2 * PARALLEL_MIN)), [(0, 2 * PARALLEL_MIN)]);
+    }
+}
+
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
 /// more threads are requested.
 ///
@@ -391,6 +433,47 @@ mod pool {
                     });
                     assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1), "n = {n}");
                 }
+            }
+        }
+
+        /// A job of n parts starts the workers it needs (n - 1 besides the caller): the
+        /// parts would otherwise all run on the caller, with the same results. (Another
+        /// test's job can hold the pool, and then `run` spawns nothing; so try again.)
+        #[test]
+        fn a_job_of_n_parts_has_n_minus_1_workers() {
+            let n = 3;
+            for _ in 0..10_000 {
+                run(n, &|_| {});
+                if lock(&pool().state).spawned >= n - 1 {
+                    return;
+                }
+                std::thread::yield_now();
+            }
+            panic!("no worker threads after {n}-part jobs");
+        }
+
+        /// `run` returns only after every part has finished, also a part a worker is still
+        /// running when the caller is done with its own (the caller first spins, then waits
+        /// on the condition variable).
+        #[test]
+        fn run_returns_after_every_part_has_finished() {
+            for _ in 0..3 {
+                let (started, finished) = (AtomicBool::new(false), AtomicU32::new(0));
+                run(2, &|i| {
+                    if i == 1 {
+                        started.store(true, Ordering::SeqCst);
+                        // longer than the caller's spin before it waits
+                        std::thread::sleep(Duration::from_millis(20));
+                    } else {
+                        // leave part 1 to a worker (bounded: the pool may be busy)
+                        let deadline = Instant::now() + Duration::from_secs(2);
+                        while !started.load(Ordering::SeqCst) && Instant::now() < deadline {
+                            std::thread::yield_now();
+                        }
+                    }
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+                assert_eq!(finished.load(Ordering::SeqCst), 2);
             }
         }
 

@@ -285,3 +285,27 @@ pub struct AdamW<T: Float> {
 
 adam_like!(Adam, "Adam", false, 0.0);
 adam_like!(AdamW, "AdamW", true, 0.01);
+
+#[cfg(test)]
+mod tests {
+    use super::lerp;
+
+    /// At `|w| = 0.5` PyTorch's `lerp` (ATen `Lerp.h`: `|w| < 0.5 ? a + w*(b-a) : b -
+    /// (b-a)*(1-w)`) takes the second form, which rounds differently from the first for
+    /// some `a, b`: a `beta` of 0.5 gives such weights.
+    #[test]
+    fn lerp_switches_form_at_one_half_as_pytorch_does() {
+        let mut differ = 0;
+        for i in 1..2000u32 {
+            let (a, b) = (1.0f32 + i as f32 * 1e-3, -(i as f32).sqrt() * 0.37);
+            let second = (0.5f32 - 1.0).mul_add(b - a, b);
+            if 0.5f32.mul_add(b - a, a) != second {
+                differ += 1;
+            }
+            assert_eq!(lerp(a, b, 0.5).to_bits(), second.to_bits(), "lerp({a}, {b}, 0.5)");
+            assert_eq!(lerp(a, b, -0.5).to_bits(), (-1.5f32).mul_add(b - a, b).to_bits());
+            assert_eq!(lerp(a, b, 0.25).to_bits(), 0.25f32.mul_add(b - a, a).to_bits());
+        }
+        assert!(differ > 0, "no case where the two forms differ");
+    }
+}

@@ -4,13 +4,16 @@
 //! PyTorch's semantics and numerics:
 //!
 //! - [`Module`], [`Linear`] (PyTorch's default init, bit for bit; with or without bias),
-//!   [`ReLU`], [`Tanh`], [`Sigmoid`], [`Sequential`] (parameters named `0.weight`, `0.bias`,
-//!   `2.weight`, ... as `nn.Sequential` names them; [`Sequential::mlp_with`] builds a
-//!   perceptron with any [`Activation`]), training and evaluation mode;
+//!   [`Embedding`] (its `normal_` init, bit for bit), [`ReLU`], [`Tanh`], [`Sigmoid`],
+//!   [`Flatten`], [`Sequential`] (parameters named `0.weight`, `0.bias`, `2.weight`, ... as
+//!   `nn.Sequential` names them; [`Sequential::mlp_with`] builds a perceptron with any
+//!   [`Activation`]), training and evaluation mode;
 //! - [`BatchNorm1d`] (running statistics as [`Buffer`]s) and [`LayerNorm`], differentiable
 //!   twice;
 //! - the [`Loss`] trait: [`L1Loss`] and [`MSELoss`], and [`CrossEntropyLoss`] (on class
-//!   indices), with [`Reduction::Sum`] or [`Reduction::Mean`] (the `Default`, as PyTorch);
+//!   indices, with `ignore_index`), with [`Reduction::None`], [`Reduction::Sum`] or
+//!   [`Reduction::Mean`] (the `Default`, as PyTorch);
+//! - [`names`]: the 1990 US Census surnames, encoded for a character-level language model;
 //! - [`data`]: a labelled [`Dataset`] (the bundled 8x8 digits, any CSV), a seeded random
 //!   split, and a [`DataLoader`] whose shuffled epochs are PyTorch's, with micro-batches;
 //! - the [`Optimizer`] trait (step, zero_grad, learning rate, resettable state):
@@ -37,10 +40,13 @@ mod accumulate;
 mod adam;
 mod clip;
 pub mod data;
+mod embedding;
 pub mod files;
+mod flatten;
 mod groups;
 mod loss;
 mod module;
+pub mod names;
 mod norm;
 mod optim;
 mod sequential;
@@ -51,6 +57,8 @@ pub use accumulate::{split_sizes, Accumulation, LossScale};
 pub use adam::{Adam, AdamW};
 pub use clip::{clip_grad_norm, clip_grad_value, ClipGradNorm, NonFiniteNorm, NormType};
 pub use data::{Batch, DataError, DataLoader, Dataset};
+pub use embedding::Embedding;
+pub use flatten::Flatten;
 pub use groups::ParamGroup;
 pub use loss::{CrossEntropyLoss, L1Loss, Loss, MSELoss, Reduction};
 pub use module::{Activation, Buffer, Linear, Module, ReLU, Sigmoid, Tanh};

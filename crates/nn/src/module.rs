@@ -74,7 +74,8 @@ impl<T: Float> Buffer<T> {
     }
 }
 
-/// `y = x Wᵀ + b` with `W` stored `[out, in]` (as `torch.nn.Linear`).
+/// `y = x Wᵀ + b` with `W` stored `[out, in]`, for `x` `[batch, in]` or `[..., in]` (as
+/// `torch.nn.Linear`).
 #[derive(Clone, Copy, Debug)]
 pub struct Linear {
     /// Weight `[out, in]`.
@@ -148,10 +149,12 @@ impl<T: Float> Module<T> for Linear {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        match self.bias {
-            Some(b) => x.linear(tape.var(self.weight), tape.var(b)),
-            None => x.matmul_t(tape.var(self.weight)),
-        }
+        let (rows, shape) = as_rows(x, self.out_features);
+        let y = match self.bias {
+            Some(b) => rows.linear(tape.var(self.weight), tape.var(b)),
+            None => rows.matmul_t(tape.var(self.weight)),
+        };
+        from_rows(y, shape)
     }
 
     fn named_parameters(&self) -> Vec<(String, Param)> {
@@ -165,8 +168,29 @@ impl<T: Float> Module<T> for Linear {
         let tape = x.tape();
         // not Option::map: a closure would hide the caller's line
         let b = self.bias?;
-        Some(x.linear_relu(tape.var(self.weight), tape.var(b)))
+        let (rows, shape) = as_rows(x, self.out_features);
+        Some(from_rows(rows.linear_relu(tape.var(self.weight), tape.var(b)), shape))
     }
+}
+
+/// `x` `[..., in]` as a matrix of rows `[n, in]` (as `nn.Linear` takes any leading
+/// dimensions), with the result's shape `[..., out]` when `x` had more than two dimensions.
+#[track_caller]
+fn as_rows<T: Float>(x: Var<'_, T>, out: usize) -> (Var<'_, T>, Option<tapegrad::Shape>) {
+    let mut shape = x.shape();
+    if shape.len() <= 2 {
+        return (x, None);
+    }
+    let cols = shape[shape.len() - 1];
+    let rows = x.reshape(&[shape.iter().product::<usize>() / cols.max(1), cols]);
+    *shape.last_mut().expect("more than two dimensions") = out;
+    (rows, Some(shape))
+}
+
+/// The rows `y` back in the shape [`as_rows`] gave (unchanged without one).
+#[track_caller]
+fn from_rows<T: Float>(y: Var<'_, T>, shape: Option<tapegrad::Shape>) -> Var<'_, T> {
+    shape.map_or(y, |s| y.reshape(&s))
 }
 
 /// `max(x, 0)` elementwise.

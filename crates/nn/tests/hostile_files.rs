@@ -1,9 +1,9 @@
 //! `load` on files that are not what they claim: special files, huge or lying headers,
-//! non-finite weights. Each is refused quickly, without reading more than the header
-//! promises, and the model is left as it was.
+//! non-finite weights. Each is refused without reading more than the header promises (the
+//! bytes read are counted by the kernel: Linux's per-thread I/O accounting), and the model
+//! is left as it was.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
 use tapegrad::{Tape, TorchRng};
 use tapegrad_nn::{check_finite, load, save_to_bytes, Sequential, StateDictErrorKind};
@@ -33,17 +33,75 @@ impl Drop for TempDir {
     }
 }
 
+/// The bytes this thread has read so far through `read(2)` and its relatives (`rchar` of
+/// `/proc/thread-self/io`), and the length of that file's text (whose own reading the next
+/// call counts); `None` where the kernel does not keep the count.
+fn rchar() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    let n = text.lines().find_map(|l| l.strip_prefix("rchar: "))?.parse().ok()?;
+    Some((n, text.len() as u64))
+}
+
+/// Runs `f` and returns its result with the number of bytes it read on this thread, or
+/// says on stderr that the count is not available here.
+fn counting_reads<R>(f: impl FnOnce() -> R) -> (R, Option<u64>) {
+    let before = rchar();
+    let result = f();
+    match (before, rchar()) {
+        (Some((b, own)), Some((a, _))) => (result, Some(a - b - own)),
+        _ => {
+            eprintln!("SKIPPED: bytes read not counted (no /proc/thread-self/io on this system)");
+            (result, None)
+        }
+    }
+}
+
+/// The counter sees a read of a known size, and nothing else.
+#[test]
+fn the_read_counter_counts() {
+    let dir = TempDir::new("counter");
+    let path = dir.0.join("bytes");
+    std::fs::write(&path, [7u8; 12345]).unwrap();
+    let (bytes, read) = counting_reads(|| std::fs::read(&path).unwrap());
+    assert_eq!(bytes.len(), 12345);
+    if let Some(read) = read {
+        assert_eq!(read, 12345);
+    }
+    let (_, read) = counting_reads(|| ());
+    assert!(read.is_none_or(|r| r == 0), "{read:?}");
+}
+
 /// Loads `path` into a fresh model: the error text, after checking the model is unchanged
-/// and the call was quick.
+/// and no more than `allowed` bytes of the file were read.
 #[track_caller]
-fn refused(path: &std::path::Path) -> String {
+fn refused(path: &Path, allowed: u64) -> String {
     let (mut tape, model) = mlp(2);
     let before = save_to_bytes(&tape, &model).unwrap();
-    let start = Instant::now();
-    let err = load(&mut tape, &model, path).unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(1), "{path:?} took {:?}", start.elapsed());
+    let (err, read) = counting_reads(|| load(&mut tape, &model, path).unwrap_err());
+    if let Some(read) = read {
+        assert!(read <= allowed, "{path:?}: read {read} bytes, at most {allowed} allowed ({err})");
+    }
     assert_eq!(save_to_bytes(&tape, &model).unwrap(), before, "the model changed");
     err.to_string()
+}
+
+/// The length prefix and the header of a safetensors file.
+fn header_bytes(file: &[u8]) -> u64 {
+    8 + u64::from_le_bytes(file[..8].try_into().unwrap())
+}
+
+/// A file that fits the model is read once, exactly: no byte twice, none past its end.
+#[test]
+fn a_good_file_is_read_exactly_once() {
+    let dir = TempDir::new("good");
+    let path = dir.0.join("good.safetensors");
+    std::fs::write(&path, PYTORCH).unwrap();
+    let (mut tape, model) = mlp(2);
+    let (result, read) = counting_reads(|| load(&mut tape, &model, &path));
+    result.unwrap();
+    if let Some(read) = read {
+        assert_eq!(read, PYTORCH.len() as u64);
+    }
 }
 
 #[cfg(unix)]
@@ -54,13 +112,13 @@ fn fifos_devices_and_folders_are_refused_without_reading() {
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let msg = refused(&fifo);
+    let msg = refused(&fifo, 0);
     assert!(msg.contains("not a regular file but a FIFO"), "{msg}");
     for dev in ["/dev/zero", "/dev/urandom", "/dev/null"] {
-        let msg = refused(dev.as_ref());
+        let msg = refused(dev.as_ref(), 0);
         assert!(msg.contains("character device"), "{msg}");
     }
-    let msg = refused(&dir.0);
+    let msg = refused(&dir.0, 0);
     assert!(msg.contains("it is a folder"), "{msg}");
 }
 
@@ -71,7 +129,7 @@ fn a_huge_file_with_a_small_header_is_refused_before_its_data_is_read() {
     std::fs::write(&path, PYTORCH).unwrap();
     // 6 GB, sparse: only its length changes
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(6 << 30).unwrap();
-    let msg = refused(&path);
+    let msg = refused(&path, header_bytes(PYTORCH));
     assert!(msg.contains("bytes after the end of the last tensor"), "{msg}");
 }
 
@@ -82,16 +140,16 @@ fn a_header_length_past_the_end_of_the_file_is_truncation() {
     let mut bytes = PYTORCH.to_vec();
     bytes[..8].copy_from_slice(&50_000_000u64.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let msg = refused(&path);
+    let msg = refused(&path, 8);
     assert!(msg.contains("truncated file"), "{msg}");
     bytes[..8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
-    let msg = refused(&path);
+    let msg = refused(&path, 8);
     assert!(msg.contains("over the format's limit"), "{msg}");
 }
 
 /// A header whose data sizes fit the file but not the model: refused by names and shapes
-/// before the data is read (the data of 100 MB would otherwise be read whole).
+/// before a byte of the data is read (the data of 100 MB would otherwise be read whole).
 #[test]
 fn a_file_for_another_model_is_refused_from_its_header() {
     let dir = TempDir::new("other");
@@ -101,7 +159,7 @@ fn a_file_for_another_model_is_refused_from_its_header() {
     bytes.extend_from_slice(header);
     std::fs::write(&path, &bytes).unwrap();
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(bytes.len() as u64 + 100_000_000).unwrap();
-    let msg = refused(&path);
+    let msg = refused(&path, header_bytes(&bytes));
     assert!(msg.contains("missing tensors `0.weight`"), "{msg}");
 }
 

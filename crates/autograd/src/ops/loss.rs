@@ -23,18 +23,14 @@ pub enum LossOp {
         /// Mean instead of sum.
         mean: bool,
     },
-    /// `-Σ_i logp[i, t_i]` (divided by the sample count with `mean`) of log-probabilities
-    /// `[N, C]` and class indices `[N]` (or `[C]` and one index).
-    Nll {
-        /// Mean instead of sum.
-        mean: bool,
-    },
-    /// The gradient of [`LossOp::Nll`] as one scatter: `-c·dy` at each `(i, t_i)`, zero
-    /// elsewhere, of a one-element `dy`, `logp` (for its shape) and the targets.
-    NllGrad {
-        /// Mean instead of sum.
-        mean: bool,
-    },
+    /// `-logp[i, t_i]` of log-probabilities `[N, C]` and class indices `[N]` (or `[C]` and
+    /// one index), targets equal to the ignore index skipped: unreduced, summed, or
+    /// averaged over the targets kept.
+    Nll(Nll),
+    /// The gradient of [`LossOp::Nll`] as one scatter: `-c·dy` (or `-dy_i`) at each
+    /// `(i, t_i)` not ignored, zero elsewhere, of `dy`, `logp` (for its shape) and the
+    /// targets.
+    NllGrad(Nll),
 }
 
 impl<T: Float> OpFamily<T> for LossOp {
@@ -43,16 +39,15 @@ impl<T: Float> OpFamily<T> for LossOp {
             LossOp::L1 { mean: false } => "l1_loss_sum",
             LossOp::L1 { mean: true } => "l1_loss_mean",
             LossOp::L1Grad { .. } => "l1_loss_backward",
-            LossOp::Nll { mean: false } => "nll_loss_sum",
-            LossOp::Nll { mean: true } => "nll_loss_mean",
-            LossOp::NllGrad { .. } => "nll_loss_backward",
+            LossOp::Nll(nll) => nll.name(),
+            LossOp::NllGrad(_) => "nll_loss_backward",
         }
     }
 
     fn arity(&self) -> usize {
         match self {
-            LossOp::L1 { .. } | LossOp::Nll { .. } => 2,
-            LossOp::L1Grad { .. } | LossOp::NllGrad { .. } => 3,
+            LossOp::L1 { .. } | LossOp::Nll(_) => 2,
+            LossOp::L1Grad { .. } | LossOp::NllGrad(_) => 3,
         }
     }
 
@@ -60,8 +55,8 @@ impl<T: Float> OpFamily<T> for LossOp {
         match self {
             LossOp::L1 { .. } => l1_shape(ins[0], ins[1]),
             LossOp::L1Grad { .. } => l1_grad_shape(ins[0], ins[1], ins[2]),
-            LossOp::Nll { .. } => nll_shape(ins[0], ins[1]),
-            LossOp::NllGrad { .. } => nll_grad_shape(ins[0], ins[1], ins[2]),
+            LossOp::Nll(nll) => nll_shape(ins[0], ins[1], nll.reduction),
+            LossOp::NllGrad(nll) => nll_grad_shape(ins[0], ins[1], ins[2], nll.reduction),
         }
     }
 
@@ -69,8 +64,8 @@ impl<T: Float> OpFamily<T> for LossOp {
         match *self {
             LossOp::L1 { mean } => l1_forward(ins[0], ins[1], mean, out),
             LossOp::L1Grad { mean } => l1_grad_forward(ins[0], ins[1], ins[2], mean, out),
-            LossOp::Nll { mean } => nll_forward(ins[0], ins[1], mean, out),
-            LossOp::NllGrad { mean } => nll_grad_forward(ins[0], ins[1], ins[2], mean, out),
+            LossOp::Nll(nll) => nll_forward(ins[0], ins[1], nll, out),
+            LossOp::NllGrad(nll) => nll_grad_forward(ins[0], ins[1], ins[2], nll, out),
         }
     }
 
@@ -81,8 +76,8 @@ impl<T: Float> OpFamily<T> for LossOp {
                 [ga, gb, None]
             }
             LossOp::L1Grad { mean } => l1_grad_vjp(g, x[0], x[1], x[2], mean, gy, need),
-            LossOp::Nll { mean } => [need[0].then(|| nll_vjp(g, x[0], x[1], mean, gy)), None, None],
-            LossOp::NllGrad { mean } => nll_grad_vjp(g, x[0], x[2], mean, gy, need),
+            LossOp::Nll(nll) => [need[0].then(|| nll_vjp(g, x[0], x[1], nll, gy)), None, None],
+            LossOp::NllGrad(nll) => nll_grad_vjp(g, x[0], x[2], nll, gy, need),
         }
     }
 }
@@ -168,18 +163,66 @@ pub fn l1_grad_vjp<T: Float, G: Graph<T>>(
     [gdy, None, None]
 }
 
-/// Result shape of `nll_loss(logp, target)`: a 0-d value; `logp` is `[N, C]` with `target`
-/// `[N]`, or `[C]` with a 0-d `target` (one sample), as `torch.nn.functional.nll_loss`.
+/// How a loss reduces its per-element (or per-target) terms, as PyTorch's `reduction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// No reduction: one term per element (or target); ignored targets give 0.
+    None,
+    /// Sum over all terms.
+    Sum,
+    /// Mean over all terms (for `nll_loss`: over the targets that are not ignored).
+    Mean,
+}
+
+/// PyTorch's default `ignore_index` of `nll_loss` and `cross_entropy`.
+pub const DEFAULT_IGNORE_INDEX: i64 = -100;
+
+/// The parameters of [`LossOp::Nll`] and its gradient: the reduction and the target value
+/// that marks a position to ignore (padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nll {
+    /// The reduction.
+    pub reduction: Reduction,
+    /// Targets equal to this value contribute nothing (no loss term, zero gradient, not
+    /// counted by the mean).
+    pub ignore_index: i64,
+}
+
+impl Nll {
+    /// The op's name: `nll_loss_none`, `nll_loss_sum` or `nll_loss_mean`.
+    pub fn name(&self) -> &'static str {
+        match self.reduction {
+            Reduction::None => "nll_loss_none",
+            Reduction::Sum => "nll_loss_sum",
+            Reduction::Mean => "nll_loss_mean",
+        }
+    }
+
+    /// Whether the target value `t` is the ignore index.
+    #[inline]
+    pub fn ignores<T: Float>(&self, t: T) -> bool {
+        t.to_f64() == self.ignore_index as f64
+    }
+
+    /// The number of targets that are not ignored.
+    pub fn count<T: Float>(&self, target: &[T]) -> usize {
+        target.iter().filter(|&&t| !self.ignores(t)).count()
+    }
+}
+
+/// Result shape of `nll_loss(logp, target)`: `logp` is `[N, C]` with `target` `[N]`, or
+/// `[C]` with a 0-d `target` (one sample), as `torch.nn.functional.nll_loss`; the result
+/// is 0-d for a sum or mean and the targets' shape without reduction.
 ///
-/// # Panics
+/// # Errors
 /// `nll_loss: log-probabilities [4, 10] and targets [3] do not fit (need [N, C] and [N], or [C] and [])`.
-pub fn nll_shape(logp: &[usize], target: &[usize]) -> Result<Shape, String> {
+pub fn nll_shape(logp: &[usize], target: &[usize], reduction: Reduction) -> Result<Shape, String> {
     let fits = matches!((logp, target), ([n, _], [m]) if n == m) || (logp.len() == 1 && target.is_empty());
     ensure!(
         fits,
         "nll_loss: log-probabilities {logp:?} and targets {target:?} do not fit (need [N, C] and [N], or [C] and [])"
     );
-    Ok(Shape::new())
+    Ok(if reduction == Reduction::None { crate::shape::from_dims(target) } else { Shape::new() })
 }
 
 /// The class index a target value names, checked against the class count.
@@ -190,65 +233,106 @@ pub fn nll_shape(logp: &[usize], target: &[usize]) -> Result<Shape, String> {
 #[inline]
 pub fn class_index<T: Float>(t: T, classes: usize) -> usize {
     let v = t.to_f64();
-    assert!(
-        v >= 0.0 && v < classes as f64 && v.fract() == 0.0,
-        "nll_loss: target {v} is not a class index in 0..{classes}"
-    );
+    assert!(is_index(v, classes), "nll_loss: target {v} is not a class index in 0..{classes}");
     v as usize
 }
 
-/// `out[0] = -Σ_i logp[i, t_i]`, divided by the sample count for a mean.
-pub fn nll_forward<T: Float>(logp: View<'_, T>, target: View<'_, T>, mean: bool, out: &mut [T]) {
+/// Whether `v` is an integer in `0..n`.
+#[inline]
+pub fn is_index(v: f64, n: usize) -> bool {
+    v >= 0.0 && v < n as f64 && v.fract() == 0.0
+}
+
+/// `-logp[i, t_i]` per target (0 where ignored) without reduction; else their sum, divided
+/// by the number of targets not ignored for a mean (0/0 = NaN when all are ignored, as
+/// PyTorch). The sum is PyTorch's cascade: partial sums at 8 levels, each level's sum
+/// pushed up every 16 targets, so float32 rounds as PyTorch's does.
+pub fn nll_forward<T: Float>(logp: View<'_, T>, target: View<'_, T>, nll: Nll, out: &mut [T]) {
     let classes = *logp.shape.last().expect("nll_loss: logp has a class axis");
-    let mut s = T::ZERO;
-    for (i, &t) in target.data.iter().enumerate() {
-        s += logp.data[i * classes + class_index(t, classes)];
+    let term = |i: usize, t: T| logp.data[i * classes + class_index(t, classes)];
+    if nll.reduction == Reduction::None {
+        for (i, (o, &t)) in out.iter_mut().zip(target.data).enumerate() {
+            *o = if nll.ignores(t) { T::ZERO } else { -term(i, t) };
+        }
+        return;
     }
-    let s = -s;
-    out[0] = if mean { s / T::from_usize(target.data.len()) } else { s };
+    const LEVELS: usize = 8;
+    let n = target.data.len();
+    let power = 4.max(n.next_power_of_two().trailing_zeros() as usize / LEVELS);
+    let mask = (1usize << power) - 1;
+    let mut partial = [T::ZERO; LEVELS];
+    let mut count = 0usize;
+    for (b, &t) in target.data.iter().enumerate() {
+        if nll.ignores(t) {
+            continue; // PyTorch skips the cascade step too
+        }
+        count += 1;
+        partial[0] -= term(b, t);
+        for j in 0..LEVELS - 1 {
+            if b & (mask << (j * power)) != 0 {
+                break;
+            }
+            partial[j + 1] += partial[j];
+            partial[j] = T::ZERO;
+        }
+    }
+    let s = partial.iter().fold(T::ZERO, |a, &p| a + p);
+    out[0] = if nll.reduction == Reduction::Mean { s / T::from_usize(count) } else { s };
 }
 
-/// Backward of `y = -Σ logp[i, t_i]` (or the mean) given the one-element `dy`; targets are
+/// Backward of `y = -Σ logp[i, t_i]` (or the mean, or the terms) given `dy`; targets are
 /// indices and get no gradient.
-pub fn nll_vjp<T: Float, G: Graph<T>>(g: &mut G, logp: G::V, target: G::V, mean: bool, dy: G::V) -> G::V {
-    // d/dlogp[i, c] = -[c = t_i] (divided by N for a mean)
-    g.apply(Op::Loss(LossOp::NllGrad { mean }), &[dy, logp, target])
+pub fn nll_vjp<T: Float, G: Graph<T>>(g: &mut G, logp: G::V, target: G::V, nll: Nll, dy: G::V) -> G::V {
+    // d/dlogp[i, c] = -[c = t_i] (0 where t_i is ignored; divided by the count for a mean)
+    g.apply(Op::Loss(LossOp::NllGrad(nll)), &[dy, logp, target])
 }
 
-/// Result shape of the NLL gradient: `logp`'s (`dy` one element, `logp` and `target` as
-/// for [`nll_shape`]).
+/// Result shape of the NLL gradient: `logp`'s (`dy` one element for a sum or mean, the
+/// targets' shape without reduction; `logp` and `target` as for [`nll_shape`]).
 ///
-/// # Panics
-/// `nll_loss_backward: dy [2] is not one element`.
-pub fn nll_grad_shape(dy: &[usize], logp: &[usize], target: &[usize]) -> Result<Shape, String> {
-    ensure!(dy.iter().product::<usize>() == 1, "nll_loss_backward: dy {dy:?} is not one element");
-    nll_shape(logp, target)?;
+/// # Errors
+/// `nll_loss_backward: dy [2] does not fit the loss [] of targets [3]`.
+pub fn nll_grad_shape(dy: &[usize], logp: &[usize], target: &[usize], reduction: Reduction) -> Result<Shape, String> {
+    let loss = nll_shape(logp, target, reduction)?;
+    ensure!(
+        crate::shape::same(dy, &loss) || (reduction != Reduction::None && dy.iter().product::<usize>() == 1),
+        "nll_loss_backward: dy {dy:?} does not fit the loss {:?} of targets {target:?}",
+        loss.as_slice()
+    );
     Ok(crate::shape::from_dims(logp))
 }
 
-/// `out = 0` except `out[i, t_i] = -dy·c`, with `c = 1/N` for a mean (else 1).
-pub fn nll_grad_forward<T: Float>(dy: View<'_, T>, logp: View<'_, T>, target: View<'_, T>, mean: bool, out: &mut [T]) {
+/// `out = 0` except `out[i, t_i] = -dy_i` (without reduction), `-dy` (sum) or `-(dy / n)`
+/// (mean over the `n` targets not ignored) where `t_i` is not ignored.
+pub fn nll_grad_forward<T: Float>(dy: View<'_, T>, logp: View<'_, T>, target: View<'_, T>, nll: Nll, out: &mut [T]) {
     let classes = *logp.shape.last().expect("nll_loss_backward: logp has a class axis");
-    let v = if mean { -dy.data[0] / T::from_usize(target.data.len()) } else { -dy.data[0] };
+    let v = match nll.reduction {
+        Reduction::None => T::ZERO,
+        Reduction::Sum => -dy.data[0],
+        Reduction::Mean => -(dy.data[0] / T::from_usize(nll.count(target.data))),
+    };
     out.fill(T::ZERO);
     for (i, &t) in target.data.iter().enumerate() {
-        out[i * classes + class_index(t, classes)] = v;
+        if !nll.ignores(t) {
+            out[i * classes + class_index(t, classes)] = if nll.reduction == Reduction::None { -dy.data[i] } else { v };
+        }
     }
 }
 
 /// Backward of `d = -c·dy·onehot(t)` (for gradients of gradients): linear in `dy` alone,
-/// with gradient `-c Σ_i gd[i, t_i]`, which is the NLL loss of `gd` itself.
+/// with gradient `-c Σ_i gd[i, t_i]` (per `i` without reduction), which is the NLL loss of
+/// `gd` itself.
 pub fn nll_grad_vjp<T: Float, G: Graph<T>>(
     g: &mut G,
     dy: G::V,
     target: G::V,
-    mean: bool,
+    nll: Nll,
     gd: G::V,
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
-    // d/d(dy) (-c dy [c = t_i]) = -c [c = t_i]
+    // d/d(dy_i) (-c dy_i [c = t_i]) = -c [c = t_i]
     let gdy = need[0].then(|| {
-        let v = g.apply(Op::Loss(LossOp::Nll { mean }), &[gd, target]);
+        let v = g.apply(Op::Loss(LossOp::Nll(nll)), &[gd, target]);
         let s = g.shape(dy);
         g.reshape(v, &s)
     });

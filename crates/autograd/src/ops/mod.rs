@@ -8,12 +8,15 @@
 //!
 //! | family | file | type | ops |
 //! | --- | --- | --- | --- |
-//! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, softplus, sqrt, powf, scalar add/mul, sign |
+//! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, softplus, sqrt, powf, scalar add/mul, sign, sin, cos |
 //! | elementwise, two inputs (broadcasting) | [`binary`] | [`Binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
 //! | matrix products | [`matmul`] | [`MatmulOp`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | [`Reduce`] | sum and mean over everything or along an axis |
-//! | fused losses | [`loss`] | [`LossOp`] | `l1_loss`: sum or mean of `\|a - b\|` in one node, its gradient `c·dy·sign(a - b)` in one pass; `nll_loss`: sum or mean of `-logp[i, t_i]`, its gradient as one scatter |
+//! | fused losses | [`loss`] | [`LossOp`] | `l1_loss`: sum or mean of `\|a - b\|` in one node, its gradient `c·dy·sign(a - b)` in one pass; `nll_loss`: `-logp[i, t_i]` with `ignore_index`, unreduced, summed or averaged over the targets kept, its gradient as one scatter |
+//! | lookup | [`embedding`] | [`EmbeddingOp`] | `embedding`: rows of a weight gathered by indices; its gradient as one scatter-add |
+//! | indexing | [`index`] | [`IndexOp`] | `take` (gather by flat indices) and `scatter_add`, each the other's gradient |
 //! | along an axis | [`softmax`] | [`SoftmaxOp`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
+//! | log-sum-exp | [`logsumexp`] | [`LogSumExp`] | `ln Σ e^x` along an axis, without overflow |
 //! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
 //! | user-defined | [`custom`] | [`CustomOp`] | ops defined outside the crate |
 //!
@@ -34,6 +37,7 @@ macro_rules! ensure {
 
 pub mod binary;
 pub mod custom;
+pub mod embedding;
 pub mod index;
 pub mod logsumexp;
 pub mod loss;
@@ -45,9 +49,10 @@ pub mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomOp, Handle, Value};
+pub use embedding::EmbeddingOp;
 pub use index::IndexOp;
 pub use logsumexp::LogSumExp;
-pub use loss::LossOp;
+pub use loss::{LossOp, Nll, Reduction, DEFAULT_IGNORE_INDEX};
 pub use matmul::MatmulOp;
 pub use reduce::Reduce;
 pub use shape::ShapeOp;
@@ -107,6 +112,8 @@ pub enum Op<T: Float> {
     Reduce(Reduce),
     /// Fused losses and their one-pass gradients.
     Loss(LossOp),
+    /// The embedding lookup and its gradient.
+    Embedding(EmbeddingOp),
     /// The softmax family along one axis.
     Softmax(SoftmaxOp),
     /// Shape ops: reshape, permute, expand, sum_to.
@@ -139,6 +146,7 @@ macro_rules! dispatch {
             Op::Matmul($f) => $body,
             Op::Reduce($f) => $body,
             Op::Loss($f) => $body,
+            Op::Embedding($f) => $body,
             Op::Softmax($f) => $body,
             Op::Shape($f) => $body,
             Op::Index($f) => $body,

@@ -104,6 +104,8 @@ impl<T: Float> Unary<T> {
             Unary::AddScalar(c) => map!(|x: T| x + c),
             Unary::MulScalar(c) => map!(|x: T| x * c),
             Unary::Abs => map!(|x: T| x.abs()),
+            // branch-free for f32: SIMD lanes in the AVX2 build of the loop
+            Unary::Tanh => crate::kernels::cpu::vectorized(|| map!(|x: T| x.tanh())),
             op => map!(|x| op.eval(x)),
         }
     }

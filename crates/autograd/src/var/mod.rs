@@ -7,6 +7,7 @@
 //! in `tape.rs`.
 
 mod elementwise;
+mod embedding;
 mod index;
 mod logsumexp;
 mod loss;

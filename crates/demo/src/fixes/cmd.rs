@@ -55,8 +55,8 @@ pub struct FixesArgs {
     pub memory: MemoryArg,
 }
 
-/// The optimizers' defaults, after the options in `--help`.
-const DEFAULTS: &str = "Defaults: sgd lr 0.1, momentum 0, weight decay 0; adam lr 0.01, weight decay 0; \
+/// The optimizers' defaults, after the options in `--help` (of `tokens` too).
+pub(crate) const DEFAULTS: &str = "Defaults: sgd lr 0.1, momentum 0, weight decay 0; adam lr 0.01, weight decay 0; \
                         adamw lr 0.01, weight decay 0.01; betas 0.9,0.999 and eps 1e-8.";
 
 fn parse_clip(s: &str) -> Result<f64, String> {

@@ -4,17 +4,19 @@
 //! [`crate::json`]'s; NaN and infinities are written as `null` (the binary says so on
 //! stderr, see [`FixesReport::non_finite`]).
 
-use tapegrad_nn::{Norm, OptimizerKind};
+use tapegrad_nn::{Norm, OptimizerKind, OptimizerSpec};
 
 use super::{FixesReport, FixesRun};
 use crate::json::{floats, ints, null, num, string, to_text, Layout, J};
 
-fn int(n: impl ToString) -> J {
+/// A whole number.
+pub(crate) fn int(n: impl ToString) -> J {
     J::Num(n.to_string())
 }
 
-/// One run; `clip`: the experiment clips (the run then records its gradient norms).
-fn run(r: &FixesRun, clip: bool) -> J {
+/// One run as the reference writes it (`tokens --json` writes its runs the same way);
+/// `clip`: the experiment clips (the run then records its gradient norms).
+pub(crate) fn run(r: &FixesRun, clip: bool) -> J {
     let losses = if r.name == "batched" {
         floats(&r.losses.iter().flatten().copied().collect::<Vec<f32>>())
     } else {
@@ -36,17 +38,7 @@ fn run(r: &FixesRun, clip: bool) -> J {
 /// The report as JSON text in the reference's layout (with a trailing newline).
 pub fn render_fixes_json(r: &FixesReport) -> String {
     let c = &r.config;
-    let o = &c.optimizer;
-    let sgd = o.kind == OptimizerKind::Sgd;
-    let mut fields = vec![
-        ("experiment", string("fixes")),
-        ("optimizer", string(o.kind.name())),
-        ("lr", num(o.lr)),
-        ("momentum", if sgd { num(o.momentum) } else { null() }),
-        ("betas", if sgd { null() } else { floats(&[o.betas.0, o.betas.1]) }),
-        ("eps", if sgd { null() } else { num(o.eps) }),
-        ("weight_decay", num(o.weight_decay)),
-    ];
+    let mut fields = head("fixes", &c.optimizer);
     // the keys of clipping and normalisation are absent without them, as in the reference
     if let Some(clip) = c.clip_grad_norm {
         fields.push(("clip_grad_norm", num(clip)));
@@ -66,6 +58,20 @@ pub fn render_fixes_json(r: &FixesReport) -> String {
         ("initial_params", floats(&r.initial_params)),
         ("runs", J::List(r.runs.iter().map(|x| run(x, c.clip_grad_norm.is_some())).collect())),
     ]);
-    let doc = J::Obj(fields);
-    to_text(&doc, Layout::Objects)
+    to_text(&J::Obj(fields), Layout::Objects)
+}
+
+/// The first keys of the reference files: the experiment and the optimizer's settings
+/// (`null` where they do not apply).
+pub(crate) fn head(experiment: &str, o: &OptimizerSpec) -> Vec<(&'static str, J)> {
+    let sgd = o.kind == OptimizerKind::Sgd;
+    vec![
+        ("experiment", string(experiment)),
+        ("optimizer", string(o.kind.name())),
+        ("lr", num(o.lr)),
+        ("momentum", if sgd { num(o.momentum) } else { null() }),
+        ("betas", if sgd { null() } else { floats(&[o.betas.0, o.betas.1]) }),
+        ("eps", if sgd { null() } else { num(o.eps) }),
+        ("weight_decay", num(o.weight_decay)),
+    ]
 }

@@ -5,29 +5,63 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::FixesReport;
+use super::{FixesReport, FixesRun};
 
 /// Distances of exactly 0 are drawn at this height (a log scale has no 0).
 pub const FLOOR: f64 = 1e-10;
 
-/// The colours of the four fixes (`none`, `lr/k`, `loss/k`, `size/batch`).
-const COLOURS: [RGBColor; 4] =
-    [RGBColor(214, 39, 40), RGBColor(255, 127, 14), RGBColor(31, 119, 180), RGBColor(44, 160, 44)];
+/// The colours of the fixes (`none`, `lr/k`, `loss/k`, `size/batch`, and `tokens/total` of
+/// `tokens`).
+const COLOURS: [RGBColor; 5] = [
+    RGBColor(214, 39, 40),
+    RGBColor(255, 127, 14),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+/// One panel: a title, the number of steps, and the fixes' runs (the batched run left out).
+pub struct Panel<'a> {
+    /// The caption.
+    pub title: String,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// The runs drawn, one line each.
+    pub fixes: &'a [FixesRun],
+}
+
+impl FixesReport {
+    /// This report's panel: its optimizer and k, its fixes.
+    pub fn panel(&self) -> Panel<'_> {
+        let c = &self.config;
+        let title =
+            format!("{}{}, k = {}", crate::args::describe_optimizer(&c.optimizer), c.setup_suffix(), c.micro_batches);
+        Panel { title, steps: c.steps, fixes: &self.runs[1..] }
+    }
+}
 
 /// The chart of `reports` (one panel each) as SVG text.
 ///
 /// # Errors
 /// A drawing error of the backend, as text.
 pub fn render_svg(reports: &[FixesReport]) -> Result<String, String> {
-    let cols = if reports.len() > 1 { 2 } else { 1 };
-    let rows = reports.len().div_ceil(cols).max(1);
+    render_panels(&reports.iter().map(FixesReport::panel).collect::<Vec<_>>())
+}
+
+/// The chart of `panels` (two a row) as SVG text.
+///
+/// # Errors
+/// A drawing error of the backend, as text.
+pub fn render_panels(panels: &[Panel<'_>]) -> Result<String, String> {
+    let cols = if panels.len() > 1 { 2 } else { 1 };
+    let rows = panels.len().div_ceil(cols).max(1);
     let (w, h) = (560 * cols as u32, 340 * rows as u32);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        for (area, report) in root.split_evenly((rows, cols)).iter().zip(reports) {
-            panel(area, report).map_err(|e| e.to_string())?;
+        for (area, p) in root.split_evenly((rows, cols)).iter().zip(panels) {
+            panel(area, p).map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -36,16 +70,13 @@ pub fn render_svg(reports: &[FixesReport]) -> Result<String, String> {
 
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    report: &FixesReport,
+    p: &Panel<'_>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let c = &report.config;
-    let fixes = &report.runs[1..];
+    let (fixes, steps) = (p.fixes, p.steps);
     let top = fixes.iter().flat_map(|r| r.distances.iter().copied()).fold(FLOOR, f64::max);
-    let x_end = (c.steps as f64).max(2.0);
-    let title =
-        format!("{}{}, k = {}", crate::args::describe_optimizer(&c.optimizer), c.setup_suffix(), c.micro_batches);
+    let x_end = (steps as f64).max(2.0);
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 15))
+        .caption(&p.title, ("sans-serif", 15))
         .margin(8)
         .x_label_area_size(34)
         .y_label_area_size(58)
@@ -54,7 +85,7 @@ fn panel<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("step")
         .y_desc("distance from batched (relative)")
-        .x_labels(c.steps.clamp(2, 10))
+        .x_labels(steps.clamp(2, 10))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|&y| if y <= FLOOR * 1.001 { "0".into() } else { format!("{y:.0e}") })
         .draw()?;
@@ -87,6 +118,14 @@ fn panel<DB: DrawingBackend>(
 /// The drawing fails or the file cannot be written; the message says why (the caller adds
 /// the path).
 pub fn write_plot(reports: &[FixesReport], path: &Path) -> Result<(), String> {
-    let svg = render_svg(reports)?;
+    write_panels(&reports.iter().map(FixesReport::panel).collect::<Vec<_>>(), path)
+}
+
+/// [`write_plot`] of any panels (`tokens --plot`).
+///
+/// # Errors
+/// As [`write_plot`].
+pub fn write_panels(panels: &[Panel<'_>], path: &Path) -> Result<(), String> {
+    let svg = render_panels(panels)?;
     tapegrad_nn::files::prepare_write(path, svg.as_bytes()).and_then(|p| p.commit()).map_err(|e| e.to_string())
 }

@@ -47,8 +47,38 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs `cmd`, killing it after 20 s (a hang fails the test instead of blocking it).
-pub fn run_with_deadline(mut cmd: Command) -> (Output, Duration) {
+/// What a finished process read and wrote through `read(2)`, `write(2)` and their
+/// relatives (Linux's per-process I/O accounting, `rchar` and `wchar`), in bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Io {
+    pub read: u64,
+    pub written: u64,
+}
+
+/// Whether the child `pid` has exited, leaving it unreaped (a zombie whose
+/// `/proc/<pid>/io` still holds its totals).
+#[cfg(target_os = "linux")]
+fn exited(pid: u32) -> bool {
+    // SAFETY: an all-zero siginfo_t is valid; waitid only writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a valid siginfo_t; WNOWAIT leaves the child to `Child::wait`.
+    let done = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } == 0;
+    // SAFETY: waitid filled `info` (si_pid stays 0 while the child runs).
+    done && unsafe { info.si_pid() } != 0
+}
+
+/// The I/O totals of the exited, unreaped child `pid`.
+#[cfg(target_os = "linux")]
+fn io_of(pid: u32) -> Option<Io> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name))?.trim().parse().ok();
+    Some(Io { read: field("rchar:")?, written: field("wchar:")? })
+}
+
+/// Runs `cmd`, killing it after 20 s (a hang fails the test instead of blocking it), and
+/// returns its output and, on Linux, the bytes it read and wrote.
+pub fn run_with_deadline(mut cmd: Command) -> (Output, Option<Io>) {
     let start = Instant::now();
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
@@ -59,10 +89,14 @@ pub fn run_with_deadline(mut cmd: Command) -> (Output, Duration) {
         let _ = err.read_to_end(&mut e);
         (o, e)
     });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (stdout, stderr) = reader.join().unwrap();
-            return (Output { status, stdout, stderr }, start.elapsed());
+    let io = loop {
+        #[cfg(target_os = "linux")]
+        if exited(child.id()) {
+            break io_of(child.id());
+        }
+        #[cfg(not(target_os = "linux"))]
+        if child.try_wait().unwrap().is_some() {
+            break None;
         }
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
@@ -70,21 +104,32 @@ pub fn run_with_deadline(mut cmd: Command) -> (Output, Duration) {
             panic!("{cmd:?} hangs");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
+    };
+    let status = child.wait().unwrap();
+    let (stdout, stderr) = reader.join().unwrap();
+    (Output { status, stdout, stderr }, io)
 }
 
 /// The binary with `args`, within the deadline.
-pub fn demo(args: &[&str]) -> (Output, Duration) {
+pub fn demo(args: &[&str]) -> (Output, Option<Io>) {
     let mut cmd = Command::new(DEMO);
     cmd.args(args);
     run_with_deadline(cmd)
 }
 
+/// The bytes a refusal may read: the program's start-up (the dynamic loader reads the
+/// libraries' headers), `/proc/meminfo`, a safetensors header; far below any file's data
+/// or a model's weights in the hostile tests.
+pub const REFUSAL_READS: u64 = 64 << 10;
+
 /// Runs the demo with `args` and checks the refusal: status 2, nothing on stdout, one line
-/// on stderr containing each of `needles`, no panic, within two seconds. Returns the line.
+/// on stderr containing each of `needles`, no panic; and before any work, which is what it
+/// leaves: nothing written but that line (no output file, not even a temporary one) and
+/// no data read (at most [`REFUSAL_READS`] bytes, counted by the kernel). Returns the
+/// line.
 #[track_caller]
 pub fn refused(args: &[&str], needles: &[&str]) -> String {
-    let (out, took) = demo(args);
+    let (out, io) = demo(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{args:?}: stdout {:?}", String::from_utf8_lossy(&out.stdout));
@@ -94,7 +139,13 @@ pub fn refused(args: &[&str], needles: &[&str]) -> String {
     for needle in needles {
         assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
     }
-    assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
+    match io {
+        Some(io) => {
+            assert_eq!(io.written, out.stderr.len() as u64, "{args:?}: bytes written besides the line");
+            assert!(io.read <= REFUSAL_READS, "{args:?}: read {} bytes before refusing", io.read);
+        }
+        None => eprintln!("SKIPPED: bytes read and written by a refusal not counted (no /proc/<pid>/io here)"),
+    }
     stderr
 }
 
@@ -179,4 +230,25 @@ pub fn assert_writes_keep_links_and_modes(args: &[&str], option: &str, ext: &str
     assert_eq!(std::fs::metadata(dir.join(&ro)).unwrap().permissions().mode() & 0o777, 0o444);
     assert_eq!(std::fs::read(dir.join(&users)).unwrap(), b"the user's");
     assert_eq!(dir.entries(), [users, link, ro, real]);
+}
+
+/// The optimizer settings of a reference file (`optimizer`, `lr`, `momentum` or `betas` and
+/// `eps`, `weight_decay`).
+pub fn optimizer_of(r: &Value) -> tapegrad_nn::OptimizerSpec {
+    use tapegrad_nn::{OptimizerKind, OptimizerSpec};
+    let f = |k: &str| r[k].as_f64().unwrap();
+    let kind = match r["optimizer"].as_str().unwrap() {
+        "sgd" => OptimizerKind::Sgd,
+        "adam" => OptimizerKind::Adam,
+        _ => OptimizerKind::AdamW,
+    };
+    let mut spec =
+        OptimizerSpec { lr: f("lr"), weight_decay: f("weight_decay"), ..tapegrad_demo::fixes::default_optimizer(kind) };
+    if kind == OptimizerKind::Sgd {
+        spec.momentum = f("momentum");
+    } else {
+        spec.betas = (r["betas"][0].as_f64().unwrap(), r["betas"][1].as_f64().unwrap());
+        spec.eps = f("eps");
+    }
+    spec
 }

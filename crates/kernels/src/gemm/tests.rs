@@ -94,8 +94,9 @@ struct Layout {
     accumulate: bool,
 }
 
-/// Every path (`None`: the chosen one; packed ones fall back to the best supported
-/// instruction set below theirs, direct ones to `Small` for `f64` or without AVX2).
+/// Every path (`None`: the chosen one). Run where the CPU lacks a path's instructions, a
+/// packed one falls back to the best supported instruction set below its own and a direct
+/// one to `Small` (as for `f64`): [`check`] skips those, saying so.
 const STRATEGIES: [Strategy; 12] = [
     None,
     Some(Path::Small),
@@ -110,6 +111,35 @@ const STRATEGIES: [Strategy; 12] = [
     Some(Path::Packed { isa: Isa::Avx512, threads: 2 }),
     Some(Path::Packed { isa: Isa::Portable, threads: 3 }),
 ];
+
+/// Whether the kernels of `isa` run in this process; if not, says so on stderr, so a path
+/// left untested is never silent (CI counts these lines): the CPU lacks it, or
+/// `TAPEGRAD_ISA` chose a lower instruction set.
+fn isa_runs_here(test: &str, isa: Isa) -> bool {
+    let active = crate::cpu::isa();
+    if isa <= active {
+        return true;
+    }
+    if isa.is_supported() {
+        eprintln!("SKIPPED: {test} under {isa} (TAPEGRAD_ISA chose {active})");
+    } else {
+        eprintln!("SKIPPED: {test} under {isa} (no {isa} on this CPU)");
+    }
+    false
+}
+
+/// Whether `strategy` runs its own kernels here (a packed path of an instruction set above
+/// the active one, or a direct path without AVX2, would run another path's instead); says
+/// so on stderr when it does not.
+fn strategy_runs_here(strategy: Strategy) -> bool {
+    match strategy {
+        Some(Path::Packed { isa, threads }) => isa_runs_here(&format!("packed GEMM on {threads} thread(s)"), isa),
+        Some(direct @ (Path::Broadcast | Path::Dot | Path::Swap | Path::Panel)) => {
+            isa_runs_here(&format!("direct GEMM path {direct:?}"), Isa::Avx2)
+        }
+        _ => true,
+    }
+}
 
 /// Runs one case with `strategy` and compares with an f64 triple loop.
 /// Random A and B stored as `l` says, C's start value (NaN unless accumulating), and
@@ -126,6 +156,9 @@ fn operands<T: Real>(m: usize, k: usize, n: usize, l: Layout, rng: &mut Rng) -> 
 }
 
 fn check<T: Real>(strategy: Strategy, m: usize, k: usize, n: usize, l: Layout, rng: &mut Rng) {
+    if !strategy_runs_here(strategy) {
+        return;
+    }
     let (a, b, c0, [rsa, csa, rsb, csb]) = operands::<T>(m, k, n, l, rng);
     let mut c = c0.clone();
     let p = Args { m, k, n, a: &a, rsa, csa, b: &b, rsb, csb };
@@ -184,7 +217,7 @@ fn odd_sizes_f64() {
 /// active instruction set allows, on one and two threads.
 fn block_edges<T: Real>() {
     let mut rng = Rng(12345);
-    for isa in Isa::ALL.into_iter().filter(|&isa| isa <= crate::cpu::isa()) {
+    for isa in Isa::ALL.into_iter().filter(|&isa| isa_runs_here("block_edges", isa)) {
         let super::Blocks { mr, nr, kc, mc, nc } = T::blocks(isa);
         let sizes =
             [(mr + 1, 5, nr + 1), (mc + 1, kc + 1, nr + 1), (mr - 1, 2 * kc + 3, 2 * nr - 1), (mr + 1, 2, nc + 1)];
@@ -504,7 +537,7 @@ fn panel_path_two_threads() {
 /// several depth blocks, every layout, accumulate on and off.
 fn packed_two_threads<T: Real>(seed: u64) {
     let mut rng = Rng(seed);
-    for isa in Isa::ALL.into_iter().filter(|&isa| isa <= crate::cpu::isa()) {
+    for isa in Isa::ALL.into_iter().filter(|&isa| isa_runs_here("packed_two_threads", isa)) {
         for &(m, k, n) in &[(70, 300, 150), (150, 40, 70), (13, 257, 33), (25, 9, 65)] {
             for (index, l) in all_layouts(m + n).enumerate() {
                 let l = Layout { accumulate: index % 2 == 1, ..l };
@@ -635,7 +668,8 @@ fn epilogue_matches_element_relu_at_special_values() {
 #[test]
 fn simd_relu_is_element_relu() {
     use core::arch::x86_64::*;
-    if !crate::cpu::Isa::Avx2.is_supported() {
+    if !Isa::Avx2.is_supported() {
+        eprintln!("SKIPPED: simd_relu_is_element_relu (no AVX2 on this CPU)");
         return;
     }
     let x = [f32::NAN, -0.0, 0.0, f32::INFINITY, f32::NEG_INFINITY, -1e-40, 1e-40, -2.5];
