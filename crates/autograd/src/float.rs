@@ -24,6 +24,8 @@ pub trait Float: Element + Display + TorchUniform {
     fn exp(self) -> Self;
     /// Natural logarithm.
     fn ln(self) -> Self;
+    /// `ln(1 + self)`, accurate when `self` is near zero.
+    fn ln_1p(self) -> Self;
     /// Hyperbolic tangent (for `f32` [`tapegrad_kernels::math::tanh_f32`], within 1 ulp).
     fn tanh(self) -> Self;
     /// Square root.
@@ -65,6 +67,10 @@ macro_rules! impl_float {
             #[inline]
             fn ln(self) -> Self {
                 $t::ln(self)
+            }
+            #[inline]
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
             }
             #[inline]
             fn tanh(self) -> Self {

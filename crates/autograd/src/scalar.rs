@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 use std::panic::Location;
 
-use crate::ops::{Binary, Graph, Handle, Op, Unary};
+use crate::ops::{Binary, Graph, Handle, Op, ShapeOp, Unary};
 use crate::shape::Shape;
 
 /// A scalar op: one of the tensor engine's elementwise ops on single values.
@@ -107,7 +107,7 @@ impl Graph<f64> for Numbers {
             Op::Unary(u) => u.eval(inputs[0]),
             Op::Binary(b) => b.eval(inputs[0], inputs[1]),
             // a single value has one shape: reshapes, expands and sums to it are identities
-            Op::Reshape(_) | Op::Expand(_) | Op::SumTo(_) => inputs[0],
+            Op::Shape(ShapeOp::Reshape(_) | ShapeOp::Expand(_) | ShapeOp::SumTo(_)) => inputs[0],
             op => unreachable!("scalar rules use elementwise ops only, not {}", op.name()),
         }
     }
@@ -427,7 +427,7 @@ impl Graph<f64> for Recorder<'_> {
             Op::Unary(u) => (ScalarOp::Unary(u), 0),
             Op::Binary(b) => (ScalarOp::Binary(b), inputs[1]),
             // a single value has one shape: reshapes, expands and sums to it are identities
-            Op::Reshape(_) | Op::Expand(_) | Op::SumTo(_) => return inputs[0],
+            Op::Shape(ShapeOp::Reshape(_) | ShapeOp::Expand(_) | ShapeOp::SumTo(_)) => return inputs[0],
             op => unreachable!("scalar rules use elementwise ops only, not {}", op.name()),
         };
         self.tape.inner.borrow_mut().record(op, inputs[0], b, self.loc)

@@ -1,6 +1,6 @@
 //! The tape (Wengert list): an arena of nodes indexed by integer ids, and its public API.
 //!
-//! Every op on a [`Var`] appends one node holding its op, its inputs' ids, its value and
+//! Every op on a variable appends one node holding its op, its inputs' ids, its value and
 //! (after a backward pass) its gradient. Values are computed eagerly when the node is
 //! recorded. [`Tape::reset`] forgets the nodes but keeps their buffers, so recording the
 //! same computation again (a training step) reuses every buffer and allocates nothing.
@@ -16,7 +16,6 @@ mod backward;
 mod grad;
 mod params;
 
-use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::fmt;
 use std::mem;
@@ -24,16 +23,10 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use smallvec::SmallVec;
-
 use crate::float::Float;
 use crate::ops::{Op, View};
 use crate::profile::Profile;
 use crate::shape::{numel, Shape};
-use crate::tensor::Tensor;
-use crate::var::Var;
-
-use backward::Temp;
 
 /// Id of a value on a tape: a node, or (top bit set) a parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,8 +69,8 @@ impl fmt::Display for Id {
 }
 
 /// A persistent parameter of a tape: a leaf whose value survives [`Tape::reset`] and whose
-/// gradient accumulates across backward calls until zeroed. Cheap to copy; get a [`Var`]
-/// for it with [`Tape::var`].
+/// gradient accumulates across backward calls until zeroed. Cheap to copy; get a variable
+/// for it with `Tape::var`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Param {
     index: u32,
@@ -89,6 +82,13 @@ impl Param {
     pub fn index(&self) -> usize {
         self.index as usize
     }
+}
+
+/// A scratch value of the backward pass.
+#[derive(Default)]
+struct Temp<T> {
+    shape: Shape,
+    data: Vec<T>,
 }
 
 /// The data of a value on the tape, node or parameter alike.
@@ -117,6 +117,8 @@ pub(crate) struct Node<T: Float> {
     pub(crate) slot: Slot<T>,
     pub(crate) op: Op<T>,
     pub(crate) inputs: [Id; 3],
+    /// How many of `inputs` the op reads (its arity, kept so the passes need not ask `op`).
+    pub(crate) arity: u8,
     pub(crate) loc: &'static Location<'static>,
     /// The last backward pass that reached this node (see [`Inner::pass`]).
     pub(crate) pass: u32,
@@ -174,7 +176,7 @@ impl<T: Float> Inner<T> {
     /// Which inputs of `node` need a gradient.
     fn need(&self, node: &Node<T>) -> [bool; 3] {
         let mut need = [false; 3];
-        for (n, &input) in need.iter_mut().zip(&node.inputs[..node.op.arity()]) {
+        for (n, &input) in need.iter_mut().zip(&node.inputs[..node.arity as usize]) {
             *n = self.requires_grad(input);
         }
         need
@@ -192,6 +194,7 @@ impl<T: Float> Inner<T> {
                 slot: Slot::new(Shape::new(), Vec::new(), false),
                 op: Op::Leaf,
                 inputs: [Id(0); 3],
+                arity: 0,
                 loc,
                 pass: 0,
             });
@@ -242,6 +245,7 @@ impl<T: Float> Inner<T> {
         if requires_grad {
             node.op = op;
             node.inputs[..inputs.len()].copy_from_slice(inputs);
+            node.arity = inputs.len() as u8;
         } else {
             // nothing to differentiate through: keep the value, record no edges
             node.op = Op::Leaf;
@@ -249,7 +253,13 @@ impl<T: Float> Inner<T> {
         Id::node(idx)
     }
 
-    fn leaf(&mut self, shape: &[usize], data: &[T], requires_grad: bool, loc: &'static Location<'static>) -> Id {
+    pub(crate) fn leaf(
+        &mut self,
+        shape: &[usize],
+        data: &[T],
+        requires_grad: bool,
+        loc: &'static Location<'static>,
+    ) -> Id {
         let requires_grad = requires_grad && self.no_grad == 0;
         let idx = self.push_node(loc);
         let node = &mut self.nodes[idx];
@@ -353,7 +363,7 @@ impl<T: Float> Tape<T> {
     }
 
     /// Forgets every recorded node but keeps their memory (and the parameters, with their
-    /// values and gradients). Taking `&mut self` guarantees no [`Var`] outlives it.
+    /// values and gradients). Taking `&mut self` guarantees no variable outlives it.
     ///
     /// A training loop that forgets it grows the tape by a step's nodes each step;
     /// [`Tape::scope`] (or `tapegrad_nn::train_step`) resets for you.
@@ -363,7 +373,7 @@ impl<T: Float> Tape<T> {
 
     /// Runs `f` on the tape (the forward and backward pass of one step), then resets it
     /// ([`Tape::reset`]), and returns what `f` returned: the shape of a training step
-    /// that cannot grow the tape. Every [`Var`] recorded in `f` ends with it: returning
+    /// that cannot grow the tape. Every variable recorded in `f` ends with it: returning
     /// one does not compile, so read what you need (`loss.item()`) inside.
     ///
     /// ```
@@ -390,40 +400,6 @@ impl<T: Float> Tape<T> {
         let r = f(self);
         self.reset();
         r
-    }
-
-    /// A leaf holding a copy of `value` (a tensor or a reference to one); with
-    /// `requires_grad`, backward fills (and across backward calls, accumulates) its
-    /// gradient. Inside [`Tape::no_grad`] it never requires grad.
-    #[track_caller]
-    pub fn leaf(&self, value: impl Borrow<Tensor<T>>, requires_grad: bool) -> Var<'_, T> {
-        let value = value.borrow();
-        let id = self.inner.borrow_mut().leaf(value.shape(), value.data(), requires_grad, Location::caller());
-        Var::new(self, id)
-    }
-
-    /// A leaf that does not require grad (an input or a constant), from a tensor or a
-    /// reference to one.
-    #[track_caller]
-    pub fn input(&self, value: impl Borrow<Tensor<T>>) -> Var<'_, T> {
-        self.leaf(value, false)
-    }
-
-    /// A leaf from a slice and a shape, without building a [`Tensor`] first.
-    ///
-    /// # Panics
-    /// If `data.len()` does not match the shape.
-    #[track_caller]
-    pub fn leaf_from_slice(&self, data: &[T], shape: &[usize], requires_grad: bool) -> Var<'_, T> {
-        assert_eq!(
-            data.len(),
-            numel(shape),
-            "leaf: {} values do not fill shape {shape:?} (at {})",
-            data.len(),
-            Location::caller()
-        );
-        let id = self.inner.borrow_mut().leaf(shape, data, requires_grad, Location::caller());
-        Var::new(self, id)
     }
 
     /// Clears the gradient of every parameter and of every recorded leaf (PyTorch's
@@ -476,33 +452,6 @@ impl<T: Float> Tape<T> {
     /// offending node panics with its op, shape and the source location that recorded it.
     pub fn set_detect_anomaly(&self, on: bool) {
         self.inner.borrow_mut().anomaly = on;
-    }
-
-    /// Records a user-defined op on `inputs` (see [`crate::ops::CustomOp`]).
-    ///
-    /// # Panics
-    /// If the number of inputs is not the op's arity, the variables come from another tape,
-    /// or the op rejects the shapes.
-    #[track_caller]
-    pub fn custom<'t>(&'t self, op: std::sync::Arc<dyn crate::ops::CustomOp<T>>, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        assert!(
-            inputs.len() == op.arity() && (1..=3).contains(&inputs.len()),
-            "{}: {} inputs given, the op takes {} (at {})",
-            op.name(),
-            inputs.len(),
-            op.arity(),
-            Location::caller()
-        );
-        for v in inputs {
-            assert!(
-                std::ptr::eq(v.tape(), self),
-                "{}: operands come from different tapes (at {})",
-                op.name(),
-                Location::caller()
-            );
-        }
-        let ids: SmallVec<[Id; 3]> = inputs.iter().map(|v| v.id()).collect();
-        Var::new(self, self.record(Op::Custom(op), &ids, Location::caller()))
     }
 
     pub(crate) fn uid(&self) -> u32 {

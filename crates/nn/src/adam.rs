@@ -5,8 +5,9 @@ use tapegrad::kernels::cpu::vectorized;
 use tapegrad::kernels::par_chunks_mut_n;
 use tapegrad::{Float, Tape};
 
+use crate::groups::check_non_negative;
 use crate::groups::{group_methods, Groups};
-use crate::optim::{check_non_negative, Optimizer};
+use crate::optim::Optimizer;
 
 /// Moment estimates and step counts, per parameter (by tape index).
 #[derive(Clone, Debug, Default)]

@@ -23,8 +23,6 @@ use std::borrow::Borrow;
 
 use tapegrad::{Float, Param, Tape};
 
-use crate::optim::check_non_negative;
-
 /// Parameters that share hyper-parameters: a learning rate and weight decay of their own,
 /// or (`None`) the optimizer's.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,3 +187,10 @@ macro_rules! group_methods {
 }
 
 pub(crate) use group_methods;
+
+/// Panics unless `value` is finite and `>= 0` (PyTorch's check of lr, momentum, eps and
+/// weight decay), naming the optimizer and the hyper-parameter.
+#[track_caller]
+pub(crate) fn check_non_negative(who: &str, what: &str, value: f64) {
+    assert!(value.is_finite() && value >= 0.0, "{who}: invalid {what} {value} (must be finite and >= 0)");
+}

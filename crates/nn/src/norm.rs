@@ -11,35 +11,7 @@ use std::panic::Location;
 
 use tapegrad::{Float, Param, Tape, Tensor, Var};
 
-use crate::module::Module;
-
-/// A module's buffer (PyTorch's `register_buffer`): state that forward updates in training
-/// mode, saved and loaded with the parameters under its state-dict name, never trained.
-#[derive(Debug)]
-pub enum Buffer<T: Float> {
-    /// A tensor of the tape's element type (`running_mean`, `running_var`).
-    Float(RefCell<Tensor<T>>),
-    /// A 0-d 64-bit integer (`num_batches_tracked`, int64 in PyTorch's state dict).
-    Int64(Cell<i64>),
-}
-
-impl<T: Float> Buffer<T> {
-    /// The shape (`[]` for an integer).
-    pub fn shape(&self) -> Vec<usize> {
-        match self {
-            Buffer::Float(t) => t.borrow().shape().to_vec(),
-            Buffer::Int64(_) => Vec::new(),
-        }
-    }
-
-    /// The values as `f64` (exact for `f32`, `f64` and counts below 2^53).
-    pub fn to_f64_vec(&self) -> Vec<f64> {
-        match self {
-            Buffer::Float(t) => t.borrow().data().iter().map(|v| v.to_f64()).collect(),
-            Buffer::Int64(c) => vec![c.get() as f64],
-        }
-    }
-}
+use crate::module::{Buffer, Module};
 
 /// The affine parameters of a normalisation layer: weight 1, bias 0 (PyTorch's init; no
 /// random numbers drawn).

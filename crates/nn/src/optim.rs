@@ -5,7 +5,7 @@ use tapegrad::kernels::cpu::vectorized;
 use tapegrad::kernels::{par_chunks_mut, par_chunks_mut_n};
 use tapegrad::{Float, Tape};
 
-use crate::groups::{group_methods, Groups};
+use crate::groups::{check_non_negative, group_methods, Groups};
 
 /// An optimizer: updates every parameter of a tape that has a gradient, or those of its
 /// parameter groups ([`crate::ParamGroup`]: `Sgd::new(0.1).params(model.parameters())`).
@@ -102,13 +102,6 @@ pub fn train_step<T: Float, R>(
     let r = tape.scope(f);
     optimizer.step(tape);
     r
-}
-
-/// Panics unless `value` is finite and `>= 0` (PyTorch's check of lr, momentum, eps and
-/// weight decay), naming the optimizer and the hyper-parameter.
-#[track_caller]
-pub(crate) fn check_non_negative(who: &str, what: &str, value: f64) {
-    assert!(value.is_finite() && value >= 0.0, "{who}: invalid {what} {value} (must be finite and >= 0)");
 }
 
 /// `torch.optim.SGD`: for each parameter `p` with gradient `g`

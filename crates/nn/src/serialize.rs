@@ -32,8 +32,8 @@ use safetensors::tensor::{Dtype, Metadata, View};
 use safetensors::SafeTensors;
 use tapegrad::{Float, Param, Tape, Tensor};
 
+use crate::module::Buffer;
 use crate::module::Module;
-use crate::norm::Buffer;
 
 /// Bytes of the header-length prefix.
 const N_LEN: u64 = 8;

@@ -3,7 +3,7 @@
 //! Backward reduces each gradient back to its input's shape with `sum_to` (a no-op when
 //! nothing was broadcast): that is where a bias's gradient gets summed over the batch.
 
-use super::{Graph, View};
+use super::{Graph, OpFamily, View};
 use crate::float::Float;
 use crate::kernels::binary_broadcast;
 use crate::shape::{broadcast_shapes, Shape};
@@ -49,7 +49,7 @@ impl Binary {
     }
 
     /// `out = f(a, b)` with broadcasting.
-    pub fn forward<T: Float>(&self, a: View<'_, T>, b: View<'_, T>, out_shape: &[usize], out: &mut [T]) {
+    pub fn map<T: Float>(&self, a: View<'_, T>, b: View<'_, T>, out_shape: &[usize], out: &mut [T]) {
         let (ad, asz, bd, bsz) = (a.data, a.shape, b.data, b.shape);
         // one loop per op, each with the element function of `eval`
         match self {
@@ -130,5 +130,25 @@ impl Binary {
             Binary::SignMul => (need[0].then(|| g.binary(Binary::SignMul, dy, b)), None),
         };
         [da, db]
+    }
+}
+
+/// Broadcasting elementwise ops; the rules are [`Binary::map`] and [`Binary::vjp`].
+impl<T: Float> OpFamily<T> for Binary {
+    fn name(&self) -> &'static str {
+        Binary::name(self)
+    }
+    fn arity(&self) -> usize {
+        2
+    }
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        Binary::out_shape(self, ins[0], ins[1])
+    }
+    fn forward(&self, ins: &[View<'_, T>], out_shape: &[usize], out: &mut [T]) {
+        self.map(ins[0], ins[1], out_shape, out)
+    }
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        let [ga, gb] = Binary::vjp(self, g, x[0], x[1], y, gy, [need[0], need[1]]);
+        [ga, gb, None]
     }
 }

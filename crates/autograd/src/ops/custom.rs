@@ -5,8 +5,9 @@
 //! op also works for higher-order gradients. See `examples/custom_op.rs`.
 
 use std::fmt;
+use std::sync::Arc;
 
-use super::{Graph, Op, View};
+use super::{Graph, Op, OpFamily, View};
 use crate::float::Float;
 use crate::shape::Shape;
 
@@ -69,8 +70,28 @@ impl<T: Float, G: Graph<T>> Graph<T> for DynGraph<'_, G> {
     }
 }
 
+/// A custom op is its own family: each question goes to the [`CustomOp`], the VJP through
+/// `dyn Graph`.
+impl<T: Float> OpFamily<T> for Arc<dyn CustomOp<T>> {
+    fn name(&self) -> &'static str {
+        CustomOp::name(self.as_ref())
+    }
+    fn arity(&self) -> usize {
+        CustomOp::arity(self.as_ref())
+    }
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        CustomOp::out_shape(self.as_ref(), ins)
+    }
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        CustomOp::forward(self.as_ref(), ins, out)
+    }
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        custom_vjp(self.as_ref(), g, x, y, gy, need)
+    }
+}
+
 /// The VJP of a custom op on any graph.
-pub(crate) fn custom_vjp<T: Float, G: Graph<T>>(
+fn custom_vjp<T: Float, G: Graph<T>>(
     op: &dyn CustomOp<T>,
     g: &mut G,
     x: &[G::V],

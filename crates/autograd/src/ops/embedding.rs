@@ -4,14 +4,57 @@
 //! Indices are values of the element type (integers in `0..V`, as class targets are), of
 //! any shape; they get no gradient.
 
-use std::borrow::Borrow;
-use std::panic::Location;
-
 use super::loss::is_index;
-use super::{Graph, Op, View};
+use super::{Graph, Op, OpFamily, View};
 use crate::float::Float;
 use crate::shape::Shape;
-use crate::var::Var;
+
+/// The embedding lookup and its gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbeddingOp {
+    /// `weight[idx, :]`: rows of a `[V, D]` weight gathered by indices of any shape.
+    Lookup,
+    /// The gradient of [`EmbeddingOp::Lookup`]: `dy`'s rows scatter-added into a
+    /// `[rows, D]` zero matrix at the indices.
+    Grad {
+        /// The weight's row count `V`.
+        rows: usize,
+    },
+}
+
+impl<T: Float> OpFamily<T> for EmbeddingOp {
+    fn name(&self) -> &'static str {
+        match self {
+            EmbeddingOp::Lookup => "embedding",
+            EmbeddingOp::Grad { .. } => "embedding_backward",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        2
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        match *self {
+            EmbeddingOp::Lookup => embedding_shape(ins[0], ins[1]),
+            EmbeddingOp::Grad { rows } => embedding_grad_shape(ins[0], ins[1], rows),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        match *self {
+            EmbeddingOp::Lookup => embedding_forward(ins[0], ins[1], out),
+            EmbeddingOp::Grad { rows } => embedding_grad_forward(ins[0], ins[1], rows, out),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], _: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match self {
+            EmbeddingOp::Lookup => [need[0].then(|| embedding_vjp(g, x[0], x[1], gy)), None, None],
+            EmbeddingOp::Grad { .. } => embedding_grad_vjp(g, x[1], gy, need),
+        }
+    }
+}
 
 /// Result shape of `embedding(weight, indices)`: `indices.shape + [D]` for a weight
 /// `[V, D]`.
@@ -51,7 +94,7 @@ pub fn embedding_forward<T: Float>(weight: View<'_, T>, indices: View<'_, T>, ou
 pub fn embedding_vjp<T: Float, G: Graph<T>>(g: &mut G, weight: G::V, indices: G::V, dy: G::V) -> G::V {
     // d/dweight[r, :] = Σ_{i: idx_i = r} dy[i, :]
     let rows = g.shape(weight)[0];
-    g.apply(Op::EmbeddingGrad { rows }, &[dy, indices])
+    g.apply(Op::Embedding(EmbeddingOp::Grad { rows }), &[dy, indices])
 }
 
 /// Result shape of the embedding gradient: `[rows, D]` for `dy` `indices.shape + [D]`.
@@ -86,33 +129,5 @@ pub fn embedding_grad_vjp<T: Float, G: Graph<T>>(
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
     // d/d(dy[i, :]) Σ_r <ggw[r, :], gw[r, :]> = ggw[idx_i, :]
-    [need[0].then(|| g.apply(Op::Embedding, &[ggw, indices])), None, None]
-}
-
-/// The embedding lookup as a method of [`Var`].
-impl<'t, T: Float> Var<'t, T> {
-    /// The rows of `self` (a weight `[V, D]`) named by `indices` (any shape, integer values
-    /// in `0..V`): a result of shape `indices.shape + [D]`, as
-    /// `torch.nn.functional.embedding(indices, self)`. The weight's gradient adds up the
-    /// result's gradient rows at their indices (repeated indices add up); indices get none.
-    ///
-    /// # Panics
-    /// If `self` is not a matrix, or an index is not an integer in `0..V` (the message names
-    /// the index, `V` and the caller's line).
-    #[track_caller]
-    pub fn embedding(&self, indices: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
-        let (indices, loc) = (indices.borrow(), Location::caller());
-        self.check_same_tape(indices, "embedding");
-        let shape = self.shape();
-        if let Err(e) = embedding_shape(&shape, &indices.shape()) {
-            panic!("{e} (at {})", Location::caller());
-        }
-        let rows = shape[0];
-        indices.with_value(|ix| {
-            if let Some(&bad) = ix.iter().find(|&&v| !is_index(v.to_f64(), rows)) {
-                panic!("embedding: index {bad} is outside 0..{rows} (at {loc})");
-            }
-        });
-        Var::new(self.tape(), self.tape().record(Op::Embedding, &[self.id(), indices.id()], Location::caller()))
-    }
+    [need[0].then(|| g.apply(Op::Embedding(EmbeddingOp::Lookup), &[ggw, indices])), None, None]
 }

@@ -2,12 +2,9 @@
 //! keeps every exponent at most 0, so nothing overflows). Backward:
 //! `dx_j = dy · e^(x_j - y)` (the softmax of the lane).
 
-use std::panic::Location;
-
-use super::{Binary, Graph, Op, Unary, View};
+use super::{Binary, Graph, OpFamily, Unary, View};
 use crate::float::Float;
 use crate::shape::Shape;
-use crate::var::Var;
 
 /// Log-sum-exp along one axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,12 +15,19 @@ pub struct LogSumExp {
     pub keepdim: bool,
 }
 
-impl LogSumExp {
-    /// Result shape.
-    ///
-    /// # Errors
+impl<T: Float> OpFamily<T> for LogSumExp {
+    fn name(&self) -> &'static str {
+        "logsumexp"
+    }
+
+    fn arity(&self) -> usize {
+        1
+    }
+
+    /// The axis removed (or kept with size 1); an error such as
     /// `logsumexp: axis 2 out of range for shape [3, 4]`.
-    pub fn out_shape(&self, x: &[usize]) -> Result<Shape, String> {
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        let x = ins[0];
         ensure!(self.axis < x.len(), "logsumexp: axis {} out of range for shape {x:?}", self.axis);
         let mut s = crate::shape::from_dims(x);
         if self.keepdim {
@@ -36,7 +40,8 @@ impl LogSumExp {
 
     /// `out[lane] = m + ln Σ e^(x - m)` for every lane along the axis (`-inf` for an empty
     /// lane, and for a lane of `-inf`s).
-    pub fn forward<T: Float>(&self, x: View<'_, T>, out: &mut [T]) {
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        let x = ins[0];
         let len = x.shape[self.axis];
         let inner: usize = x.shape[self.axis + 1..].iter().product();
         for (o, y) in out.iter_mut().enumerate() {
@@ -53,8 +58,9 @@ impl LogSumExp {
         }
     }
 
-    /// Backward: `dx = dy · e^(x - y)`, `dy` and `y` broadcast along the axis.
-    pub fn vjp<T: Float, G: Graph<T>>(&self, g: &mut G, x: G::V, y: G::V, dy: G::V) -> G::V {
+    /// `dx = dy · e^(x - y)`, `dy` and `y` broadcast along the axis.
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, dy: G::V, _: [bool; 3]) -> [Option<G::V>; 3] {
+        let x = x[0];
         let xs = g.shape(x);
         let mut keep = xs.clone();
         keep[self.axis] = 1;
@@ -64,18 +70,6 @@ impl LogSumExp {
         let dy = g.expand(dy, &xs);
         let p = g.binary(Binary::Sub, x, y);
         let p = g.unary(Unary::Exp, p);
-        g.mul(dy, p)
-    }
-}
-
-impl<'t, T: Float> Var<'t, T> {
-    /// `ln Σ e^self` along `axis`, computed without overflow (PyTorch's `logsumexp`).
-    ///
-    /// # Panics
-    /// If `axis` is out of range.
-    #[track_caller]
-    pub fn logsumexp(&self, axis: usize, keepdim: bool) -> Var<'t, T> {
-        let op = Op::LogSumExp(LogSumExp { axis, keepdim });
-        Var::new(self.tape(), self.tape().record(op, &[self.id()], Location::caller()))
+        [Some(g.mul(dy, p)), None, None]
     }
 }

@@ -5,13 +5,82 @@
 //! of three: one record forward, one rule backward, and no intermediate `a - b` or `|a - b|`
 //! kept on the tape.
 
-use std::borrow::Borrow;
-use std::panic::Location;
-
-use super::{Binary, Graph, Op, View};
+use super::{Binary, Graph, Op, OpFamily, View};
 use crate::float::Float;
 use crate::shape::Shape;
-use crate::var::Var;
+
+/// A fused loss, or its gradient as one op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossOp {
+    /// `Σ |a - b|` (divided by the element count with `mean`) of two same-shape inputs.
+    L1 {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// The gradient of [`LossOp::L1`] in one pass: `c·dy·sign(a - b)` of a one-element
+    /// `dy` and same-shape `a`, `b`, with `c = 1/n` for a mean (else 1).
+    L1Grad {
+        /// Mean instead of sum.
+        mean: bool,
+    },
+    /// `-logp[i, t_i]` of log-probabilities `[N, C]` and class indices `[N]` (or `[C]` and
+    /// one index), targets equal to the ignore index skipped: unreduced, summed, or
+    /// averaged over the targets kept.
+    Nll(Nll),
+    /// The gradient of [`LossOp::Nll`] as one scatter: `-c·dy` (or `-dy_i`) at each
+    /// `(i, t_i)` not ignored, zero elsewhere, of `dy`, `logp` (for its shape) and the
+    /// targets.
+    NllGrad(Nll),
+}
+
+impl<T: Float> OpFamily<T> for LossOp {
+    fn name(&self) -> &'static str {
+        match self {
+            LossOp::L1 { mean: false } => "l1_loss_sum",
+            LossOp::L1 { mean: true } => "l1_loss_mean",
+            LossOp::L1Grad { .. } => "l1_loss_backward",
+            LossOp::Nll(nll) => nll.name(),
+            LossOp::NllGrad(_) => "nll_loss_backward",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            LossOp::L1 { .. } | LossOp::Nll(_) => 2,
+            LossOp::L1Grad { .. } | LossOp::NllGrad(_) => 3,
+        }
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        match self {
+            LossOp::L1 { .. } => l1_shape(ins[0], ins[1]),
+            LossOp::L1Grad { .. } => l1_grad_shape(ins[0], ins[1], ins[2]),
+            LossOp::Nll(nll) => nll_shape(ins[0], ins[1], nll.reduction),
+            LossOp::NllGrad(nll) => nll_grad_shape(ins[0], ins[1], ins[2], nll.reduction),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        match *self {
+            LossOp::L1 { mean } => l1_forward(ins[0], ins[1], mean, out),
+            LossOp::L1Grad { mean } => l1_grad_forward(ins[0], ins[1], ins[2], mean, out),
+            LossOp::Nll(nll) => nll_forward(ins[0], ins[1], nll, out),
+            LossOp::NllGrad(nll) => nll_grad_forward(ins[0], ins[1], ins[2], nll, out),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], _: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match *self {
+            LossOp::L1 { mean } => {
+                let [ga, gb] = l1_vjp(g, x[0], x[1], mean, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
+            LossOp::L1Grad { mean } => l1_grad_vjp(g, x[0], x[1], x[2], mean, gy, need),
+            LossOp::Nll(nll) => [need[0].then(|| nll_vjp(g, x[0], x[1], nll, gy)), None, None],
+            LossOp::NllGrad(nll) => nll_grad_vjp(g, x[0], x[2], nll, gy, need),
+        }
+    }
+}
 
 /// Result shape of `l1_loss(a, b)`: a 0-d value; `a` and `b` must have the same shape
 /// (the composition `(a - b).abs().mean()` is there for broadcasting).
@@ -39,7 +108,7 @@ pub fn l1_vjp<T: Float, G: Graph<T>>(
     need: [bool; 2],
 ) -> [Option<G::V>; 2] {
     // d/da Σ|a - b| = sign(a - b), d/db = -sign(a - b); a mean divides both by n
-    let da = g.apply(Op::L1LossGrad { mean }, &[dy, a, b]);
+    let da = g.apply(Op::Loss(LossOp::L1Grad { mean }), &[dy, a, b]);
     let db = need[1].then(|| g.neg(da));
     [need[0].then_some(da), db]
 }
@@ -108,7 +177,7 @@ pub enum Reduction {
 /// PyTorch's default `ignore_index` of `nll_loss` and `cross_entropy`.
 pub const DEFAULT_IGNORE_INDEX: i64 = -100;
 
-/// The parameters of [`Op::NllLoss`] and its gradient: the reduction and the target value
+/// The parameters of [`LossOp::Nll`] and its gradient: the reduction and the target value
 /// that marks a position to ignore (padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Nll {
@@ -215,7 +284,7 @@ pub fn nll_forward<T: Float>(logp: View<'_, T>, target: View<'_, T>, nll: Nll, o
 /// indices and get no gradient.
 pub fn nll_vjp<T: Float, G: Graph<T>>(g: &mut G, logp: G::V, target: G::V, nll: Nll, dy: G::V) -> G::V {
     // d/dlogp[i, c] = -[c = t_i] (0 where t_i is ignored; divided by the count for a mean)
-    g.apply(Op::NllLossGrad(nll), &[dy, logp, target])
+    g.apply(Op::Loss(LossOp::NllGrad(nll)), &[dy, logp, target])
 }
 
 /// Result shape of the NLL gradient: `logp`'s (`dy` one element for a sum or mean, the
@@ -263,79 +332,9 @@ pub fn nll_grad_vjp<T: Float, G: Graph<T>>(
 ) -> [Option<G::V>; 3] {
     // d/d(dy_i) (-c dy_i [c = t_i]) = -c [c = t_i]
     let gdy = need[0].then(|| {
-        let v = g.apply(Op::NllLoss(nll), &[gd, target]);
+        let v = g.apply(Op::Loss(LossOp::Nll(nll)), &[gd, target]);
         let s = g.shape(dy);
         g.reshape(v, &s)
     });
     [gdy, None, None]
-}
-
-/// The negative log-likelihood and cross-entropy losses as methods of [`Var`].
-impl<'t, T: Float> Var<'t, T> {
-    /// `-Σ_i self[i, t_i]` in one node (a 0-d result), as
-    /// `torch.nn.functional.nll_loss(self, target, reduction='sum')`: `self` holds
-    /// log-probabilities `[N, C]` (or `[C]`), `target` the class indices `[N]` (or `[]`) as
-    /// values of the element type; targets of -100 (PyTorch's default `ignore_index`) are
-    /// ignored. Targets get no gradient.
-    ///
-    /// # Panics
-    /// If the shapes do not fit, or a target is neither an integer in `0..C` nor -100.
-    #[track_caller]
-    pub fn nll_loss_sum(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
-        self.nll_loss(target, Reduction::Sum, DEFAULT_IGNORE_INDEX)
-    }
-
-    /// `-mean_i self[i, t_i]` in one node (a 0-d result), as
-    /// `torch.nn.functional.nll_loss(self, target)`: the mean over the targets that are not
-    /// -100 (NaN when there are none).
-    ///
-    /// # Panics
-    /// If the shapes do not fit, or a target is neither an integer in `0..C` nor -100.
-    #[track_caller]
-    pub fn nll_loss_mean(&self, target: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
-        self.nll_loss(target, Reduction::Mean, DEFAULT_IGNORE_INDEX)
-    }
-
-    /// `torch.nn.functional.nll_loss(self, target, ignore_index=ignore_index,
-    /// reduction=...)` in one node: the terms `-self[i, t_i]` (0 where `t_i` is
-    /// `ignore_index`), their sum, or their mean over the targets not ignored (0/0 = NaN
-    /// when every target is ignored; the gradient is then all zeros, as PyTorch's).
-    ///
-    /// # Panics
-    /// If the shapes do not fit, or a target is neither an integer in `0..C` nor
-    /// `ignore_index`.
-    #[track_caller]
-    pub fn nll_loss(&self, target: impl Borrow<Var<'t, T>>, reduction: Reduction, ignore_index: i64) -> Var<'t, T> {
-        let (target, loc) = (target.borrow(), Location::caller());
-        self.check_same_tape(target, "nll_loss");
-        let (shape, tshape) = (self.shape(), target.shape());
-        if let Err(e) = nll_shape(&shape, &tshape, reduction) {
-            panic!("{e} (at {})", Location::caller());
-        }
-        let classes = shape[shape.len() - 1];
-        let nll = Nll { reduction, ignore_index };
-        target.with_value(|t| {
-            if let Some(&bad) = t.iter().find(|&&v| !nll.ignores(v) && !is_index(v.to_f64(), classes)) {
-                panic!("nll_loss: target {bad} is not a class index in 0..{classes} nor the ignore_index {ignore_index} (at {loc})");
-            }
-        });
-        Var::new(self.tape(), self.tape().record(Op::NllLoss(nll), &[self.id(), target.id()], Location::caller()))
-    }
-
-    /// `torch.nn.functional.cross_entropy(self, target, ignore_index=ignore_index,
-    /// reduction=...)` for class indices: `nll_loss(log_softmax(self, class axis))`, two
-    /// nodes, where the class axis is the last of `[N, C]` (or the only one of `[C]`).
-    ///
-    /// # Panics
-    /// As [`Var::nll_loss`].
-    #[track_caller]
-    pub fn cross_entropy(
-        &self,
-        target: impl Borrow<Var<'t, T>>,
-        reduction: Reduction,
-        ignore_index: i64,
-    ) -> Var<'t, T> {
-        let class_axis = if self.shape().len() == 1 { 0 } else { 1 };
-        self.log_softmax(class_axis).nll_loss(target, reduction, ignore_index)
-    }
 }

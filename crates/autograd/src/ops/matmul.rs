@@ -1,9 +1,68 @@
 //! Matrix products: `matmul` (either operand read transposed, never copied) and the fused
 //! `linear` layer `x·Wᵀ + b`.
 
-use super::{Graph, View};
+use super::{Graph, OpFamily, View};
 use crate::float::Float;
 use crate::shape::Shape;
+
+/// A matrix product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulOp {
+    /// `op(A)·op(B)` of two 2-d inputs; `ta`/`tb` read an operand as transposed.
+    Matmul {
+        /// Read A as transposed.
+        ta: bool,
+        /// Read B as transposed.
+        tb: bool,
+    },
+    /// `x·Wᵀ + b` in one node (x: `[batch, in]`, W: `[out, in]`, b: `[out]`), with
+    /// `relu` followed by a fused ReLU.
+    Linear {
+        /// Apply `max(·, 0)` to the result.
+        relu: bool,
+    },
+}
+
+impl<T: Float> OpFamily<T> for MatmulOp {
+    fn name(&self) -> &'static str {
+        match self {
+            MatmulOp::Matmul { .. } => "matmul",
+            MatmulOp::Linear { relu: false } => "linear",
+            MatmulOp::Linear { relu: true } => "linear_relu",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            MatmulOp::Matmul { .. } => 2,
+            MatmulOp::Linear { .. } => 3,
+        }
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        match *self {
+            MatmulOp::Matmul { ta, tb } => matmul_shape(ins[0], ins[1], ta, tb),
+            MatmulOp::Linear { .. } => linear_shape(ins[0], ins[1], ins[2]),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        match *self {
+            MatmulOp::Matmul { ta, tb } => matmul_forward(ins[0], ins[1], ta, tb, out),
+            MatmulOp::Linear { relu } => linear_forward(ins[0], ins[1], ins[2], relu, out),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match *self {
+            MatmulOp::Matmul { ta, tb } => {
+                let [ga, gb] = matmul_vjp(g, x[0], x[1], ta, tb, gy, [need[0], need[1]]);
+                [ga, gb, None]
+            }
+            MatmulOp::Linear { relu } => linear_vjp(g, x[0], x[1], x[2], relu, y, gy, need),
+        }
+    }
+}
 
 fn dims(s: &[usize], t: bool) -> (usize, usize) {
     if t {

@@ -1,17 +1,24 @@
 //! The operations the tape records, each with its forward kernel and its backward rule
 //! (vector-Jacobian product, VJP) side by side.
 //!
-//! | family | file | ops |
-//! | --- | --- | --- |
-//! | elementwise, one input | [`unary`] | neg, relu, abs, exp, log, tanh, sigmoid, sqrt, powf, scalar add/mul, sign |
-//! | elementwise, two inputs (broadcasting) | [`binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
-//! | matrix products | [`matmul`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
-//! | reductions | [`reduce`] | sum and mean over everything or along an axis |
-//! | fused losses | [`loss`] | `l1_loss`: sum or mean of `\|a - b\|` in one node; its gradient `c·dy·sign(a - b)` in one pass |
-//! | fused losses (classification) | [`loss`] | `nll_loss`: `-logp[i, t_i]` with `ignore_index`, unreduced, summed or averaged over the targets kept; its gradient as one scatter |
-//! | lookup | [`embedding`] | `embedding`: rows of a weight gathered by indices; its gradient as one scatter-add |
-//! | along an axis | [`softmax`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
-//! | shape | [`shape`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
+//! Each family is one type implementing [`OpFamily`] (name, arity, shape rule, forward
+//! kernel and VJP of each of its ops); [`Op`] holds one family value per recorded node and
+//! delegates to it in one place. The methods of `Var` that record these ops are in
+//! [`crate::var`], one file per family.
+//!
+//! | family | file | type | ops |
+//! | --- | --- | --- | --- |
+//! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, softplus, sqrt, powf, scalar add/mul, sign, sin, cos |
+//! | elementwise, two inputs (broadcasting) | [`binary`] | [`Binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
+//! | matrix products | [`matmul`] | [`MatmulOp`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
+//! | reductions | [`reduce`] | [`Reduce`] | sum and mean over everything or along an axis |
+//! | fused losses | [`loss`] | [`LossOp`] | `l1_loss`: sum or mean of `\|a - b\|` in one node, its gradient `c·dy·sign(a - b)` in one pass; `nll_loss`: `-logp[i, t_i]` with `ignore_index`, unreduced, summed or averaged over the targets kept, its gradient as one scatter |
+//! | lookup | [`embedding`] | [`EmbeddingOp`] | `embedding`: rows of a weight gathered by indices; its gradient as one scatter-add |
+//! | indexing | [`index`] | [`IndexOp`] | `take` (gather by flat indices) and `scatter_add`, each the other's gradient |
+//! | along an axis | [`softmax`] | [`SoftmaxOp`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
+//! | log-sum-exp | [`logsumexp`] | [`LogSumExp`] | `ln Σ e^x` along an axis, without overflow |
+//! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
+//! | user-defined | [`custom`] | [`CustomOp`] | ops defined outside the crate |
 //!
 //! # One rule serves every order
 //! A backward rule is written once, as a composition of these same ops on a [`Graph`].
@@ -42,10 +49,14 @@ pub mod unary;
 
 pub use binary::Binary;
 pub use custom::{CustomOp, Handle, Value};
+pub use embedding::EmbeddingOp;
 pub use index::IndexOp;
 pub use logsumexp::LogSumExp;
-pub use loss::{Nll, Reduction, DEFAULT_IGNORE_INDEX};
+pub use loss::{LossOp, Nll, Reduction, DEFAULT_IGNORE_INDEX};
+pub use matmul::MatmulOp;
 pub use reduce::Reduce;
+pub use shape::ShapeOp;
+pub use softmax::SoftmaxOp;
 pub use unary::Unary;
 
 use std::sync::Arc;
@@ -53,8 +64,41 @@ use std::sync::Arc;
 use crate::float::Float;
 use crate::shape::Shape;
 
-/// One recorded operation.
+/// An op family: one type that owns, for each of its ops, the name, the number of inputs,
+/// the shape rule, the forward kernel and the backward rule (VJP). [`Op`] holds one family
+/// value per recorded node and hands every question to it (in `Op`'s `dispatch!`, the one
+/// place that lists the families).
+///
+/// Adding an op to a family touches only the family's file; a new family is a new file with
+/// a type implementing this trait, one variant of [`Op`] and one line of `dispatch!`
+/// (`docs/design.md`, "Adding an op").
+pub trait OpFamily<T: Float> {
+    /// The op's name, as used in messages, listings and profiles.
+    fn name(&self) -> &'static str;
+
+    /// Number of inputs (1 to 3).
+    fn arity(&self) -> usize;
+
+    /// Shape of the result, checking the inputs' shapes: an error message naming the op and
+    /// the shapes when they do not fit (the tape panics with it, adding the source location
+    /// of the call that recorded the op).
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String>;
+
+    /// Computes the result into `out` (sized to the result, never empty; its old contents
+    /// are ignored).
+    fn forward(&self, ins: &[View<'_, T>], out_shape: &[usize], out: &mut [T]);
+
+    /// The backward rule: given the gradient `gy` of the output `y`, the gradients of the
+    /// inputs `x` for which `need[i]` is set, written with the ops of `g` (so the rule can
+    /// itself be differentiated). `None` means "no contribution" (zero).
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3];
+}
+
+/// One recorded operation: a leaf, or an op of one family.
+// `repr(u8)`: a tag of its own, so a match reads one byte (the families' tags would
+// otherwise hold `Op`'s as a niche, costing a range check per match).
 #[derive(Clone, Debug)]
+#[repr(u8)]
 pub enum Op<T: Float> {
     /// A leaf: an input, a constant, or a parameter. No inputs, no backward rule.
     Leaf,
@@ -62,86 +106,21 @@ pub enum Op<T: Float> {
     Unary(Unary<T>),
     /// Elementwise function of two broadcast inputs.
     Binary(Binary),
-    /// `op(A)·op(B)` of two 2-d inputs; `ta`/`tb` read an operand as transposed.
-    Matmul {
-        /// Read A as transposed.
-        ta: bool,
-        /// Read B as transposed.
-        tb: bool,
-    },
-    /// `x·Wᵀ + b` in one node (x: `[batch, in]`, W: `[out, in]`, b: `[out]`), with
-    /// `relu` followed by a fused ReLU.
-    Linear {
-        /// Apply `max(·, 0)` to the result.
-        relu: bool,
-    },
+    /// Matrix products: matmul and the fused linear layer.
+    Matmul(MatmulOp),
     /// Sum or mean, over all elements or along one axis.
     Reduce(Reduce),
-    /// `Σ |a - b|` (divided by the element count with `mean`) of two same-shape inputs.
-    L1Loss {
-        /// Mean instead of sum.
-        mean: bool,
-    },
-    /// The gradient of [`Op::L1Loss`] in one pass: `c·dy·sign(a - b)` of a one-element
-    /// `dy` and same-shape `a`, `b`, with `c = 1/n` for a mean (else 1).
-    L1LossGrad {
-        /// Mean instead of sum.
-        mean: bool,
-    },
-    /// `-logp[i, t_i]` of log-probabilities `[N, C]` and class indices `[N]` (or `[C]` and
-    /// one index), targets equal to the ignore index skipped: unreduced, summed, or
-    /// averaged over the targets kept.
-    NllLoss(Nll),
-    /// The gradient of [`Op::NllLoss`] as one scatter: `-c·dy` (or `-dy_i`) at each
-    /// `(i, t_i)` not ignored, zero elsewhere, of `dy`, `logp` (for its shape) and the
-    /// targets.
-    NllLossGrad(Nll),
-    /// `weight[idx, :]`: rows of a `[V, D]` weight gathered by indices of any shape.
-    Embedding,
-    /// The gradient of [`Op::Embedding`]: `dy`'s rows scatter-added into a `[rows, D]`
-    /// zero matrix at the indices.
-    EmbeddingGrad {
-        /// The weight's row count `V`.
-        rows: usize,
-    },
-    /// `x - max - ln Σ e^(x - max)` along an axis.
-    LogSoftmax {
-        /// The axis of the lanes.
-        axis: usize,
-    },
-    /// `e^(x - max) / Σ e^(x - max)` along an axis.
-    Softmax {
-        /// The axis of the lanes.
-        axis: usize,
-    },
-    /// The gradient of [`Op::LogSoftmax`] in one pass: `dy - e^y Σ dy` of `dy` and the
-    /// output `y`.
-    LogSoftmaxGrad {
-        /// The axis of the lanes.
-        axis: usize,
-    },
-    /// The gradient of [`Op::Softmax`] in one pass: `y (dy - Σ dy y)` of `dy` and the
-    /// output `y`.
-    SoftmaxGrad {
-        /// The axis of the lanes.
-        axis: usize,
-    },
-    /// Index of the largest element along an axis (the axis removed); no gradient.
-    Argmax {
-        /// The axis reduced.
-        axis: usize,
-    },
-    /// Same data, new shape.
-    Reshape(Shape),
-    /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
-    Permute(Shape),
-    /// Broadcast to a larger shape.
-    Expand(Shape),
-    /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
-    SumTo(Shape),
-    /// A gather or scatter by flat indices (see [`index`]).
+    /// Fused losses and their one-pass gradients.
+    Loss(LossOp),
+    /// The embedding lookup and its gradient.
+    Embedding(EmbeddingOp),
+    /// The softmax family along one axis.
+    Softmax(SoftmaxOp),
+    /// Shape ops: reshape, permute, expand, sum_to.
+    Shape(ShapeOp),
+    /// Gathers and scatters by flat indices.
     Index(IndexOp),
-    /// Log-sum-exp along an axis (see [`logsumexp`]).
+    /// Log-sum-exp along an axis.
     LogSumExp(LogSumExp),
     /// An op defined outside the crate.
     Custom(Arc<dyn CustomOp<T>>),
@@ -156,87 +135,41 @@ pub struct View<'a, T> {
     pub data: &'a [T],
 }
 
+/// `$body` with `$f` bound to the family of `$op`, or `$leaf` for a leaf: the one place
+/// that maps each variant of [`Op`] to its family.
+macro_rules! dispatch {
+    ($op:expr, $f:ident => $body:expr, leaf => $leaf:expr) => {
+        match $op {
+            Op::Leaf => $leaf,
+            Op::Unary($f) => $body,
+            Op::Binary($f) => $body,
+            Op::Matmul($f) => $body,
+            Op::Reduce($f) => $body,
+            Op::Loss($f) => $body,
+            Op::Embedding($f) => $body,
+            Op::Softmax($f) => $body,
+            Op::Shape($f) => $body,
+            Op::Index($f) => $body,
+            Op::LogSumExp($f) => $body,
+            Op::Custom($f) => $body,
+        }
+    };
+}
+
 impl<T: Float> Op<T> {
     /// The op's name, as used in messages and listings.
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Leaf => "leaf",
-            Op::Unary(u) => u.name(),
-            Op::Binary(b) => b.name(),
-            Op::Matmul { .. } => "matmul",
-            Op::Linear { relu: false } => "linear",
-            Op::Linear { relu: true } => "linear_relu",
-            Op::Reduce(r) => r.name(),
-            Op::L1Loss { mean: false } => "l1_loss_sum",
-            Op::L1Loss { mean: true } => "l1_loss_mean",
-            Op::L1LossGrad { .. } => "l1_loss_backward",
-            Op::NllLoss(nll) => nll.name(),
-            Op::NllLossGrad(_) => "nll_loss_backward",
-            Op::Embedding => "embedding",
-            Op::EmbeddingGrad { .. } => "embedding_backward",
-            Op::LogSoftmax { .. } => "log_softmax",
-            Op::Softmax { .. } => "softmax",
-            Op::LogSoftmaxGrad { .. } => "log_softmax_backward",
-            Op::SoftmaxGrad { .. } => "softmax_backward",
-            Op::Argmax { .. } => "argmax",
-            Op::Reshape(_) => "reshape",
-            Op::Permute(_) => "permute",
-            Op::Expand(_) => "expand",
-            Op::SumTo(_) => "sum_to",
-            Op::Index(i) => i.name(),
-            Op::LogSumExp(_) => "logsumexp",
-            Op::Custom(c) => c.name(),
-        }
+        dispatch!(self, f => OpFamily::<T>::name(f), leaf => "leaf")
     }
 
     /// Number of inputs.
     pub fn arity(&self) -> usize {
-        match self {
-            Op::Leaf => 0,
-            Op::Binary(_)
-            | Op::Matmul { .. }
-            | Op::L1Loss { .. }
-            | Op::NllLoss(_)
-            | Op::Embedding
-            | Op::EmbeddingGrad { .. }
-            | Op::LogSoftmaxGrad { .. }
-            | Op::SoftmaxGrad { .. } => 2,
-            Op::Linear { .. } | Op::L1LossGrad { .. } | Op::NllLossGrad(_) => 3,
-            Op::Custom(c) => c.arity(),
-            _ => 1,
-        }
+        dispatch!(self, f => OpFamily::<T>::arity(f), leaf => 0)
     }
 
-    /// Shape of the result, checking the inputs' shapes: an error message naming the op and
-    /// the shapes when they do not fit the op (the tape panics with it, adding the source
-    /// location of the call that recorded the op).
+    /// Shape of the result, checking the inputs' shapes (see [`OpFamily::out_shape`]).
     pub fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
-        match self {
-            Op::Leaf => unreachable!("leaves are not computed"),
-            Op::Unary(_) => Ok(crate::shape::from_dims(ins[0])),
-            Op::Binary(b) => b.out_shape(ins[0], ins[1]),
-            Op::Matmul { ta, tb } => matmul::matmul_shape(ins[0], ins[1], *ta, *tb),
-            Op::Linear { .. } => matmul::linear_shape(ins[0], ins[1], ins[2]),
-            Op::Reduce(r) => r.out_shape(ins[0]),
-            Op::L1Loss { .. } => loss::l1_shape(ins[0], ins[1]),
-            Op::L1LossGrad { .. } => loss::l1_grad_shape(ins[0], ins[1], ins[2]),
-            Op::NllLoss(nll) => loss::nll_shape(ins[0], ins[1], nll.reduction),
-            Op::NllLossGrad(nll) => loss::nll_grad_shape(ins[0], ins[1], ins[2], nll.reduction),
-            Op::Embedding => embedding::embedding_shape(ins[0], ins[1]),
-            Op::EmbeddingGrad { rows } => embedding::embedding_grad_shape(ins[0], ins[1], *rows),
-            Op::LogSoftmax { axis } => softmax::same_shape("log_softmax", ins[0], *axis),
-            Op::Softmax { axis } => softmax::same_shape("softmax", ins[0], *axis),
-            Op::LogSoftmaxGrad { axis } => softmax::grad_shape("log_softmax_backward", ins[0], ins[1], *axis),
-            Op::SoftmaxGrad { axis } => softmax::grad_shape("softmax_backward", ins[0], ins[1], *axis),
-            Op::Argmax { axis } => softmax::argmax_shape(ins[0], *axis),
-            Op::Reshape(s) => shape::reshape_shape(ins[0], s),
-            Op::Permute(p) => shape::permute_shape(ins[0], p),
-            Op::Expand(s) => shape::expand_shape(ins[0], s),
-            Op::SumTo(s) => shape::sum_to_shape(ins[0], s),
-            Op::Index(i) => i.out_shape(ins[0]),
-            Op::LogSumExp(l) => l.out_shape(ins[0]),
-            Op::Custom(c) => c.out_shape(ins),
-        }
+        dispatch!(self, f => OpFamily::<T>::out_shape(f, ins), leaf => unreachable!("leaves are not computed"))
     }
 
     /// Computes the result into `out` (already sized to the result; its old contents are
@@ -245,82 +178,12 @@ impl<T: Float> Op<T> {
         if out.is_empty() {
             return; // a zero-size result: nothing to compute
         }
-        match self {
-            Op::Leaf => unreachable!("leaves are not computed"),
-            Op::Unary(u) => u.forward(ins[0].data, out),
-            Op::Binary(b) => b.forward(ins[0], ins[1], out_shape, out),
-            Op::Matmul { ta, tb } => matmul::matmul_forward(ins[0], ins[1], *ta, *tb, out),
-            Op::Linear { relu } => matmul::linear_forward(ins[0], ins[1], ins[2], *relu, out),
-            Op::Reduce(r) => r.forward(ins[0], out),
-            Op::L1Loss { mean } => loss::l1_forward(ins[0], ins[1], *mean, out),
-            Op::L1LossGrad { mean } => loss::l1_grad_forward(ins[0], ins[1], ins[2], *mean, out),
-            Op::NllLoss(nll) => loss::nll_forward(ins[0], ins[1], *nll, out),
-            Op::NllLossGrad(nll) => loss::nll_grad_forward(ins[0], ins[1], ins[2], *nll, out),
-            Op::Embedding => embedding::embedding_forward(ins[0], ins[1], out),
-            Op::EmbeddingGrad { rows } => embedding::embedding_grad_forward(ins[0], ins[1], *rows, out),
-            Op::LogSoftmax { axis } => softmax::log_softmax_forward(ins[0], *axis, out),
-            Op::Softmax { axis } => softmax::softmax_forward(ins[0], *axis, out),
-            Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_forward(ins[0], ins[1], *axis, out),
-            Op::SoftmaxGrad { axis } => softmax::softmax_grad_forward(ins[0], ins[1], *axis, out),
-            Op::Argmax { axis } => softmax::argmax_forward(ins[0], *axis, out),
-            Op::Reshape(_) => out.copy_from_slice(ins[0].data),
-            Op::Permute(p) => crate::kernels::permute(ins[0].data, ins[0].shape, p, out),
-            Op::Expand(_) => crate::kernels::expand(ins[0].data, ins[0].shape, out_shape, out),
-            Op::SumTo(_) => crate::kernels::sum_to(ins[0].data, ins[0].shape, out_shape, out, false),
-            Op::Index(i) => i.forward(ins[0], out),
-            Op::LogSumExp(l) => l.forward(ins[0], out),
-            Op::Custom(c) => c.forward(ins, out),
-        }
+        dispatch!(self, f => OpFamily::<T>::forward(f, ins, out_shape, out), leaf => unreachable!("leaves are not computed"))
     }
 
-    /// The backward rule: given the gradient `gy` of the output `y` (with respect to some
-    /// final scalar), the gradients of the inputs `x` for which `need[i]` is set.
-    /// `None` means "no contribution" (zero).
+    /// The backward rule (see [`OpFamily::vjp`]); a leaf has none.
     pub fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
-        match self {
-            Op::Leaf => [None; 3],
-            Op::Unary(u) => [u.vjp(g, x[0], y, gy), None, None],
-            Op::Binary(b) => {
-                let [ga, gb] = b.vjp(g, x[0], x[1], y, gy, [need[0], need[1]]);
-                [ga, gb, None]
-            }
-            Op::Matmul { ta, tb } => {
-                let [ga, gb] = matmul::matmul_vjp(g, x[0], x[1], *ta, *tb, gy, [need[0], need[1]]);
-                [ga, gb, None]
-            }
-            Op::Linear { relu } => matmul::linear_vjp(g, x[0], x[1], x[2], *relu, y, gy, need),
-            Op::Reduce(r) => [Some(r.vjp(g, x[0], gy)), None, None],
-            Op::L1Loss { mean } => {
-                let [ga, gb] = loss::l1_vjp(g, x[0], x[1], *mean, gy, [need[0], need[1]]);
-                [ga, gb, None]
-            }
-            Op::L1LossGrad { mean } => loss::l1_grad_vjp(g, x[0], x[1], x[2], *mean, gy, need),
-            Op::NllLoss(nll) => [need[0].then(|| loss::nll_vjp(g, x[0], x[1], *nll, gy)), None, None],
-            Op::NllLossGrad(nll) => loss::nll_grad_vjp(g, x[0], x[2], *nll, gy, need),
-            Op::Embedding => [need[0].then(|| embedding::embedding_vjp(g, x[0], x[1], gy)), None, None],
-            Op::EmbeddingGrad { .. } => embedding::embedding_grad_vjp(g, x[1], gy, need),
-            Op::LogSoftmax { axis } => [Some(softmax::log_softmax_vjp(g, y, gy, *axis)), None, None],
-            Op::Softmax { axis } => [Some(softmax::softmax_vjp(g, y, gy, *axis)), None, None],
-            Op::LogSoftmaxGrad { axis } => softmax::log_softmax_grad_vjp(g, x[0], x[1], gy, *axis, need),
-            Op::SoftmaxGrad { axis } => softmax::softmax_grad_vjp(g, x[0], x[1], gy, *axis, need),
-            Op::Argmax { .. } => [None; 3],
-            Op::Reshape(_) => {
-                let s = g.shape(x[0]);
-                [Some(g.reshape(gy, &s)), None, None]
-            }
-            Op::Permute(p) => [Some(g.permute(gy, &shape::inverse_perm(p))), None, None],
-            Op::Expand(_) => {
-                let s = g.shape(x[0]);
-                [Some(g.sum_to(gy, &s)), None, None]
-            }
-            Op::SumTo(_) => {
-                let s = g.shape(x[0]);
-                [Some(g.expand(gy, &s)), None, None]
-            }
-            Op::Index(i) => [Some(i.vjp(g, x[0], gy)), None, None],
-            Op::LogSumExp(l) => [Some(l.vjp(g, x[0], y, gy)), None, None],
-            Op::Custom(c) => custom::custom_vjp(c.as_ref(), g, x, y, gy, need),
-        }
+        dispatch!(self, f => OpFamily::<T>::vjp(f, g, x, y, gy, need), leaf => [None; 3])
     }
 }
 
@@ -378,14 +241,14 @@ pub trait Graph<T: Float> {
     }
     /// `op(a)·op(b)`.
     fn matmul(&mut self, a: Self::V, b: Self::V, ta: bool, tb: bool) -> Self::V {
-        self.apply(Op::Matmul { ta, tb }, &[a, b])
+        self.apply(Op::Matmul(MatmulOp::Matmul { ta, tb }), &[a, b])
     }
     /// `a` summed down to `shape` (identity when the shapes agree).
     fn sum_to(&mut self, a: Self::V, shape: &[usize]) -> Self::V {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::SumTo(crate::shape::from_dims(shape)), &[a])
+            self.apply(Op::Shape(ShapeOp::SumTo(crate::shape::from_dims(shape))), &[a])
         }
     }
     /// `a` broadcast to `shape` (identity when the shapes agree).
@@ -393,7 +256,7 @@ pub trait Graph<T: Float> {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::Expand(crate::shape::from_dims(shape)), &[a])
+            self.apply(Op::Shape(ShapeOp::Expand(crate::shape::from_dims(shape))), &[a])
         }
     }
     /// `a` with a new shape (identity when the shapes agree).
@@ -401,11 +264,11 @@ pub trait Graph<T: Float> {
         if self.has_shape(a, shape) {
             a
         } else {
-            self.apply(Op::Reshape(crate::shape::from_dims(shape)), &[a])
+            self.apply(Op::Shape(ShapeOp::Reshape(crate::shape::from_dims(shape))), &[a])
         }
     }
     /// `a` with its dimensions permuted.
     fn permute(&mut self, a: Self::V, perm: &[usize]) -> Self::V {
-        self.apply(Op::Permute(crate::shape::from_dims(perm)), &[a])
+        self.apply(Op::Shape(ShapeOp::Permute(crate::shape::from_dims(perm))), &[a])
     }
 }

@@ -1,6 +1,6 @@
 //! Reductions: sum and mean, over all elements or along one axis.
 
-use super::{Graph, View};
+use super::{Graph, OpFamily, View};
 use crate::float::Float;
 use crate::kernels::reduce_axis;
 use crate::shape::{numel, Shape};
@@ -30,7 +30,7 @@ impl Reduce {
     ///
     /// # Errors
     /// `sum: axis 2 out of range for shape [3, 4]`.
-    pub fn out_shape(&self, x: &[usize]) -> Result<Shape, String> {
+    pub fn shape_of(&self, x: &[usize]) -> Result<Shape, String> {
         Ok(match self.axis {
             None if self.keepdim => smallvec::smallvec![1; x.len()],
             None => Shape::new(),
@@ -56,7 +56,7 @@ impl Reduce {
     }
 
     /// The reduction.
-    pub fn forward<T: Float>(&self, x: View<'_, T>, out: &mut [T]) {
+    pub fn map<T: Float>(&self, x: View<'_, T>, out: &mut [T]) {
         if self.mean && self.count(x.shape) == 0 {
             // the mean of nothing is 0/0, as in PyTorch
             out.fill(T::from_f64(f64::NAN));
@@ -73,7 +73,7 @@ impl Reduce {
 
     /// Backward: `dy` broadcast back over the reduced elements (divided by their count for
     /// a mean).
-    pub fn vjp<T: Float, G: Graph<T>>(&self, g: &mut G, x: G::V, dy: G::V) -> G::V {
+    pub fn vjp_one<T: Float, G: Graph<T>>(&self, g: &mut G, x: G::V, dy: G::V) -> G::V {
         let xs = g.shape(x);
         // d/dx_i sum(x) = 1 ; d/dx_i mean(x) = 1/n
         let mut d = dy;
@@ -86,5 +86,24 @@ impl Reduce {
             d = g.mul_scalar(d, T::ONE / T::from_usize(self.count(&xs)));
         }
         g.expand(d, &xs)
+    }
+}
+
+/// Reductions of one input; the rules are [`Reduce::map`] and [`Reduce::vjp_one`].
+impl<T: Float> OpFamily<T> for Reduce {
+    fn name(&self) -> &'static str {
+        Reduce::name(self)
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        self.shape_of(ins[0])
+    }
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        self.map(ins[0], out)
+    }
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], _: G::V, gy: G::V, _: [bool; 3]) -> [Option<G::V>; 3] {
+        [Some(self.vjp_one(g, x[0], gy)), None, None]
     }
 }

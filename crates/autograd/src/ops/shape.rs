@@ -1,8 +1,80 @@
 //! Shape ops: reshape, permute (transpose), expand (broadcast) and sum_to (its adjoint).
 //! Their backward rules are each other: reshape ↔ reshape, permute ↔ inverse permute,
-//! expand ↔ sum_to. The rules themselves are in [`super::Op::vjp`].
+//! expand ↔ sum_to.
 
+use super::{Graph, OpFamily, View};
+use crate::float::Float;
 use crate::shape::{broadcasts_to, numel, Shape};
+
+/// A shape op of one input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShapeOp {
+    /// Same data, new shape.
+    Reshape(Shape),
+    /// Dimensions reordered: output dimension `d` is input dimension `perm[d]`.
+    Permute(Shape),
+    /// Broadcast to a larger shape.
+    Expand(Shape),
+    /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
+    SumTo(Shape),
+}
+
+impl<T: Float> OpFamily<T> for ShapeOp {
+    fn name(&self) -> &'static str {
+        match self {
+            ShapeOp::Reshape(_) => "reshape",
+            ShapeOp::Permute(_) => "permute",
+            ShapeOp::Expand(_) => "expand",
+            ShapeOp::SumTo(_) => "sum_to",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        1
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        match self {
+            ShapeOp::Reshape(s) => reshape_shape(ins[0], s),
+            ShapeOp::Permute(p) => permute_shape(ins[0], p),
+            ShapeOp::Expand(s) => expand_shape(ins[0], s),
+            ShapeOp::SumTo(s) => sum_to_shape(ins[0], s),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], out_shape: &[usize], out: &mut [T]) {
+        let x = ins[0];
+        match self {
+            ShapeOp::Reshape(_) => out.copy_from_slice(x.data),
+            ShapeOp::Permute(p) => crate::kernels::permute(x.data, x.shape, p, out),
+            ShapeOp::Expand(_) => crate::kernels::expand(x.data, x.shape, out_shape, out),
+            ShapeOp::SumTo(_) => crate::kernels::sum_to(x.data, x.shape, out_shape, out, false),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], _: G::V, gy: G::V, _: [bool; 3]) -> [Option<G::V>; 3] {
+        let d = match self {
+            // d/dx reshape(x) = reshape back
+            ShapeOp::Reshape(_) => {
+                let s = g.shape(x[0]);
+                g.reshape(gy, &s)
+            }
+            // d/dx permute(x, p) = permute by p⁻¹
+            ShapeOp::Permute(p) => g.permute(gy, &inverse_perm(p)),
+            // d/dx expand(x) = sum back over the broadcast dimensions
+            ShapeOp::Expand(_) => {
+                let s = g.shape(x[0]);
+                g.sum_to(gy, &s)
+            }
+            // d/dx sum_to(x) = broadcast back
+            ShapeOp::SumTo(_) => {
+                let s = g.shape(x[0]);
+                g.expand(gy, &s)
+            }
+        };
+        [Some(d), None, None]
+    }
+}
 
 /// Result shape of a reshape.
 ///

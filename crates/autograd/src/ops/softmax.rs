@@ -8,12 +8,91 @@
 //! in f64, where `e^x` is infinite, gives the exact result). A NaN in a lane makes the
 //! whole lane NaN; a lane whose maximum is infinite gives NaN, as PyTorch's does.
 
-use std::panic::Location;
-
-use super::{Graph, Op, Reduce, View};
+use super::{Graph, Op, OpFamily, Reduce, View};
 use crate::float::Float;
 use crate::shape::Shape;
-use crate::var::Var;
+
+/// An op along one axis of the softmax family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoftmaxOp {
+    /// `x - max - ln Σ e^(x - max)` along an axis.
+    LogSoftmax {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// `e^(x - max) / Σ e^(x - max)` along an axis.
+    Softmax {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// The gradient of [`SoftmaxOp::LogSoftmax`] in one pass: `dy - e^y Σ dy` of `dy` and
+    /// the output `y`.
+    LogSoftmaxGrad {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// The gradient of [`SoftmaxOp::Softmax`] in one pass: `y (dy - Σ dy y)` of `dy` and
+    /// the output `y`.
+    SoftmaxGrad {
+        /// The axis of the lanes.
+        axis: usize,
+    },
+    /// Index of the largest element along an axis (the axis removed); no gradient.
+    Argmax {
+        /// The axis reduced.
+        axis: usize,
+    },
+}
+
+impl<T: Float> OpFamily<T> for SoftmaxOp {
+    fn name(&self) -> &'static str {
+        match self {
+            SoftmaxOp::LogSoftmax { .. } => "log_softmax",
+            SoftmaxOp::Softmax { .. } => "softmax",
+            SoftmaxOp::LogSoftmaxGrad { .. } => "log_softmax_backward",
+            SoftmaxOp::SoftmaxGrad { .. } => "softmax_backward",
+            SoftmaxOp::Argmax { .. } => "argmax",
+        }
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            SoftmaxOp::LogSoftmaxGrad { .. } | SoftmaxOp::SoftmaxGrad { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        let name = OpFamily::<f64>::name(self);
+        match *self {
+            SoftmaxOp::LogSoftmax { axis } | SoftmaxOp::Softmax { axis } => same_shape(name, ins[0], axis),
+            SoftmaxOp::LogSoftmaxGrad { axis } | SoftmaxOp::SoftmaxGrad { axis } => {
+                grad_shape(name, ins[0], ins[1], axis)
+            }
+            SoftmaxOp::Argmax { axis } => argmax_shape(ins[0], axis),
+        }
+    }
+
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        match *self {
+            SoftmaxOp::LogSoftmax { axis } => log_softmax_forward(ins[0], axis, out),
+            SoftmaxOp::Softmax { axis } => softmax_forward(ins[0], axis, out),
+            SoftmaxOp::LogSoftmaxGrad { axis } => log_softmax_grad_forward(ins[0], ins[1], axis, out),
+            SoftmaxOp::SoftmaxGrad { axis } => softmax_grad_forward(ins[0], ins[1], axis, out),
+            SoftmaxOp::Argmax { axis } => argmax_forward(ins[0], axis, out),
+        }
+    }
+
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, need: [bool; 3]) -> [Option<G::V>; 3] {
+        match *self {
+            SoftmaxOp::LogSoftmax { axis } => [Some(log_softmax_vjp(g, y, gy, axis)), None, None],
+            SoftmaxOp::Softmax { axis } => [Some(softmax_vjp(g, y, gy, axis)), None, None],
+            SoftmaxOp::LogSoftmaxGrad { axis } => log_softmax_grad_vjp(g, x[0], x[1], gy, axis, need),
+            SoftmaxOp::SoftmaxGrad { axis } => softmax_grad_vjp(g, x[0], x[1], gy, axis, need),
+            SoftmaxOp::Argmax { .. } => [None; 3],
+        }
+    }
+}
 
 /// `(outer, n, inner)` of a shape cut at `axis`: lanes of `n` elements `inner` apart.
 fn lanes(shape: &[usize], axis: usize) -> (usize, usize, usize) {
@@ -171,13 +250,13 @@ fn lane_sum<T: Float, G: Graph<T>>(g: &mut G, v: G::V, axis: usize) -> G::V {
 /// Backward of `y = log_softmax(x)`.
 pub fn log_softmax_vjp<T: Float, G: Graph<T>>(g: &mut G, y: G::V, dy: G::V, axis: usize) -> G::V {
     // d/dx_j y_i = δij - softmax_j, so dx = dy - e^y Σ dy
-    g.apply(Op::LogSoftmaxGrad { axis }, &[dy, y])
+    g.apply(Op::Softmax(SoftmaxOp::LogSoftmaxGrad { axis }), &[dy, y])
 }
 
 /// Backward of `y = softmax(x)`.
 pub fn softmax_vjp<T: Float, G: Graph<T>>(g: &mut G, y: G::V, dy: G::V, axis: usize) -> G::V {
     // d/dx_j y_i = y_i (δij - y_j), so dx = y (dy - Σ dy y)
-    g.apply(Op::SoftmaxGrad { axis }, &[dy, y])
+    g.apply(Op::Softmax(SoftmaxOp::SoftmaxGrad { axis }), &[dy, y])
 }
 
 /// Backward of `d = dy - e^y S` (`S = Σ dy` along the lane) given its gradient `gd`, for
@@ -216,7 +295,7 @@ pub fn softmax_grad_vjp<T: Float, G: Graph<T>>(
     need: [bool; 3],
 ) -> [Option<G::V>; 3] {
     // ∂d_i/∂dy_j = y_i δij - y_i y_j, so g_dy = y (gd - Σ gd y), the same fused op
-    let gdy = need[0].then(|| g.apply(Op::SoftmaxGrad { axis }, &[gd, y]));
+    let gdy = need[0].then(|| g.apply(Op::Softmax(SoftmaxOp::SoftmaxGrad { axis }), &[gd, y]));
     // ∂d_i/∂y_j = δij (dy_i - S) - y_i dy_j, so g_y = gd (dy - S) - dy Σ gd y
     let gy = need[1].then(|| {
         let dyy = g.mul(dy, y);
@@ -229,46 +308,6 @@ pub fn softmax_grad_vjp<T: Float, G: Graph<T>>(
         g.binary(super::Binary::Sub, a, b)
     });
     [gdy, gy, None]
-}
-
-/// The softmax family as methods of [`Var`].
-impl<'t, T: Float> Var<'t, T> {
-    #[track_caller]
-    fn softmax_op(&self, op: Op<T>) -> Var<'t, T> {
-        Var::new(self.tape(), self.tape().record(op, &[self.id()], Location::caller()))
-    }
-
-    /// `log(softmax(self))` along `axis`, computed stably in one node (as
-    /// `torch.log_softmax(x, dim=axis)`): `x - max - ln Σ e^(x - max)`.
-    ///
-    /// # Panics
-    /// `log_softmax: axis 2 out of range for shape [3, 4]`.
-    #[track_caller]
-    pub fn log_softmax(&self, axis: usize) -> Var<'t, T> {
-        self.softmax_op(Op::LogSoftmax { axis })
-    }
-
-    /// `e^x / Σ e^x` along `axis`, computed stably in one node (as
-    /// `torch.softmax(x, dim=axis)`).
-    ///
-    /// # Panics
-    /// `softmax: axis 2 out of range for shape [3, 4]`.
-    #[track_caller]
-    pub fn softmax(&self, axis: usize) -> Var<'t, T> {
-        self.softmax_op(Op::Softmax { axis })
-    }
-
-    /// The index of the largest element along `axis`, as a value (the axis removed; the
-    /// first index on ties; a NaN counts as largest), like `torch.argmax(x, dim=axis)`.
-    /// The result never requires grad: indices have no gradient.
-    ///
-    /// # Panics
-    /// `argmax: axis 1 out of range for shape [3]`, or an empty axis.
-    #[track_caller]
-    pub fn argmax(&self, axis: usize) -> Var<'t, T> {
-        let _no_grad = self.tape().no_grad();
-        self.softmax_op(Op::Argmax { axis })
-    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! Each rule below is written with ops of the same tape (see [`super::Graph`]), so it can
 //! itself be differentiated.
 
-use super::{Binary, Graph};
+use super::{Binary, Graph, OpFamily, View};
 use crate::float::Float;
+use crate::shape::Shape;
 
 /// An elementwise function of one input.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,6 +24,8 @@ pub enum Unary<T> {
     Tanh,
     /// `1 / (1 + e^-x)`
     Sigmoid,
+    /// `ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` (no overflow)
+    Softplus,
     /// `√x`
     Sqrt,
     /// `x^p` for a constant `p` (see [`powf`])
@@ -50,6 +53,7 @@ impl<T: Float> Unary<T> {
             Unary::Log => "log",
             Unary::Tanh => "tanh",
             Unary::Sigmoid => "sigmoid",
+            Unary::Softplus => "softplus",
             Unary::Sqrt => "sqrt",
             Unary::Powf(_) => "powf",
             Unary::AddScalar(_) => "add_scalar",
@@ -71,6 +75,7 @@ impl<T: Float> Unary<T> {
             Unary::Log => x.ln(),
             Unary::Tanh => x.tanh(),
             Unary::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
+            Unary::Softplus => x.max(T::ZERO) + (-x.abs()).exp().ln_1p(),
             Unary::Sqrt => x.sqrt(),
             Unary::Powf(p) => powf(x, p),
             Unary::AddScalar(c) => x + c,
@@ -82,7 +87,7 @@ impl<T: Float> Unary<T> {
     }
 
     /// `out[i] = f(a[i])`.
-    pub fn forward(&self, a: &[T], out: &mut [T]) {
+    pub fn map(&self, a: &[T], out: &mut [T]) {
         // one match per call, a tight loop per op
         macro_rules! map {
             ($f:expr) => {
@@ -130,6 +135,11 @@ impl<T: Float> Unary<T> {
                 let d = g.mul(y, d);
                 g.mul(dy, d)
             }
+            // d/dx ln(1 + e^x) = σ(x)
+            Unary::Softplus => {
+                let s = g.unary(Unary::Sigmoid, x);
+                g.mul(dy, s)
+            }
             // d/dx √x = 1 / (2 √x) = 0.5 / y
             Unary::Sqrt => {
                 let half = g.mul_scalar(dy, T::from_f64(0.5));
@@ -161,6 +171,26 @@ impl<T: Float> Unary<T> {
                 g.neg(d)
             }
         })
+    }
+}
+
+/// Elementwise ops keep their input's shape; the rules are [`Unary::map`] and
+/// [`Unary::vjp`].
+impl<T: Float> OpFamily<T> for Unary<T> {
+    fn name(&self) -> &'static str {
+        Unary::name(self)
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn out_shape(&self, ins: &[&[usize]]) -> Result<Shape, String> {
+        Ok(crate::shape::from_dims(ins[0]))
+    }
+    fn forward(&self, ins: &[View<'_, T>], _: &[usize], out: &mut [T]) {
+        self.map(ins[0].data, out)
+    }
+    fn vjp<G: Graph<T>>(&self, g: &mut G, x: &[G::V], y: G::V, gy: G::V, _: [bool; 3]) -> [Option<G::V>; 3] {
+        [Unary::vjp(self, g, x[0], y, gy), None, None]
     }
 }
 

@@ -10,7 +10,7 @@
 use std::mem;
 use std::time::Instant;
 
-use super::{non_finite, resize, Id, Inner, Node, Slot, Tape};
+use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp};
 use crate::float::Float;
 use crate::ops::{Binary, Graph, Op, Unary, View};
 use crate::shape::{numel, Shape};
@@ -42,13 +42,6 @@ impl crate::ops::Handle for H {
             _ => H::Tmp(low),
         }
     }
-}
-
-/// A scratch value of the backward pass.
-#[derive(Default)]
-pub(super) struct Temp<T> {
-    shape: Shape,
-    data: Vec<T>,
 }
 
 impl<T: Float> Tape<T> {
@@ -100,7 +93,7 @@ impl<T: Float> Tape<T> {
             if node.pass != inner.pass || matches!(node.op, Op::Leaf) {
                 continue;
             }
-            let arity = node.op.arity();
+            let arity = node.arity as usize;
             let inputs = node.inputs;
             let need = inner.need(node);
             let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);
@@ -337,7 +330,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
     fn unary(&mut self, op: Unary<T>, a: H) -> H {
         let shape = crate::shape::from_dims(self.inner.resolve(a).shape);
-        self.compute(shape, &[a], |v, _, out| op.forward(v[0].data, out))
+        self.compute(shape, &[a], |v, _, out| op.map(v[0].data, out))
     }
 
     fn binary(&mut self, op: Binary, a: H, b: H) -> H {
@@ -351,7 +344,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
         } else {
             return self.apply(Op::Binary(op), &[a, b]);
         };
-        self.compute(shape, &[a, b], |v, shape, out| op.forward(v[0], v[1], shape, out))
+        self.compute(shape, &[a, b], |v, shape, out| op.map(v[0], v[1], shape, out))
     }
 
     fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {

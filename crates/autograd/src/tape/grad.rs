@@ -1,5 +1,5 @@
-//! The recorder behind [`Tape::grad`]: backward rules run on the tape itself, so the
-//! gradients are variables that can be differentiated again.
+//! The recorder behind `Tape::grad`: backward rules run on the tape itself, so the
+//! gradients are recorded values that can be differentiated again.
 
 use std::panic::Location;
 
@@ -8,7 +8,6 @@ use crate::float::Float;
 use crate::ops::{Graph, Op};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use crate::var::Var;
 
 /// The tape itself as a [`Graph`]: rules record ops, so gradients become variables.
 struct Recorder<'t, T: Float> {
@@ -70,65 +69,30 @@ impl Grads {
 }
 
 impl<T: Float> Tape<T> {
-    /// Gradients of `output` with respect to `wrt`, **recorded on the tape** (PyTorch's
-    /// `torch.autograd.grad(..., create_graph=True)`): the results are variables, so they
-    /// can be differentiated again. The upstream gradient is ones (`output` is usually a
-    /// scalar). Does not touch any `.grad`. An input `output` does not depend on gets zeros.
-    ///
-    /// The backward rules are the same ones the plain backward pass runs, and the pass
-    /// visits the same nodes: those that lead to `output`.
-    #[track_caller]
-    pub fn grad<'t>(&'t self, output: Var<'t, T>, wrt: &[Var<'t, T>]) -> Vec<Var<'t, T>> {
-        let ones = Tensor::ones(&output.shape());
-        self.grad_with(output, self.leaf(&ones, false), wrt)
-    }
-
-    /// Like [`Tape::grad`] with a given upstream gradient `seed` (a vector-Jacobian product;
-    /// the seed may itself require grad).
-    ///
-    /// # Panics
-    /// If the seed's shape is not the output's, or a variable is from another tape.
-    #[track_caller]
-    pub fn grad_with<'t>(&'t self, output: Var<'t, T>, seed: Var<'t, T>, wrt: &[Var<'t, T>]) -> Vec<Var<'t, T>> {
-        let loc = Location::caller();
-        output.check_same_tape(&seed, "grad");
-        for w in wrt {
-            output.check_same_tape(w, "grad");
-        }
-        assert_eq!(
-            output.shape(),
-            seed.shape(),
-            "grad: upstream gradient of shape {:?} for an output of shape {:?} (at {loc})",
-            seed.shape(),
-            output.shape()
-        );
-        let root = output.id();
+    /// The recorded gradients of `root` with respect to `wrt` for the upstream gradient
+    /// `seed` (see `Tape::grad_with`, which checks the arguments): `None` for a value the
+    /// pass does not reach. Recorded ops carry the location `loc`.
+    pub(crate) fn grad_ids(&self, root: Id, seed: Id, wrt: &[Id], loc: &'static Location<'static>) -> Vec<Option<Id>> {
         let (n_nodes, n_params) = {
             let inner = self.inner.borrow();
             (if root.is_param() { 0 } else { root.index() + 1 }, inner.params.len())
         };
         // No node recorded before every `wrt` variable leads to one of them: the pass
         // stops at the earliest (parameters can be used anywhere: then it goes to 0).
-        let lo = wrt
-            .iter()
-            .map(|w| if w.id().is_param() { 0 } else { w.id().index() })
-            .min()
-            .unwrap_or(n_nodes)
-            .min(n_nodes);
+        let lo = wrt.iter().map(|&id| if id.is_param() { 0 } else { id.index() }).min().unwrap_or(n_nodes).min(n_nodes);
         let mut grads = Grads { lo, nodes: vec![None; n_nodes - lo], params: vec![None; n_params], below: None };
         let mut rec = Recorder { tape: self, loc };
-        grads.add(&mut rec, root, seed.id());
+        grads.add(&mut rec, root, seed);
         for i in (lo..n_nodes).rev() {
             let Some(gy) = grads.nodes[i - lo] else { continue };
-            let (op, inputs, need) = {
+            let (op, inputs, need, arity) = {
                 let inner = self.inner.borrow();
                 let node = &inner.nodes[i];
                 if !node.slot.requires_grad || matches!(node.op, Op::Leaf) {
                     continue;
                 }
-                (node.op.clone(), node.inputs, inner.need(node))
+                (node.op.clone(), node.inputs, inner.need(node), node.arity as usize)
             };
-            let arity = op.arity();
             let contributions = op.vjp(&mut rec, &inputs[..arity], Id::node(i), gy, need);
             for j in 0..arity {
                 match contributions[j] {
@@ -143,16 +107,11 @@ impl<T: Float> Tape<T> {
             }
         }
         wrt.iter()
-            .map(|w| {
-                let id = w.id();
-                let found = if id.is_param() {
+            .map(|&id| {
+                if id.is_param() {
                     grads.params[id.index()]
                 } else {
                     id.index().checked_sub(lo).and_then(|i| grads.nodes.get(i).copied().flatten())
-                };
-                match found {
-                    Some(g) => Var::new(self, g),
-                    None => self.leaf(Tensor::zeros(&w.shape()), false),
                 }
             })
             .collect()

@@ -3,7 +3,6 @@
 use super::{Id, Param, Slot, Tape};
 use crate::float::Float;
 use crate::tensor::Tensor;
-use crate::var::Var;
 
 impl<T: Float> Tape<T> {
     /// A new parameter (requires grad).
@@ -22,14 +21,14 @@ impl<T: Float> Tape<T> {
         Param { index, tape: self.uid }
     }
 
-    /// The variable of a parameter, for use in ops.
+    /// The id of a parameter's value.
     ///
     /// # Panics
     /// If the parameter belongs to another tape.
     #[track_caller]
-    pub fn var(&self, p: Param) -> Var<'_, T> {
+    pub(crate) fn param_id(&self, p: Param) -> Id {
         self.check_param(p);
-        Var::new(self, Id::param(p.index as usize))
+        Id::param(p.index as usize)
     }
 
     /// Whether `p` is a parameter of this tape (not of another one).
