@@ -274,8 +274,9 @@ fn the_table_has_the_issues_verdicts() {
 }
 
 /// The answer's rows: the five optimizers as above, then clipping (Adam: no fix no longer
-/// works, the loss fixes still do), BatchNorm (nothing works), LayerNorm (as plain SGD).
-const ANSWER: [[bool; 4]; 8] = [
+/// works, the loss fixes still do), BatchNorm (nothing works), LayerNorm (as plain SGD),
+/// token-mean losses (no fix of `fixes` works: they need tokens/total).
+const ANSWER: [[bool; 4]; 9] = [
     PATTERN[0],
     PATTERN[1],
     PATTERN[2],
@@ -284,6 +285,7 @@ const ANSWER: [[bool; 4]; 8] = [
     [false, false, true, true],
     [false, false, false, false],
     [false, true, true, true],
+    [false, false, false, false],
 ];
 
 #[test]
@@ -303,18 +305,24 @@ fn the_answer_is_measured_for_every_setup() {
             "AdamW, weight decay 0.1",
             "Adam, clip_grad_norm 0.63",
             "SGD, BatchNorm1d",
-            "SGD, LayerNorm"
+            "SGD, LayerNorm",
+            "SGD, token-mean loss"
         ]
     );
+    assert!(answer.contains("(tokens/total): yes"), "the token row's own fix: {answer}");
     for (row, want) in rows.iter().zip(ANSWER) {
         let cells: Vec<bool> = row.split(" | ").skip(1).map(|c| c.trim_end_matches(" |").starts_with("yes")).collect();
         assert_eq!(cells, want, "{row}");
     }
     // the cells are the runs' own verdicts, not text
-    for ((_, report), want) in run_answer().iter().zip(ANSWER) {
+    let measured = run_answer();
+    for ((_, report), want) in measured.rows.iter().zip(ANSWER) {
         let got: Vec<bool> = RUNS[1..].iter().map(|n| report.run(n).equal).collect();
         assert_eq!(got, want);
     }
+    let got: Vec<bool> = RUNS[1..].iter().map(|n| measured.tokens.run(n).equal).collect();
+    assert_eq!(got, ANSWER[8]);
+    assert!(measured.tokens.run("tokens/total").equal);
     // with an option the answer is left out: the table shows the asked setup
     let clip = String::from_utf8(demo(&["fixes", "--clip-grad-norm", "0.63"]).stdout).unwrap();
     assert!(!clip.contains("The answer") && clip.contains("clip    clip_grad_norm_(parameters, 0.63)"), "{clip}");
