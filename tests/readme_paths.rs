@@ -54,11 +54,13 @@ fn links(text: &str) -> Vec<String> {
 }
 
 /// Whether a word looks like a file path: a `/`, path characters only, and a file
-/// extension or a trailing `/`.
+/// extension (a name, a dot, then more: `1/N.` ending a sentence is not one) or a trailing
+/// `/`.
 fn is_path(word: &str) -> bool {
     let chars = word.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
     let last = word.rsplit('/').next().unwrap_or("");
-    chars && word.contains('/') && !word.starts_with('/') && (word.ends_with('/') || last.contains('.'))
+    let extension = last.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty());
+    chars && word.contains('/') && !word.starts_with('/') && (word.ends_with('/') || extension)
 }
 
 /// Whether `path` names a file or folder: from the root, from `dir` (the document's
@@ -196,6 +198,7 @@ fn readme_paths_and_commands_exist() {
 fn the_checks_catch_drift() {
     let (packages, targets) = targets();
     assert!(is_path("crates/nn/data/README.md") && is_path("docs/") && !is_path("lib.rs"));
+    assert!(!is_path("1/N.") && !is_path("s_i/B") && is_path(".ci/run.sh"));
     assert!(!is_path("src/main.rs:7:15)") && !is_path("https://x.org/a.md"));
     let root = Path::new("");
     assert!(exists("crates/nn/data/README.md", root) && exists("tape/backward.rs", root));
