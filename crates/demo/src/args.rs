@@ -293,6 +293,16 @@ impl MemoryArg {
     }
 }
 
+/// The start of a subcommand's run: its validated settings, or the one line and exit
+/// status 2 of [`crate::output::fail`]; then the seed notes on stderr.
+pub fn begin<C>(validated: Result<C, String>, seeds: &SeedArgs) -> Result<C, std::process::ExitCode> {
+    let settings = validated.map_err(|msg| crate::output::fail(&msg))?;
+    for note in seeds.notes() {
+        crate::output::say(&note);
+    }
+    Ok(settings)
+}
+
 /// The output files `(option, path)` given: each one's folder exists and takes new files,
 /// none is a folder or a device, and no two are the same file. Checked before any work.
 ///

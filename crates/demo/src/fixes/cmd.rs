@@ -136,13 +136,10 @@ pub fn validate(a: &FixesArgs) -> Result<(FixesConfig, bool), String> {
 /// Runs `tapegrad-demo fixes` as `a` asks: prints the table or one optimizer's runs (text
 /// or JSON) and writes the plot, saying where it went.
 pub fn run(a: &FixesArgs) -> ExitCode {
-    let (config, table) = match validate(a) {
+    let (config, table) = match crate::args::begin(validate(a), &a.seeds) {
         Ok(v) => v,
-        Err(msg) => return fail(&msg),
+        Err(code) => return code,
     };
-    for note in a.seeds.notes() {
-        say(&note);
-    }
     let reports = if table { run_table(&config) } else { vec![run_fixes(&config)] };
     let json = a.json.json;
     let mut written = String::new();

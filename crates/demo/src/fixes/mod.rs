@@ -146,6 +146,42 @@ pub struct FixesRun {
     pub equal: bool,
 }
 
+impl FixesRun {
+    /// A finished run (no clipping, no buffers): its final `params` compared with the batched
+    /// run's.
+    pub(crate) fn new(
+        name: &'static str,
+        lr: f64,
+        params: Vec<f32>,
+        batched: &[f32],
+        losses: Vec<Vec<f32>>,
+        distances: Vec<f64>,
+    ) -> Self {
+        FixesRun {
+            name,
+            lr,
+            max_rel_diff: rel_distance(&params, batched),
+            equal: allclose(&params, batched),
+            params,
+            losses,
+            grad_norms: Vec::new(),
+            buffers: None,
+            distances,
+        }
+    }
+}
+
+/// After a step of run `i`, records its distance from the batched run (run 0, whose
+/// parameters `params` then become `batched`).
+pub(crate) fn track_distance(i: usize, params: Vec<f32>, batched: &mut Vec<f32>, distances: &mut Vec<f64>) {
+    if i == 0 {
+        *batched = params;
+        distances.push(0.0);
+    } else {
+        distances.push(rel_distance(&params, batched));
+    }
+}
+
 /// One experiment's result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FixesReport {
@@ -277,29 +313,18 @@ pub fn run_fixes(config: &FixesConfig) -> FixesReport {
                 r.grad_norms.push(clip_grad_norm(&mut r.tape, c, NormType::L2));
             }
             r.optimizer.step(&mut r.tape);
-            let params = flatten(&r.tape, &r.model, false);
-            if i == 0 {
-                batched = params;
-                r.distances.push(0.0);
-            } else {
-                r.distances.push(rel_distance(&params, &batched));
-            }
+            track_distance(i, flatten(&r.tape, &r.model, false), &mut batched, &mut r.distances);
         }
     }
     let runs = runners
         .into_iter()
         .map(|r| {
             let params = flatten(&r.tape, &r.model, false);
+            let buffers = flat_buffers(&r.model);
             FixesRun {
-                name: r.name,
-                lr: r.lr,
-                max_rel_diff: rel_distance(&params, &batched),
-                equal: allclose(&params, &batched),
-                params,
-                losses: r.losses,
                 grad_norms: r.grad_norms,
-                buffers: flat_buffers(&r.model),
-                distances: r.distances,
+                buffers,
+                ..FixesRun::new(r.name, r.lr, params, &batched, r.losses, r.distances)
             }
         })
         .collect();

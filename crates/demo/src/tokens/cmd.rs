@@ -146,20 +146,17 @@ pub fn validate(a: &TokensArgs) -> Result<(TokensConfig, bool), String> {
 /// Runs `tapegrad-demo tokens` as `a` asks: prints the table or one optimizer's runs (text
 /// or JSON) and writes the plot, saying where it went.
 pub fn run(a: &TokensArgs) -> ExitCode {
-    let (config, table) = match validate(a) {
+    let (config, table) = match crate::args::begin(validate(a), &a.seeds) {
         Ok(v) => v,
-        Err(msg) => return fail(&msg),
+        Err(code) => return code,
     };
-    for note in a.seeds.notes() {
-        say(&note);
-    }
     let reports = if table { run_table(&config) } else { vec![run_tokens(&config)] };
     let json = a.json.json;
     let mut written = String::new();
     if let Some(path) = &a.plot.plot {
         let panels: Vec<_> = reports.iter().map(|r| r.panel()).collect();
         if let Err(e) = crate::fixes::plot::write_panels(&panels, path) {
-            return fail(&format!("--plot: {}: {e}", path.display()));
+            return fail(&format!("--plot: {}: {e}", tapegrad_nn::files::escaped(path)));
         }
         written = format!("plot written to {}", path.display());
     }

@@ -30,9 +30,9 @@ use tapegrad_nn::{
 
 use crate::args::describe_optimizer;
 pub use crate::fixes::FixesRun as TokensRun;
-use crate::fixes::{default_optimizer, rel_distance, verdict};
+use crate::fixes::{default_optimizer, track_distance, verdict};
 use crate::json::py_float;
-use crate::model::{allclose, flatten};
+use crate::model::flatten;
 
 /// One experiment's settings (validated command-line options).
 #[derive(Clone, Debug, PartialEq)]
@@ -249,30 +249,14 @@ pub fn run_tokens(config: &TokensConfig) -> TokensReport {
         for (i, r) in runners.iter_mut().enumerate() {
             let losses = r.accumulation.run(&mut r.tape, &r.model, &loss, &x, &t, Some(r.optimizer.as_mut()));
             r.losses.push(losses);
-            let params = flatten(&r.tape, &r.model, false);
-            if i == 0 {
-                batched = params;
-                r.distances.push(0.0);
-            } else {
-                r.distances.push(rel_distance(&params, &batched));
-            }
+            track_distance(i, flatten(&r.tape, &r.model, false), &mut batched, &mut r.distances);
         }
     }
     let runs = runners
         .into_iter()
         .map(|r| {
             let params = flatten(&r.tape, &r.model, false);
-            TokensRun {
-                name: r.name,
-                lr: r.lr,
-                max_rel_diff: rel_distance(&params, &batched),
-                equal: allclose(&params, &batched),
-                params,
-                losses: r.losses,
-                grad_norms: Vec::new(),
-                buffers: None,
-                distances: r.distances,
-            }
+            TokensRun::new(r.name, r.lr, params, &batched, r.losses, r.distances)
         })
         .collect();
     let sizes = split_sizes(b, k);
