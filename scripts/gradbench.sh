@@ -10,6 +10,9 @@
 #                       GradBench's own command line are built (scripts/gradbench/setup.sh)
 #   --tools "T ..."     which tools, among tapegrad pytorch manual (default: all three)
 #   --size small|default   workloads (default small; see scripts/gradbench/run.sh)
+#                       default: upstream's sizes; tapegrad needs about 8 minutes for
+#                       all twelve and 4.2 GiB for ode, the PyTorch tool hours (use
+#                       --tools "tapegrad manual" --min-runs 1; docs/gradbench.md)
 #   --min-runs N        runs of every workload (default 3; the table shows the fastest)
 #   --logs DIR          where the logs go (default ./gradbench-logs)
 #   EVAL ...            default: all twelve

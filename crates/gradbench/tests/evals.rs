@@ -114,3 +114,13 @@ fn particle_in_all_four_modes() {
         assert!((got - 0.2071918746486116).abs() < 1e-9, "{mode}: {got}");
     }
 }
+
+/// ba's CSR indices are 32-bit: a Jacobian with more nonzeros is refused before any work.
+#[test]
+fn ba_jacobian_beyond_32_bit_indices_is_an_error() {
+    let eval = MODULES.iter().find(|(m, _)| *m == "ba").unwrap().1;
+    let input = serde_json::json!({"n": 1, "m": 1, "p": 140_000_000u64, "cam": vec![0.1; 11], "x": [1.0, 2.0, 3.0],
+        "w": 0.5, "feat": [1.0, 2.0]});
+    let err = eval("jacobian", &input, ONE_RUN).err().expect("31 p nonzeros exceed u32");
+    assert!(err.contains("32-bit"), "{err}");
+}
