@@ -29,6 +29,19 @@ pub fn vector(v: &Value, what: &str) -> Result<Vec<f64>, String> {
     list.iter().enumerate().map(|(i, x)| x.as_f64().ok_or_else(|| format!("{what}[{i}]: expected a number"))).collect()
 }
 
+/// `v` repeated `times` times, or an error (not an abort) when that does not fit in memory.
+pub fn repeated(v: &[f64], times: usize, name: &str) -> Result<Vec<f64>, String> {
+    let mut out = Vec::new();
+    v.len()
+        .checked_mul(times)
+        .and_then(|len| out.try_reserve_exact(len).ok())
+        .ok_or_else(|| format!("{name}: {times} copies of {} numbers do not fit in memory", v.len()))?;
+    for _ in 0..times {
+        out.extend_from_slice(v);
+    }
+    Ok(out)
+}
+
 /// A list-of-numbers field.
 pub fn vector_field(v: &Value, name: &str) -> Result<Vec<f64>, String> {
     vector(field(v, name)?, name)

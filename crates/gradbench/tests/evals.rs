@@ -117,6 +117,15 @@ fn particle_in_all_four_modes() {
 
 /// ba's CSR indices are 32-bit: a Jacobian with more nonzeros is refused before any work.
 #[test]
+fn ba_cameras_beyond_memory_are_an_error() {
+    let eval = MODULES.iter().find(|(m, _)| *m == "ba").unwrap().1;
+    let input = serde_json::json!({"n": 1_000_000_000_000_000u64, "m": 1, "p": 1, "cam": vec![0.1; 11],
+        "x": [1.0, 2.0, 3.0], "w": 0.5, "feat": [1.0, 2.0]});
+    let err = eval("objective", &input, ONE_RUN).err().expect("10^15 cameras do not fit");
+    assert!(err.contains("cam: 1000000000000000 copies of 11 numbers do not fit in memory"), "{err}");
+}
+
+#[test]
 fn ba_jacobian_beyond_32_bit_indices_is_an_error() {
     let eval = MODULES.iter().find(|(m, _)| *m == "ba").unwrap().1;
     let input = serde_json::json!({"n": 1, "m": 1, "p": 140_000_000u64, "cam": vec![0.1; 11], "x": [1.0, 2.0, 3.0],

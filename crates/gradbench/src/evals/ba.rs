@@ -23,7 +23,7 @@
 use serde_json::{json, Value};
 use tapegrad::{Scalar, ScalarTape};
 
-use crate::input::{count, float, to_json, vector_field};
+use crate::input::{count, float, repeated, to_json, vector_field};
 use crate::{measure, unknown_function, Measured, Runs};
 
 /// Number of camera parameters.
@@ -77,7 +77,8 @@ impl Problem {
         if n == 0 || m == 0 || p == 0 || cam.len() != CAM || x.len() != 3 || feat.len() != 2 {
             return Err("expected n, m, p >= 1, cam of 11 numbers, x of 3 and feat of 2".into());
         }
-        Ok(Problem { n, m, p, cam: cam.repeat(n), x: x.repeat(m), w: float(input, "w")?, feat: [feat[0], feat[1]] })
+        let (cam, x) = (repeated(&cam, n, "cam")?, repeated(&x, m, "x")?);
+        Ok(Problem { n, m, p, cam, x, w: float(input, "w")?, feat: [feat[0], feat[1]] })
     }
 
     /// Observation `i`'s camera, point, weight and feature.
@@ -95,10 +96,25 @@ struct Csr {
     vals: Vec<f64>,
 }
 
-fn jacobian(pb: &Problem, tape: &mut ScalarTape) -> Csr {
-    let nnz = 31 * pb.p;
-    let mut csr =
-        Csr { rows: Vec::with_capacity(3 * pb.p + 1), cols: Vec::with_capacity(nnz), vals: Vec::with_capacity(nnz) };
+impl Csr {
+    /// Room for the Jacobian of `p` observations, or an error (not an abort) when it does
+    /// not fit in memory.
+    fn with_room(p: usize) -> Result<Csr, String> {
+        let mut csr = Csr { rows: Vec::new(), cols: Vec::new(), vals: Vec::new() };
+        let (rows, nnz) = (p.checked_mul(3).and_then(|r| r.checked_add(1)), p.checked_mul(31));
+        let room = rows.zip(nnz).and_then(|(rows, nnz)| {
+            let rows = csr.rows.try_reserve_exact(rows);
+            rows.and_then(|()| csr.cols.try_reserve_exact(nnz)).and_then(|()| csr.vals.try_reserve_exact(nnz)).ok()
+        });
+        room.map(|()| csr).ok_or_else(|| format!("the Jacobian of {p} observations does not fit in memory"))
+    }
+}
+
+/// The Jacobian, in `csr` (emptied first; room for it is made by [`Csr::with_room`]).
+fn jacobian(pb: &Problem, tape: &mut ScalarTape, mut csr: Csr) -> Csr {
+    csr.rows.clear();
+    csr.cols.clear();
+    csr.vals.clear();
     csr.rows.push(0);
     let mut block = [0.0; 30];
     for i in 0..pb.p {
@@ -172,11 +188,35 @@ pub fn evaluate(function: &str, input: &Value, runs: Runs) -> Result<Measured, S
         "jacobian" if nonzeros > u32::MAX as usize || columns > u32::MAX as usize => {
             Err(format!("a Jacobian of {nonzeros} nonzeros and {columns} columns exceeds 32-bit indices"))
         }
-        "jacobian" => Ok(measure(
-            runs,
-            || jacobian(&pb, &mut tape),
-            |j| json!({"rows": truncated(&j.rows), "cols": truncated(&j.cols), "vals": truncated(&j.vals)}),
-        )),
+        "jacobian" => {
+            // the first run's room is made here, so memory running out is an answer, not an
+            // abort; later runs reuse what the run before freed
+            let mut room = Some(Csr::with_room(pb.p)?);
+            Ok(measure(
+                runs,
+                || {
+                    jacobian(
+                        &pb,
+                        &mut tape,
+                        room.take().unwrap_or_else(|| Csr::with_room(pb.p).expect("room of the first run")),
+                    )
+                },
+                |j| json!({"rows": truncated(&j.rows), "cols": truncated(&j.cols), "vals": truncated(&j.vals)}),
+            ))
+        }
         _ => Err(unknown_function(function, &["objective", "jacobian"])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Csr;
+
+    #[test]
+    fn a_jacobian_beyond_memory_is_an_error() {
+        // 2^45 observations: 8.7e15 bytes of values, beyond any address space
+        let err = Csr::with_room(1 << 45).err().expect("no room for 2^45 observations");
+        assert!(err.contains("does not fit in memory"), "{err}");
+        assert_eq!(Csr::with_room(2).expect("room for two").vals.capacity(), 62);
     }
 }
