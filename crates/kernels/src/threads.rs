@@ -269,7 +269,7 @@ mod pool {
         }
     }
 
-    /// The process's pool (in test builds watched for deadlocks: [`tests::watch`]).
+    /// The process's pool (in test builds watched for deadlocks by `tests::watch`).
     fn pool() -> &'static Pool {
         static POOL: OnceLock<Pool> = OnceLock::new();
         let mut created = false;
