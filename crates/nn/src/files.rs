@@ -481,3 +481,62 @@ impl Drop for PreparedWrite {
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     prepare_write(path, bytes)?.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs [`at_fresh_name`] with a `make` that fails as `fail(call)` says (`None`: success);
+    /// the result and the names tried. More than 100 tries fail the test.
+    fn tries(fail: impl Fn(usize) -> Option<io::ErrorKind>) -> (io::Result<PathBuf>, Vec<PathBuf>) {
+        let mut names = Vec::new();
+        let r = at_fresh_name(Path::new("dir"), |p| {
+            names.push(p.to_path_buf());
+            assert!(names.len() <= 100, "at_fresh_name does not stop");
+            match fail(names.len()) {
+                Some(kind) => Err(io::Error::new(kind, "planned")),
+                None => Ok(p.to_path_buf()),
+            }
+        });
+        let r = r.map(|(made, name)| {
+            assert_eq!(made, name);
+            name
+        });
+        (r, names)
+    }
+
+    #[test]
+    fn a_taken_name_is_retried_with_another() {
+        let (r, names) = tries(|call| (call <= 3).then_some(io::ErrorKind::AlreadyExists));
+        assert_eq!(names.len(), 4);
+        assert_eq!(r.unwrap(), names[3]);
+        let distinct: std::collections::HashSet<&PathBuf> = names.iter().collect();
+        assert_eq!(distinct.len(), 4, "{names:?}");
+        for p in &names {
+            assert_eq!(p.parent(), Some(Path::new("dir")), "{p:?}");
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp") && name.len() == 30, "{name}");
+        }
+    }
+
+    #[test]
+    fn names_are_tried_17_times_at_most() {
+        let (r, names) = tries(|_| Some(io::ErrorKind::AlreadyExists));
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(names.len(), 17);
+    }
+
+    #[test]
+    fn other_errors_are_not_retried() {
+        let (r, names) = tries(|_| Some(io::ErrorKind::PermissionDenied));
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn fresh_names_differ() {
+        let dir = Path::new("d");
+        let names: std::collections::HashSet<PathBuf> = (0..1000).map(|_| temp_name(dir)).collect();
+        assert_eq!(names.len(), 1000);
+    }
+}

@@ -624,3 +624,6 @@ fn read_exactly(file: &mut impl Read, bytes: &mut Vec<u8>, n: u64, len: u64) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -178,3 +178,64 @@ fn paths_in_messages_stay_on_one_line() {
     let err = tapegrad_nn::Dataset::<f32>::from_csv(d.0.join("a\nb.csv"), 1.0).unwrap_err().to_string();
     assert!(!err.contains('\n') && err.contains("a\\nb.csv"), "{err}");
 }
+
+/// Whether the kernel and the filesystem of `dir` make unnamed temporary files (`O_TMPFILE`).
+#[cfg(target_os = "linux")]
+fn unnamed_files_in(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = fs::OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).open(dir).is_ok();
+    if !made {
+        eprintln!("SKIPPED: unnamed temporary files (no O_TMPFILE in {})", dir.display());
+    }
+    made
+}
+
+/// On Linux a prepared write is an unnamed file: until the commit the folder holds only the
+/// old file, so a write killed part way leaves nothing behind.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_prepared_write_has_no_name_until_its_commit() {
+    let d = Dir::new("unnamed");
+    if !unnamed_files_in(&d.0) {
+        return;
+    }
+    let real = d.join("real.bin");
+    fs::write(&real, b"old").unwrap();
+    std::os::unix::fs::symlink("real.bin", d.join("link.bin")).unwrap();
+    let w = prepare_write(d.join("link.bin"), b"new").unwrap();
+    assert_eq!(w.target(), real);
+    assert_eq!(d.entries(), ["link.bin", "real.bin"]);
+    w.commit().unwrap();
+    assert_eq!(d.entries(), ["link.bin", "real.bin"]);
+    assert_eq!(fs::read(&real).unwrap(), b"new");
+}
+
+/// A commit that fails after the temporary file got its name (a folder took the target's
+/// place since the prepare) removes that name again and leaves the folder alone.
+#[test]
+fn a_failed_commit_leaves_no_temporary_file() {
+    let d = Dir::new("failed-commit");
+    let p = d.join("a.txt");
+    let w = prepare_write(&p, b"new").unwrap();
+    fs::create_dir(&p).unwrap();
+    fs::write(p.join("inside"), b"kept").unwrap();
+    let err = w.commit().unwrap_err();
+    assert!(err.to_string().starts_with("cannot replace the file with the temporary file"), "{err}");
+    assert_eq!(d.entries(), ["a.txt"]);
+    assert_eq!(fs::read(p.join("inside")).unwrap(), b"kept");
+}
+
+/// An output below a regular file is refused with the system's reason: not a folder.
+#[cfg(unix)]
+#[test]
+fn an_output_below_a_file_is_not_in_a_folder() {
+    let d = Dir::new("below-file");
+    fs::write(d.join("file"), b"data").unwrap();
+    for p in [d.join("file").join("x"), d.join("file").join("x").join("y")] {
+        let err = check_output(&p).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory, "{}: {err}", p.display());
+        assert!(write_atomic(&p, b"x").is_err());
+    }
+    assert_eq!(d.entries(), ["file"]);
+    assert_eq!(fs::read(d.join("file")).unwrap(), b"data");
+}

@@ -184,3 +184,42 @@ fn non_finite_weights_are_reported_by_tensor() {
         assert!(msg.starts_with(path.to_str().unwrap()) && msg.contains(&want), "{msg}");
     }
 }
+
+/// A file cut anywhere (in the length prefix, the header, the data) or grown by a byte is
+/// refused from its path with the same verdict as from its bytes: `load` checks the file's
+/// length before reading it as `load_from_bytes` checks the bytes' length.
+#[test]
+fn a_cut_file_is_refused_from_its_path_as_from_its_bytes() {
+    let dir = TempDir::new("cut");
+    let path = dir.0.join("cut.safetensors");
+    let len = PYTORCH.len();
+    let header = header_bytes(PYTORCH) as usize;
+    let mut grown = PYTORCH.to_vec();
+    grown.push(0);
+    let cuts = [0, 1, 7, 8, 9, header - 1, header, header + 1, len - 1];
+    for bytes in cuts.iter().map(|&cut| &PYTORCH[..cut]).chain([&grown[..]]) {
+        std::fs::write(&path, bytes).unwrap();
+        let from_path = refused(&path, bytes.len() as u64);
+        let (mut tape, model) = mlp(2);
+        let from_bytes = tapegrad_nn::load_from_bytes(&mut tape, &model, bytes).unwrap_err();
+        assert_eq!(from_path, format!("{}: {from_bytes}", path.display()), "{} bytes", bytes.len());
+    }
+}
+
+/// `check_finite` counts every non-finite value of the first tensor that has one and
+/// locates the first of them.
+#[test]
+fn every_non_finite_value_is_counted_and_the_first_located() {
+    let tape = Tape::<f32>::new();
+    let weight = vec![1.0, f32::NAN, 2.0, f32::INFINITY, f32::NAN, 3.0];
+    let lin = tapegrad_nn::Linear::from_tensors(
+        &tape,
+        tapegrad::Tensor::new(weight, &[2, 3]),
+        tapegrad::Tensor::new(vec![f32::NEG_INFINITY, 0.0], &[2]),
+    );
+    let err = check_finite(&tape, &lin).unwrap_err();
+    let StateDictErrorKind::NonFinite { key, count, index, value } = err.kind() else { panic!("{err}") };
+    assert_eq!((key.as_str(), *count, *index), ("weight", 3, 1), "{err}");
+    assert!(value.is_nan(), "{err}");
+    assert!(err.to_string().contains("holds 3 non-finite values (the first, NaN, at flat index 1)"), "{err}");
+}

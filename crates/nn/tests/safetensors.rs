@@ -564,3 +564,23 @@ fn models_without_parameters_and_single_layers() {
     assert_eq!(&bytes[8..16], b"{}      ");
     load_from_bytes(&mut tape, &ReLU, &bytes).unwrap();
 }
+
+/// A header of exactly the format's limit (100,000,000 bytes) is allowed, so a file that
+/// announces one and ends early is truncated; one byte more is over the limit.
+#[test]
+fn the_header_length_limit_is_the_formats() {
+    for (n, truncated) in [(100_000_000u64, true), (100_000_001, false)] {
+        let mut bytes = PYTORCH.to_vec();
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        let err = load_fails::<f32>(&[4, 8, 2], &bytes);
+        match err.kind() {
+            StateDictErrorKind::Truncated { len, expected } if truncated => {
+                assert_eq!((*len, *expected), (PYTORCH.len() as u64, 8 + n))
+            }
+            StateDictErrorKind::Invalid(why) if !truncated => {
+                assert!(why.contains(&format!("header length of {n} bytes, over the format's limit")), "{why}")
+            }
+            other => panic!("header of {n} bytes: {other:?}"),
+        }
+    }
+}
