@@ -191,6 +191,28 @@ mod split_tests {
         // one row cannot be split: the second thread's part is empty and not run
         assert_eq!(parts_of(2, 2 * PARALLEL_MIN, Some(2 * PARALLEL_MIN)), [(0, 2 * PARALLEL_MIN)]);
     }
+
+    /// Arrays of [`VECTOR_MIN`] elements or more run through the AVX2 build of the loop
+    /// when the instruction set in use has AVX2, on every thread; shorter ones never do.
+    #[test]
+    fn arrays_from_vector_min_run_the_avx2_build() {
+        use crate::cpu::{has_avx2, InAvx2Build};
+        let _guard = thread_count_guard();
+        if !has_avx2() {
+            eprintln!("SKIPPED: the AVX2 build of the elementwise loops (no AVX2 in the instruction set in use)");
+        }
+        for threads in [1, 2] {
+            set_num_threads(threads);
+            for n in [VECTOR_MIN - 1, VECTOR_MIN, PARALLEL_MIN] {
+                let seen = Mutex::new(Vec::new());
+                par_chunks_mut(&mut vec![0u8; n], |_, _| seen.lock().unwrap().push(InAvx2Build::active()));
+                let expected = n >= VECTOR_MIN && has_avx2();
+                let seen = seen.into_inner().unwrap();
+                assert!(seen.iter().all(|&v| v == expected), "{n} elements on {threads} threads: {seen:?}");
+            }
+        }
+        set_num_threads(1);
+    }
 }
 
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
@@ -446,16 +468,14 @@ mod pool {
         use std::thread::{self, ThreadId};
 
         /// How long a test waits for something that takes microseconds (a woken worker to
-        /// start a part, an idle one to park): a guard against a deadlock, not a timing. A
-        /// correct pool passes however loaded the machine is, unless a runnable thread gets
-        /// no CPU for this long; a broken one fails after it instead of hanging.
+        /// start a part, an idle one to park): a deadlock guard, not a timing (a correct pool
+        /// passes unless a runnable thread gets no CPU for this long; docs/testing.md).
         const GUARD: Duration = Duration::from_secs(30);
 
-        /// Watches `pool` from a thread of its own: if one job is still in flight twice
-        /// [`GUARD`] after it was published (every part of a test job is done in
-        /// milliseconds, seconds under valgrind), the pool has deadlocked or a claim loop
-        /// never ends, and the test process is aborted with a message: any test whose job
-        /// hangs then fails the run instead of stalling it, whichever test that is.
+        /// Watches `pool` from a thread of its own: a job still in flight twice [`GUARD`]
+        /// after it was published (a test job's parts take milliseconds, seconds under
+        /// valgrind) has deadlocked, and the test process is aborted with a message, so a
+        /// hang fails the run instead of stalling it, whichever test's job it is.
         pub(super) fn watch(pool: &'static Pool) {
             let watchdog = move || {
                 let mut oldest: Option<(u64, Instant)> = None;
@@ -471,8 +491,7 @@ mod pool {
                     oldest = match oldest {
                         Some((e, since)) if in_flight && e == epoch => {
                             if since.elapsed() > 2 * GUARD {
-                                // straight to stderr: the harness captures `eprintln!` of
-                                // threads a test spawned, and would lose it in the abort
+                                // not `eprintln!`, which the harness captures (lost in the abort)
                                 let line =
                                     format!("tapegrad pool: job {epoch} unfinished after {:?}: deadlock\n", 2 * GUARD);
                                 let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
@@ -488,8 +507,7 @@ mod pool {
             thread::Builder::new().name("tapegrad-pool-watchdog".into()).spawn(watchdog).expect("watchdog thread");
         }
 
-        /// A pool of this test's own, watched: no other test's job can hold it, so every
-        /// job here is handed to its workers.
+        /// A watched pool of the test's own, which no other test's job can hold.
         fn private_pool() -> &'static Pool {
             let pool = Box::leak(Box::new(Pool::new()));
             watch(pool);
