@@ -10,7 +10,10 @@
 //! Counted with a global allocator: every allocation of the thread inside [`allocations`]
 //! and of each kernel pool worker goes to one process-wide counter (the test harness's own
 //! threads, which start and report other tests meanwhile, are not counted). The pool's
-//! workers are spawned and marked before the counted part starts.
+//! workers are spawned and marked before the counted part starts. The warm-up step runs on
+//! the calling thread alone ([`warm_up`]), also on two threads: the caller sizes the GEMM's
+//! packing buffers for every part of a split product before handing the parts out, so a
+//! worker needs no buffers of its own, whichever parts it claims.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -114,28 +117,24 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// A value handed to another thread although its type does not allow it.
 struct AssertSend<T>(T);
-// SAFETY: used only by `warm_up`, whose step runs on one thread at a time (under a mutex)
-// while the thread that owns it waits inside the pool job; the tape, the model and the
-// optimizers keep no thread-local state.
+// SAFETY: used only by `warm_up`, which calls the step on the thread that owns it.
 unsafe impl<T> Send for AssertSend<T> {}
 
-/// Runs `step` until every counted thread's buffers have their final sizes: once on the
-/// calling thread and, on more threads, once on each pool worker. The kernel calls of a
-/// step run on a worker find the pool busy (with the job that runs the step) and run all
-/// their parts there, so the worker's packing buffers grow to what any part of each product
-/// needs; otherwise a worker would grow them the first time it happens to claim a part of
-/// the largest product, in whichever step that is.
+/// Runs the warm-up `step` on the calling thread alone. On more threads it runs inside a
+/// pool job whose other parts wait on the workers meanwhile: the step's kernel calls find
+/// the pool busy and run all their parts on the caller, so no worker has run a part of
+/// any product before the counted steps, the adversarial case for buffers a worker would
+/// otherwise grow the first time it claims a part of the largest product.
 fn warm_up(mut step: impl FnMut()) {
-    step();
-    if tapegrad::num_threads() > 1 {
-        let step = std::sync::Mutex::new(AssertSend(&mut step as &mut dyn FnMut()));
-        on_every_pool_thread(|caller| {
-            if !caller {
-                let mut step = step.lock().unwrap_or_else(|e| e.into_inner());
-                (step.0)();
-            }
-        });
+    if tapegrad::num_threads() == 1 {
+        return step();
     }
+    let step = std::sync::Mutex::new(AssertSend(&mut step as &mut dyn FnMut()));
+    on_every_pool_thread(|caller| {
+        if caller {
+            (step.lock().unwrap_or_else(|e| e.into_inner()).0)();
+        }
+    });
 }
 
 fn steady_state(name: &str, mut w: Box<dyn Workload>) {
@@ -208,7 +207,9 @@ fn network_steady_state(
         tape.reset();
         opt.step(tape);
     };
-    warm_up(|| step(&mut tape));
+    warm_up(|| {
+        step(&mut tape);
+    });
     let n = allocations(|| {
         for _ in 0..3 {
             step(&mut tape);

@@ -202,7 +202,38 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(test)]
+    let _inside = InAvx2Build::enter();
     f()
+}
+
+/// Test builds mark the calling thread while it runs inside [`run_avx2`], so a test can
+/// check which loops take the AVX2 build.
+#[cfg(test)]
+pub(crate) struct InAvx2Build(bool);
+
+#[cfg(test)]
+thread_local! {
+    static IN_AVX2_BUILD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+impl InAvx2Build {
+    fn enter() -> Self {
+        InAvx2Build(IN_AVX2_BUILD.replace(true))
+    }
+
+    /// Whether the calling thread is inside the AVX2 build of a closure.
+    pub(crate) fn active() -> bool {
+        IN_AVX2_BUILD.get()
+    }
+}
+
+#[cfg(test)]
+impl Drop for InAvx2Build {
+    fn drop(&mut self) {
+        IN_AVX2_BUILD.set(self.0);
+    }
 }
 
 #[cfg(test)]

@@ -191,6 +191,28 @@ mod split_tests {
         // one row cannot be split: the second thread's part is empty and not run
         assert_eq!(parts_of(2, 2 * PARALLEL_MIN, Some(2 * PARALLEL_MIN)), [(0, 2 * PARALLEL_MIN)]);
     }
+
+    /// Arrays of [`VECTOR_MIN`] elements or more run through the AVX2 build of the loop
+    /// when the instruction set in use has AVX2, on every thread; shorter ones never do.
+    #[test]
+    fn arrays_from_vector_min_run_the_avx2_build() {
+        use crate::cpu::{has_avx2, InAvx2Build};
+        let _guard = thread_count_guard();
+        if !has_avx2() {
+            eprintln!("SKIPPED: the AVX2 build of the elementwise loops (no AVX2 in the instruction set in use)");
+        }
+        for threads in [1, 2] {
+            set_num_threads(threads);
+            for n in [VECTOR_MIN - 1, VECTOR_MIN, PARALLEL_MIN] {
+                let seen = Mutex::new(Vec::new());
+                par_chunks_mut(&mut vec![0u8; n], |_, _| seen.lock().unwrap().push(InAvx2Build::active()));
+                let expected = n >= VECTOR_MIN && has_avx2();
+                let seen = seen.into_inner().unwrap();
+                assert!(seen.iter().all(|&v| v == expected), "{n} elements on {threads} threads: {seen:?}");
+            }
+        }
+        set_num_threads(1);
+    }
 }
 
 /// Persistent pool of worker threads, started lazily and grown (never per call) when
@@ -254,18 +276,35 @@ mod pool {
         submit: Mutex<()>,
     }
 
+    impl Pool {
+        fn new() -> Self {
+            Pool {
+                state: Mutex::new(State { job: None, parts: 0, spawned: 0, sleepers: 0 }),
+                epoch: AtomicU64::new(0),
+                claims: AtomicU64::new(0),
+                remaining: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                work: Condvar::new(),
+                done: Condvar::new(),
+                submit: Mutex::new(()),
+            }
+        }
+    }
+
+    /// The process's pool (in test builds watched for deadlocks by `tests::watch`).
     fn pool() -> &'static Pool {
         static POOL: OnceLock<Pool> = OnceLock::new();
-        POOL.get_or_init(|| Pool {
-            state: Mutex::new(State { job: None, parts: 0, spawned: 0, sleepers: 0 }),
-            epoch: AtomicU64::new(0),
-            claims: AtomicU64::new(0),
-            remaining: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
-            work: Condvar::new(),
-            done: Condvar::new(),
-            submit: Mutex::new(()),
-        })
+        let mut created = false;
+        let pool = POOL.get_or_init(|| {
+            created = true;
+            Pool::new()
+        });
+        #[cfg(test)]
+        if created {
+            tests::watch(pool);
+        }
+        let _ = created;
+        pool
     }
 
     fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -335,8 +374,12 @@ mod pool {
     /// Runs `f(0..n)` on up to `n` threads (the caller plus `n - 1` workers) and waits.
     /// If the pool is busy with another caller's job, runs all parts on the calling thread.
     pub(crate) fn run(n: usize, f: &Job<'_>) {
+        run_on(pool(), n, f);
+    }
+
+    /// [`run`] on `pool`.
+    fn run_on(pool: &'static Pool, n: usize, f: &Job<'_>) {
         assert!(n < 1 << PART_BITS, "tapegrad: {n} parts for the thread pool");
-        let pool = pool();
         let Ok(_submit) = pool.submit.try_lock() else {
             (0..n).for_each(f);
             return;
@@ -421,8 +464,67 @@ mod pool {
     mod tests {
         use super::*;
         use std::sync::atomic::AtomicU32;
+        use std::sync::TryLockError;
+        use std::thread::{self, ThreadId};
 
-        /// Every part of every job runs exactly once, whoever claims it.
+        /// How long a test waits for something that takes microseconds (a woken worker to
+        /// start a part, an idle one to park): a deadlock guard, not a timing (a correct pool
+        /// passes unless a runnable thread gets no CPU for this long; docs/testing.md).
+        const GUARD: Duration = Duration::from_secs(30);
+
+        /// Watches `pool` from a thread of its own: a job still in flight twice [`GUARD`]
+        /// after it was published (a test job's parts take milliseconds, seconds under
+        /// valgrind) has deadlocked, and the test process is aborted with a message, so a
+        /// hang fails the run instead of stalling it, whichever test's job it is.
+        pub(super) fn watch(pool: &'static Pool) {
+            let watchdog = move || {
+                let mut oldest: Option<(u64, Instant)> = None;
+                loop {
+                    thread::sleep(Duration::from_millis(200));
+                    // never block: the watchdog must not change how the pool runs
+                    let in_flight = match pool.state.try_lock() {
+                        Ok(st) => st.job.is_some(),
+                        Err(TryLockError::Poisoned(st)) => st.into_inner().job.is_some(),
+                        Err(TryLockError::WouldBlock) => continue,
+                    };
+                    let epoch = pool.epoch.load(Ordering::Acquire);
+                    oldest = match oldest {
+                        Some((e, since)) if in_flight && e == epoch => {
+                            if since.elapsed() > 2 * GUARD {
+                                // not `eprintln!`, which the harness captures (lost in the abort)
+                                let line =
+                                    format!("tapegrad pool: job {epoch} unfinished after {:?}: deadlock\n", 2 * GUARD);
+                                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+                                std::process::abort();
+                            }
+                            oldest
+                        }
+                        _ if in_flight => Some((epoch, Instant::now())),
+                        _ => None,
+                    };
+                }
+            };
+            thread::Builder::new().name("tapegrad-pool-watchdog".into()).spawn(watchdog).expect("watchdog thread");
+        }
+
+        /// A watched pool of the test's own, which no other test's job can hold.
+        fn private_pool() -> &'static Pool {
+            let pool = Box::leak(Box::new(Pool::new()));
+            watch(pool);
+            pool
+        }
+
+        /// Waits (bounded by [`GUARD`]) until `ready()`; panics with `what` if it never is.
+        fn wait_until(what: &str, ready: impl Fn() -> bool) {
+            let start = Instant::now();
+            while !ready() {
+                assert!(start.elapsed() < GUARD, "{what}: not after {GUARD:?}");
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+
+        /// Every part of every job runs exactly once, whoever claims it (on the shared
+        /// pool, where other tests' jobs also make some run on the caller alone).
         #[test]
         fn each_part_runs_once() {
             for n in [2, 3, 4] {
@@ -436,20 +538,53 @@ mod pool {
             }
         }
 
-        /// A job of n parts starts the workers it needs (n - 1 besides the caller): the
-        /// parts would otherwise all run on the caller, with the same results. (Another
-        /// test's job can hold the pool, and then `run` spawns nothing; so try again.)
+        /// A job of n parts starts the workers it needs, n - 1 besides the caller, and
+        /// no more (too few, and the caller runs the parts left over, with the same
+        /// results).
         #[test]
         fn a_job_of_n_parts_has_n_minus_1_workers() {
-            let n = 3;
-            for _ in 0..10_000 {
-                run(n, &|_| {});
-                if lock(&pool().state).spawned >= n - 1 {
-                    return;
-                }
-                std::thread::yield_now();
+            let pool = private_pool();
+            // (parts, workers afterwards): the pool keeps the workers it has
+            for (n, workers) in [(1, 0), (2, 1), (4, 3), (2, 3)] {
+                run_on(pool, n, &|_| {});
+                assert_eq!(lock(&pool.state).spawned, workers, "after a job of {n} parts");
             }
-            panic!("no worker threads after {n}-part jobs");
+        }
+
+        /// The workers run parts: the caller's part 0 waits until every other part has
+        /// started on another thread, which a pool whose workers never run (or are never
+        /// woken) cannot do. Between jobs the idle workers park and are counted as parked,
+        /// so the later jobs check that parked workers are woken.
+        #[test]
+        fn workers_run_parts_while_the_caller_runs_its_own() {
+            let pool = private_pool();
+            let caller = thread::current().id();
+            for job in 0..3 {
+                let n = 3;
+                if job > 0 {
+                    wait_until("the idle workers parked", || lock(&pool.state).sleepers == n - 1);
+                }
+                let started: Mutex<Vec<ThreadId>> = Mutex::new(Vec::new());
+                let others = Condvar::new();
+                run_on(pool, n, &|i| {
+                    let me = thread::current().id();
+                    if i == 0 {
+                        assert_eq!(me, caller, "part 0 is the caller's");
+                        let st = lock(&started);
+                        let (st, wait) = others.wait_timeout_while(st, GUARD, |s| s.len() < n - 1).unwrap();
+                        assert!(
+                            !wait.timed_out(),
+                            "job {job}: {} of {} other parts started in {GUARD:?}",
+                            st.len(),
+                            n - 1
+                        );
+                        assert!(st.iter().all(|&t| t != caller), "job {job}: another thread runs the other parts");
+                    } else {
+                        lock(&started).push(me);
+                        others.notify_all();
+                    }
+                });
+            }
         }
 
         /// `run` returns only after every part has finished, also a part a worker is still
@@ -457,19 +592,17 @@ mod pool {
         /// on the condition variable).
         #[test]
         fn run_returns_after_every_part_has_finished() {
+            let pool = private_pool();
             for _ in 0..3 {
                 let (started, finished) = (AtomicBool::new(false), AtomicU32::new(0));
-                run(2, &|i| {
+                run_on(pool, 2, &|i| {
                     if i == 1 {
                         started.store(true, Ordering::SeqCst);
                         // longer than the caller's spin before it waits
-                        std::thread::sleep(Duration::from_millis(20));
+                        thread::sleep(Duration::from_millis(20));
                     } else {
-                        // leave part 1 to a worker (bounded: the pool may be busy)
-                        let deadline = Instant::now() + Duration::from_secs(2);
-                        while !started.load(Ordering::SeqCst) && Instant::now() < deadline {
-                            std::thread::yield_now();
-                        }
+                        // leave part 1 to a worker
+                        wait_until("a worker started part 1", || started.load(Ordering::SeqCst));
                     }
                     finished.fetch_add(1, Ordering::SeqCst);
                 });
@@ -480,16 +613,8 @@ mod pool {
         /// A claim holds only for the job it names, and only while parts are left.
         #[test]
         fn claims_are_tied_to_their_job() {
-            let pool = Pool {
-                state: Mutex::new(State { job: None, parts: 0, spawned: 0, sleepers: 0 }),
-                epoch: AtomicU64::new(0),
-                claims: AtomicU64::new(7 << PART_BITS),
-                remaining: AtomicUsize::new(0),
-                panicked: AtomicBool::new(false),
-                work: Condvar::new(),
-                done: Condvar::new(),
-                submit: Mutex::new(()),
-            };
+            let pool = Pool::new();
+            pool.claims.store(7 << PART_BITS, Ordering::SeqCst);
             assert_eq!(claim(&pool, 6, 2), None, "an older job's claim");
             assert_eq!(claim(&pool, 7, 2), Some(0));
             assert_eq!(claim(&pool, 7, 2), Some(1));

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(target_arch = "x86_64")]
-use super::packed::{aligned_buffer, pack_block};
+use super::packed::{pack_block, PartBuffers};
 use super::{small, Path, Problem};
 #[cfg(target_arch = "x86_64")]
 use super::{x86, x86_512, Epilogue, GemmElement, Operands, PARALLEL_WORK};
@@ -52,10 +52,10 @@ pub(super) fn run_f32(path: Path, p: &Problem<'_, f32>, accumulate: bool) -> boo
     false
 }
 
-/// [`Path::Panel`]: B packed one k×16 panel (k×32 with AVX-512) at a time into a
-/// thread-local buffer, then the broadcast kernel reads A in place (6×16 tiles, 12×32
-/// with AVX-512, over the whole depth) and applies the
-/// epilogue in registers. Threads take panels one at a time from a shared counter (a
+/// [`Path::Panel`]: B packed one k×16 panel (k×32 with AVX-512) at a time into the part's
+/// own buffer (carved from the calling thread's: [`PartBuffers`]), then the broadcast
+/// kernel reads A in place (6×16 tiles, 12×32 with AVX-512, over the whole depth) and
+/// applies the epilogue in registers. Threads take panels one at a time from a shared counter (a
 /// thread slowed by a neighbour takes fewer); A is shared, read in place.
 #[cfg(target_arch = "x86_64")]
 #[inline(never)]
@@ -67,9 +67,11 @@ fn panel(p: &Problem<'_, f32>, accumulate: bool) {
     let threads = if p.work() < PARALLEL_WORK { 1 } else { num_threads() };
     let threads = threads.min(n.div_ceil(width));
     let next = AtomicUsize::new(0);
-    let run_part = |_: usize| {
-        f32::with_buffers(|_, buf| {
-            let panel = aligned_buffer(buf, width * k);
+    // each part's panel buffer, sized by the caller before the job is published
+    f32::with_buffers(|_, buf| {
+        let panels = PartBuffers::new(buf, width * k, threads);
+        let run_part = |t: usize| {
+            let panel = panels.part(t);
             loop {
                 let j0 = width * next.fetch_add(1, Ordering::Relaxed);
                 if j0 >= n {
@@ -78,7 +80,7 @@ fn panel(p: &Problem<'_, f32>, accumulate: bool) {
                 let w = width.min(n - j0);
                 // SAFETY: AVX2+FMA (and AVX-512F if `wide`) are available; bounds were
                 // checked and m, k, n >= 1. Columns j0..j0 + w <= n of B are packed into
-                // this thread's k×width `panel` (row stride width, zero columns past w);
+                // this part's k×width `panel` (row stride width, zero columns past w);
                 // the kernel reads A in place (any strides), the first w columns of
                 // `panel`, and writes columns j0..j0 + w of C, which no other thread
                 // touches (each panel index is handed out once).
@@ -93,13 +95,13 @@ fn panel(p: &Problem<'_, f32>, accumulate: bool) {
                     }
                 }
             }
-        });
-    };
-    if threads <= 1 {
-        run_part(0);
-    } else {
-        run_parallel(threads, &run_part);
-    }
+        };
+        if threads <= 1 {
+            run_part(0);
+        } else {
+            run_parallel(threads, &run_part);
+        }
+    });
 }
 
 /// [`Path::Swap`]: `Cᵀ = Bᵀ·Aᵀ` with the broadcast kernel: A transposed into a

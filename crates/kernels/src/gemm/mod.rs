@@ -17,7 +17,11 @@
 //! - [`x86_512`]: the AVX-512F micro-kernels and the panel path's broadcast kernel.
 //!
 //! Packing buffers are thread-local, grow-only `Vec`s, so steady-state calls do not
-//! allocate. `docs/kernels.md` has the measurements behind each threshold.
+//! allocate. A call split over the pool carves one buffer per part from the calling
+//! thread's (`packed::PartBuffers`), sized before the parts are handed out, so the pool's
+//! workers never allocate for a GEMM.
+//!
+//! `docs/kernels.md` has the measurements behind each threshold.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;

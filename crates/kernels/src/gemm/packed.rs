@@ -22,6 +22,8 @@
 //! geometry; [`Blocks`] gives each one's block sizes. Several threads split the problem along `n` (or `m`) into
 //! whole micro-panels, each running the serial algorithm on its own part of C.
 
+use std::marker::PhantomData;
+
 use super::{Operands, Problem};
 use crate::cpu::Isa;
 use crate::threads::run_parallel;
@@ -65,9 +67,7 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
     let split_n = m <= n;
     let bl = T::blocks(isa);
     let threads = if split_n { threads.min(n.div_ceil(bl.nr)) } else { threads.min(m.div_ceil(bl.mr)) };
-    // A thread may run other parts besides its own (the pool's parts are claimed), so every
-    // part sizes the packing buffers for the largest, the first (the caller's): then no part
-    // grows a thread's buffers after that thread's first call.
+    // Every part sizes its packing buffers for the largest, the first.
     let room = if split_n {
         let (n0, n1) = split_range(n, bl.nr, threads, 0);
         (m, n1 - n0)
@@ -76,29 +76,65 @@ pub(super) fn gemm_packed<T: Element>(isa: Isa, threads: usize, p: &Problem<'_, 
         (m1 - m0, n)
     };
     let (alen, blen) = buffer_lens(bl, k, room);
-    let run_part = |t: usize| {
-        let (m0, m1, n0, n1) = if split_n {
-            let (n0, n1) = split_range(n, bl.nr, threads, t);
-            (0, m, n0, n1)
-        } else {
-            let (m0, m1) = split_range(m, bl.mr, threads, t);
-            (m0, m1, 0, n)
+    T::with_buffers(|abuf, bbuf| {
+        let (apacks, bpacks) = (PartBuffers::new(abuf, alen, threads), PartBuffers::new(bbuf, blen, threads));
+        let run_part = |t: usize| {
+            let (m0, m1, n0, n1) = if split_n {
+                let (n0, n1) = split_range(n, bl.nr, threads, t);
+                (0, m, n0, n1)
+            } else {
+                let (m0, m1) = split_range(m, bl.mr, threads, t);
+                (m0, m1, 0, n)
+            };
+            if m0 == m1 || n0 == n1 {
+                return;
+            }
+            // SAFETY: the bounds were checked, so every element of the sub-problem
+            // [m0, m1)×[n0, n1) is in bounds; the offsets stay inside the slices.
+            // Parts are disjoint in C, so no two threads write the same element, and
+            // part t's packing buffers are its own.
+            unsafe {
+                let part = p.ops.at(m0, n0);
+                let packs = ((apacks.part(t), alen), (bpacks.part(t), blen));
+                gemm_serial(isa, m1 - m0, k, n1 - n0, &part, accumulate, packs);
+            }
         };
-        if m0 == m1 || n0 == n1 {
-            return;
+        if threads <= 1 {
+            run_part(0);
+        } else {
+            run_parallel(threads, &run_part);
         }
-        // SAFETY: the bounds were checked, so every element of the sub-problem
-        // [m0, m1)×[n0, n1) is in bounds; the offsets stay inside the slices.
-        // Parts are disjoint in C, so no two threads write the same element.
-        unsafe {
-            let part = p.ops.at(m0, n0);
-            gemm_serial(isa, m1 - m0, k, n1 - n0, &part, accumulate, (alen, blen));
-        }
-    };
-    if threads <= 1 {
-        run_part(0);
-    } else {
-        run_parallel(threads, &run_part);
+    });
+}
+
+/// One packing buffer of `len` elements for each of the `parts` parts of a job, carved
+/// from one of the calling thread's buffers and each aligned to [`ALIGN`]. The caller
+/// sizes them before the job is published, so a pool worker that claims a part packs
+/// into memory the caller already has, and never allocates.
+pub(super) struct PartBuffers<'a, T> {
+    base: *mut T,
+    stride: usize,
+    parts: usize,
+    /// The buffer stays borrowed while the parts use it.
+    _buf: PhantomData<&'a mut Vec<T>>,
+}
+
+// SAFETY: a part's buffer is used only by the thread running that part (each part runs
+// once), and the parts' buffers are disjoint.
+unsafe impl<T: Send> Sync for PartBuffers<'_, T> {}
+
+impl<'a, T: Element> PartBuffers<'a, T> {
+    /// Grows `buf` (grow-only) to hold `parts` buffers of `len` elements.
+    pub(super) fn new(buf: &'a mut Vec<T>, len: usize, parts: usize) -> Self {
+        let stride = len.next_multiple_of(ALIGN / std::mem::size_of::<T>());
+        PartBuffers { base: aligned_buffer(buf, stride * parts), stride, parts, _buf: PhantomData }
+    }
+
+    /// Part `t`'s buffer, aligned and `len` elements long.
+    pub(super) fn part(&self, t: usize) -> *mut T {
+        assert!(t < self.parts, "packing buffer of part {t} of {}", self.parts);
+        // SAFETY: `t < parts`, and the buffer holds `parts` strides from `base`.
+        unsafe { self.base.add(t * self.stride) }
     }
 }
 
@@ -131,13 +167,13 @@ pub(super) fn aligned_buffer<T: Element>(buf: &mut Vec<T>, len: usize) -> *mut T
     unsafe { buf.as_mut_ptr().add(offset) }
 }
 
-/// Serial blocked algorithm on one (sub-)problem, with packing buffers of `lens` elements
-/// ([`buffer_lens`] of a size at least this one's).
+/// Serial blocked algorithm on one (sub-)problem, packing A and B into `packs` (pointers
+/// to aligned buffers with their lengths, [`buffer_lens`] of a size at least this one's).
 ///
 /// # Safety
 /// Every element addressed by `ops` for the sizes `m, k, n` must be valid (reads for A
-/// and B, writes for C), no other thread may access that part of C concurrently, and the
-/// CPU supports `isa`.
+/// and B, writes for C), no other thread may access that part of C or the packing
+/// buffers concurrently, and the CPU supports `isa`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_serial<T: Element>(
     isa: Isa,
@@ -146,43 +182,39 @@ unsafe fn gemm_serial<T: Element>(
     n: usize,
     ops: &Operands<T>,
     accumulate: bool,
-    lens: (usize, usize),
+    ((apack, alen), (bpack, blen)): ((*mut T, usize), (*mut T, usize)),
 ) {
     let bl = T::blocks(isa);
     let kc_max = block_len(k, bl.kc, 1);
     let mc_max = block_len(m, bl.mc, bl.mr);
     let nc_max = block_len(n, bl.nc, bl.nr);
     // the blocks fit the buffers (checked here as the packing writes through raw pointers)
-    assert!(mc_max * kc_max <= lens.0 && nc_max.next_multiple_of(bl.nr) * kc_max <= lens.1);
-    T::with_buffers(|abuf, bbuf| {
-        let apack = aligned_buffer(abuf, lens.0);
-        let bpack = aligned_buffer(bbuf, lens.1);
-        for jc in (0..n).step_by(nc_max) {
-            let nc = nc_max.min(n - jc);
-            for pc in (0..k).step_by(kc_max) {
-                let kc = kc_max.min(k - pc);
-                let beta = accumulate || pc > 0;
-                // SAFETY: the source block is inside the caller-guaranteed view and the
-                // destination has room for ceil(nc/NR)·NR·kc elements.
+    assert!(mc_max * kc_max <= alen && nc_max.next_multiple_of(bl.nr) * kc_max <= blen);
+    for jc in (0..n).step_by(nc_max) {
+        let nc = nc_max.min(n - jc);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - pc);
+            let beta = accumulate || pc > 0;
+            // SAFETY: the source block is inside the caller-guaranteed view and the
+            // destination has room for ceil(nc/NR)·NR·kc elements.
+            unsafe {
+                let src = ops.b.add(pc * ops.rsb + jc * ops.csb);
+                pack_block(isa, src, ops.rsb, ops.csb, kc, nc, bl.nr, bpack);
+            }
+            for ic in (0..m).step_by(mc_max) {
+                let mc = mc_max.min(m - ic);
+                // SAFETY: as for B; `apack` holds mc_max·kc_max elements.
                 unsafe {
-                    let src = ops.b.add(pc * ops.rsb + jc * ops.csb);
-                    pack_block(isa, src, ops.rsb, ops.csb, kc, nc, bl.nr, bpack);
-                }
-                for ic in (0..m).step_by(mc_max) {
-                    let mc = mc_max.min(m - ic);
-                    // SAFETY: as for B; `apack` holds mc_max·kc_max elements.
-                    unsafe {
-                        let src = ops.a.add(ic * ops.rsa + pc * ops.csa);
-                        pack_block(isa, src, ops.csa, ops.rsa, kc, mc, bl.mr, apack);
-                        let c = ops.c.add(ic * ops.ldc + jc);
-                        debug_assert!(mc.next_multiple_of(bl.mr) * kc <= mc_max * kc_max);
-                        debug_assert!(nc.next_multiple_of(bl.nr) * kc <= nc_max.next_multiple_of(bl.nr) * kc_max);
-                        macro_block(isa, mc, nc, kc, apack, bpack, c, ops.ldc, beta);
-                    }
+                    let src = ops.a.add(ic * ops.rsa + pc * ops.csa);
+                    pack_block(isa, src, ops.csa, ops.rsa, kc, mc, bl.mr, apack);
+                    let c = ops.c.add(ic * ops.ldc + jc);
+                    debug_assert!(mc.next_multiple_of(bl.mr) * kc <= mc_max * kc_max);
+                    debug_assert!(nc.next_multiple_of(bl.nr) * kc <= nc_max.next_multiple_of(bl.nr) * kc_max);
+                    macro_block(isa, mc, nc, kc, apack, bpack, c, ops.ldc, beta);
                 }
             }
         }
-    });
+    }
 }
 
 /// Packs a `kc`-deep, `w`-wide block (element (p, j) at `src[p*sp + j*sj]`) into
