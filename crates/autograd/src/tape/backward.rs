@@ -10,7 +10,7 @@
 use std::mem;
 use std::time::Instant;
 
-use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp};
+use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp, NO_ALIAS};
 use crate::float::Float;
 use crate::ops::{Binary, Graph, Op, Unary, View};
 use crate::shape::{numel, Shape};
@@ -85,6 +85,7 @@ impl<T: Float> Tape<T> {
                 None => grad.resize(n, T::ONE),
             }
             node.slot.has_grad = true;
+            node.grad_from = NO_ALIAS;
             node.pass = inner.pass;
         }
         for i in (0..=last).rev() {
@@ -148,6 +149,16 @@ fn reach_slot<'a, T: Float>(
     slot.requires_grad.then_some((slot, first))
 }
 
+/// The slot of a node or parameter, borrowing only the two arenas.
+#[inline]
+fn slot_of<'a, T: Float>(nodes: &'a mut [Node<T>], params: &'a mut [Slot<T>], id: Id) -> &'a mut Slot<T> {
+    if id.is_param() {
+        &mut params[id.index()]
+    } else {
+        &mut nodes[id.index()].slot
+    }
+}
+
 /// Puts the seed of a backward pass (ones, or the given upstream gradient) into a scratch
 /// buffer.
 fn seed_temp<T: Float>(inner: &mut Inner<T>, root: Id, seed: Option<&[T]>) -> H {
@@ -187,34 +198,69 @@ impl<T: Float> Inner<T> {
             resize(&mut slot.grad, n);
             slot.grad.fill(T::ZERO);
             slot.has_grad = true;
+            self.own_grad(target);
+        }
+    }
+
+    /// Marks the gradient of `target` as held in its own buffer.
+    #[inline]
+    fn own_grad(&mut self, target: Id) {
+        if !target.is_param() {
+            self.nodes[target.index()].grad_from = NO_ALIAS;
         }
     }
 
     /// Adds `h` (a value of the eager backward pass) into the gradient of `target`.
-    /// The first contribution is moved in (a buffer swap) when `h` is a scratch value no
-    /// one else reads; later contributions are added.
+    ///
+    /// A first contribution costs no copy when it can be avoided: a scratch value no one
+    /// else reads is moved in (a buffer swap); the gradient of a node passed through
+    /// unchanged (`h` is `dy`, as `a + b` gives it to both inputs) is shared with an interior
+    /// `target` (its [`Node::grad_from`] names the buffer's owner; a leaf or parameter, whose
+    /// gradient outlives the pass, gets a copy). Sharing is safe: the owner's gradient is
+    /// final once its rule runs, and a later pass that overwrites it reaches `target` too
+    /// (every input of a node the pass visits is reached) and replaces the shared gradient
+    /// before anything reads it. Later contributions are added; one to a shared gradient
+    /// writes the sum into `target`'s own buffer.
     fn accumulate(&mut self, target: Id, h: H, movable: bool) {
-        let Inner { nodes, params, temps, pass, .. } = self;
-        let Some((slot, first)) = reach_slot(nodes, params, *pass, target) else { return };
+        let Some((slot, first)) = self.reach(target) else { return };
         slot.has_grad = true;
         let n = numel(&slot.shape);
-        if let (true, H::Tmp(k), true) = (first, h, movable) {
-            // the common case: a scratch value moved into an empty slot
-            let grad = &mut slot.grad;
-            if grad.capacity() < n {
-                grad.reserve_exact(n - grad.len());
+        if first {
+            match (h, movable) {
+                (H::Tmp(k), true) => {
+                    // the common case: a scratch value moved into an empty slot
+                    let Inner { nodes, params, temps, .. } = self;
+                    let grad = &mut slot_of(nodes, params, target).grad;
+                    if grad.capacity() < n {
+                        grad.reserve_exact(n - grad.len());
+                    }
+                    mem::swap(grad, &mut temps[k as usize].data);
+                    debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
+                    self.own_grad(target);
+                    return;
+                }
+                (H::Grad(i), _) if !target.is_param() && !matches!(self.nodes[target.index()].op, Op::Leaf) => {
+                    let from = self.nodes[i as usize].grad_from;
+                    self.nodes[target.index()].grad_from = if from == NO_ALIAS { i } else { from };
+                    return;
+                }
+                _ => {}
             }
-            mem::swap(grad, &mut temps[k as usize].data);
-            debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
-            return;
         }
-        // otherwise the value is copied in (first contribution) or added; the buffer is
-        // taken out of its slot meanwhile, as `h` may be read from the same arena
-        let mut buf = mem::take(&mut slot.grad);
+        let shared = !target.is_param() && self.nodes[target.index()].grad_from != NO_ALIAS;
+        // the value is copied in (a first contribution) or added, into the target's own
+        // buffer, taken out of its slot meanwhile as `h` may be read from the same arena
+        let mut buf = mem::take(&mut self.slot_mut(target).grad);
         let src = self.resolve(h).data;
         if first {
             buf.clear();
             buf.extend_from_slice(src);
+        } else if shared {
+            let before = self.grad_buffer(target.index());
+            resize(&mut buf, n);
+            for ((g, &a), &b) in buf.iter_mut().zip(before).zip(src) {
+                *g = a + b;
+            }
         } else {
             for (g, &d) in buf.iter_mut().zip(src) {
                 *g += d;
@@ -222,14 +268,11 @@ impl<T: Float> Inner<T> {
         }
         debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
         self.slot_mut(target).grad = buf;
+        self.own_grad(target);
     }
 
     fn slot_mut(&mut self, id: Id) -> &mut Slot<T> {
-        if id.is_param() {
-            &mut self.params[id.index()]
-        } else {
-            &mut self.nodes[id.index()].slot
-        }
+        slot_of(&mut self.nodes, &mut self.params, id)
     }
 
     /// The next scratch buffer of this backward pass, sized to `n` (contents stale). Scratch
@@ -276,10 +319,7 @@ impl<T: Float> Inner<T> {
     fn resolve(&self, h: H) -> View<'_, T> {
         match h {
             H::Val(id) => self.view(id),
-            H::Grad(i) => {
-                let s = &self.nodes[i as usize].slot;
-                View { shape: &s.shape, data: &s.grad }
-            }
+            H::Grad(i) => View { shape: &self.nodes[i as usize].slot.shape, data: self.grad_buffer(i as usize) },
             H::Tmp(k) => {
                 let t = &self.temps[k as usize];
                 View { shape: &t.shape, data: &t.data }
