@@ -17,7 +17,7 @@
 //! | indexing | [`index`] | [`IndexOp`] | `take` (gather by flat indices) and `scatter_add`, each the other's gradient |
 //! | along an axis | [`softmax`] | [`SoftmaxOp`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
 //! | log-sum-exp | [`logsumexp`] | [`LogSumExp`] | `ln Σ e^x` along an axis, without overflow |
-//! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
+//! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast), pad (and narrow: a pad by negative widths) |
 //! | user-defined | [`custom`] | [`CustomOp`] | ops defined outside the crate |
 //!
 //! # One rule serves every order
