@@ -228,11 +228,14 @@ impl<T: Float> Inner<T> {
         if first {
             match (h, movable) {
                 (H::Tmp(k), true) => {
-                    // the common case: a scratch value moved into an empty slot
+                    // the common case: a scratch value moved into an empty slot; the
+                    // slot's old buffer becomes the scratch buffer, so the first pass sizes
+                    // (and writes, so the next pass finds its pages mapped) a new one
                     let Inner { nodes, params, temps, .. } = self;
                     let grad = &mut slot_of(nodes, params, target).grad;
                     if grad.capacity() < n {
-                        grad.reserve_exact(n - grad.len());
+                        grad.clear();
+                        grad.resize(n, T::ZERO);
                     }
                     mem::swap(grad, &mut temps[k as usize].data);
                     debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
@@ -258,13 +261,17 @@ impl<T: Float> Inner<T> {
         } else if shared {
             let before = self.grad_buffer(target.index());
             resize(&mut buf, n);
-            for ((g, &a), &b) in buf.iter_mut().zip(before).zip(src) {
-                *g = a + b;
-            }
+            crate::kernels::cpu::vectorized(|| {
+                for ((g, &a), &b) in buf.iter_mut().zip(before).zip(src) {
+                    *g = a + b;
+                }
+            });
         } else {
-            for (g, &d) in buf.iter_mut().zip(src) {
-                *g += d;
-            }
+            crate::kernels::cpu::vectorized(|| {
+                for (g, &d) in buf.iter_mut().zip(src) {
+                    *g += d;
+                }
+            });
         }
         debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
         self.slot_mut(target).grad = buf;
