@@ -57,6 +57,20 @@ fn indexing_ops() {
 }
 
 #[test]
+fn add_scaled_is_one_add() {
+    let mut rng = TorchRng::manual_seed(11);
+    let (a, b, row) = (rand(&mut rng, &[3, 4]), rand(&mut rng, &[3, 4]), rand(&mut rng, &[4]));
+    check_both("add_scaled", |_, x| x[0].add_scaled(x[1] * x[0], -1.5), &[a.clone(), b.clone()]);
+    check_both("add_scaled_broadcast", |_, x| x[1].add_scaled(x[0], 0.25).exp(), &[a.clone(), row.clone()]);
+    check_both("add_scaled_into_row", |_, x| x[1].add_scaled(x[0], 2.0), &[row, a.clone()]);
+    // torch.add(a, b, alpha=-1.5) rounds as a + (-1.5 * b)
+    let tape = Tape::<f64>::new();
+    let (ta, tb) = (tape.input(&a), tape.input(&b));
+    let want: Vec<f64> = a.data().iter().zip(b.data()).map(|(x, y)| x + -1.5 * y).collect();
+    assert_eq!(ta.add_scaled(tb, -1.5).value().data(), &want[..]);
+}
+
+#[test]
 fn indexing_values_are_pytorchs() {
     let tape = Tape::<f64>::new();
     let x = tape.input(Tensor::new((0..12).map(f64::from).collect(), &[3, 4]));
@@ -136,10 +150,10 @@ fn logsumexp_does_not_overflow() {
     assert_eq!(all.logsumexp(0, false).item(), f64::NEG_INFINITY);
 }
 
-/// f(x) = [sin(x0) x1², e^(x0 x1), ln Σ e^x]: a function with a full 3x2 Jacobian.
+/// f(x) = [sin(x0) x1², e^(x0 x1 + x0 / 2), ln Σ e^x]: a function with a full 3x2 Jacobian.
 fn f<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
     let (x0, x1) = (x.narrow(0, 0, 1), x.narrow(0, 1, 1));
-    Var::cat(&[x0.sin() * x1 * x1, (x0 * x1).exp(), x.logsumexp(0, true)], 0)
+    Var::cat(&[x0.sin() * x1 * x1, (x0 * x1).add_scaled(x0, 0.5).exp(), x.logsumexp(0, true)], 0)
 }
 
 fn jacobian_by_differences(x: &[f64]) -> Vec<f64> {
