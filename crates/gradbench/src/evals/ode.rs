@@ -17,12 +17,14 @@ fn solve<'t>(tape: &'t Tape<f64>, x: Var<'t, f64>, s: usize) -> Var<'t, f64> {
     let f = |y: Var<'t, f64>| x * y.pad(0, 1, -1, 1.0);
     let h = 2.0 / s as f64;
     let mut y = tape.input(Tensor::zeros(&x.shape()));
+    // y + c k as one op: `y.add_scaled(k, c)` (PyTorch's `torch.add(y, k, alpha=c)`)
     for _ in 0..s {
         let k1 = f(y);
-        let k2 = f(y + k1 * (h / 2.0));
-        let k3 = f(y + k2 * (h / 2.0));
-        let k4 = f(y + k3 * h);
-        y = y + (k1 + (k2 + k3) * 2.0 + k4) * (h / 6.0);
+        let k2 = f(y.add_scaled(k1, h / 2.0));
+        let k3 = f(y.add_scaled(k2, h / 2.0));
+        let k4 = f(y.add_scaled(k3, h));
+        // y + h/6 (k1 + 2 (k2 + k3) + k4)
+        y = y.add_scaled(k1.add_scaled(k2 + k3, 2.0) + k4, h / 6.0);
     }
     y
 }
