@@ -84,11 +84,13 @@ impl Param {
     }
 }
 
-/// A scratch value of the backward pass.
+/// A scratch value of the backward pass: `data`, or an elementwise result not computed
+/// yet (`pending`, see `backward.rs`).
 #[derive(Default)]
 struct Temp<T> {
     shape: Shape,
     data: Vec<T>,
+    pending: Option<backward::Pending<T>>,
 }
 
 /// The data of a value on the tape, node or parameter alike.

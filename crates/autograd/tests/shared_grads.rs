@@ -1,7 +1,8 @@
 //! Interior gradients passed through unchanged (`a + b` gives `dy` to both) share their
 //! buffer instead of being copied: every interior gradient must still read as that node's
 //! gradient from the last pass that reached it, through chains of sharing, second
-//! contributions, passes from other roots, and a reset tape.
+//! contributions (products' rules computed straight into a shared or an own gradient),
+//! passes from other roots, and a reset tape.
 //!
 //! The expected gradients come from `Tape::grad` on a fresh tape: it records the same rules
 //! as variables and never reads a node's gradient buffer.
@@ -14,7 +15,7 @@ const X: [f64; 4] = [0.3, -1.2, 0.8, 2.0];
 /// interior nodes it reaches.
 type Pass<'a> = (usize, Option<&'a [f64]>, &'a [usize]);
 
-/// The graph: seven interior nodes, most gradients passed through by adds, and two losses.
+/// The graph: eleven interior nodes, most gradients passed through by adds, and two losses.
 fn graph<'t>(tape: &'t Tape<f64>) -> (Var<'t, f64>, Vec<Var<'t, f64>>, [Var<'t, f64>; 2]) {
     let x = tape.leaf(Tensor::from_slice(&X, &[4]), true);
     let a = x * 2.0;
@@ -24,9 +25,15 @@ fn graph<'t>(tape: &'t Tape<f64>) -> (Var<'t, f64>, Vec<Var<'t, f64>>, [Var<'t, 
     let e = d + b;
     let f = e + c; // e gets f's gradient, which is g's: a chain of sharing
     let g = f + d;
-    let l1 = (g * g).sum();
+    // g and c get a shared gradient first (v passes it through), then products' rules'
+    // results, computed straight into the sum
+    let u = g * c;
+    let r = g * 3.0;
+    let m = c * d;
+    let v = u + r + g + c + m;
+    let l1 = (v * v).sum();
     let l2 = (b * b).sum();
-    (x, vec![a, b, c, d, e, f, g], [l1, l2])
+    (x, vec![a, b, c, d, e, f, g, u, r, m, v], [l1, l2])
 }
 
 /// The gradients of `x` and of the interior nodes for one pass: from loss `root`, or from
@@ -63,9 +70,9 @@ fn shared_interior_gradients_read_as_their_own_across_passes() {
         let mut want_x = vec![0.0; 4];
         let seed = [1.0, -0.5, 2.0, 0.25];
         // pass 1: l1 reaches every node; pass 2: l2 reaches a and b only (the others keep
-        // pass 1's); pass 3: from f (index 5) with a seed: f, e, d, c, b, a, not g
+        // pass 1's); pass 3: from f (index 5) with a seed: f, e, d, c, b, a, not g on
         let passes: [Pass; 3] =
-            [(0, None, &[0, 1, 2, 3, 4, 5, 6]), (1, None, &[0, 1]), (7, Some(&seed), &[0, 1, 2, 3, 4, 5])];
+            [(0, None, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), (1, None, &[0, 1]), (7, Some(&seed), &[0, 1, 2, 3, 4, 5])];
         for (pass, &(root, seed, reached)) in passes.iter().enumerate() {
             match seed {
                 None => losses[root].backward(),

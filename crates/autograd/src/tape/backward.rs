@@ -6,6 +6,11 @@
 //! reached leaf's or parameter's gradient accumulates. Nodes the pass does not reach keep
 //! what they had. An input that is reached but gets no contribution (the rule of `sign`,
 //! say, has none) gets zeros, as in PyTorch.
+//!
+//! Gradients move as little data as they can: a scratch result is moved into an empty
+//! gradient, a gradient passed through unchanged is shared, and a rule's last elementwise
+//! op on forward values and the incoming gradient (`dy * b` of a product) is computed
+//! straight into (or added onto) the gradient it is for ([`Pending`]).
 
 use std::mem;
 use std::time::Instant;
@@ -17,13 +22,24 @@ use crate::shape::{numel, Shape};
 
 /// A value seen by a backward rule during the eager pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum H {
+pub(super) enum H {
     /// A forward value (node or parameter).
     Val(Id),
     /// The incoming gradient of a node.
     Grad(u32),
     /// A scratch result.
     Tmp(u32),
+}
+
+/// An elementwise result a rule asked for, not computed yet. When it is a gradient
+/// contribution it is computed straight into the gradient (written, or added to what is
+/// there) with no scratch buffer written and read back; anything else that reads it
+/// computes it first. Its inputs are forward values and the incoming gradient, never
+/// scratch values: a move may hand those to a gradient before the result is computed.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Pending<T> {
+    Unary(Unary<T>, H),
+    Binary(Binary, H, H),
 }
 
 impl crate::ops::Handle for H {
@@ -105,6 +121,9 @@ impl<T: Float> Tape<T> {
                 op.vjp(&mut eager, &xs[..arity], H::Val(Id::node(i)), H::Grad(i as u32), need)
             };
             if inner.anomaly {
+                for h in grads[..arity].iter().flatten() {
+                    inner.compute_pending(*h);
+                }
                 inner.check_backward(i, &op, &grads[..arity]);
             }
             for j in 0..arity {
@@ -222,9 +241,32 @@ impl<T: Float> Inner<T> {
     /// before anything reads it. Later contributions are added; one to a shared gradient
     /// writes the sum into `target`'s own buffer.
     fn accumulate(&mut self, target: Id, h: H, movable: bool) {
+        if !movable {
+            self.compute_pending(h);
+        }
         let Some((slot, first)) = self.reach(target) else { return };
         slot.has_grad = true;
         let n = numel(&slot.shape);
+        if let H::Tmp(k) = h {
+            if let Some(p) = self.temps[k as usize].pending.take() {
+                // computed straight into the gradient
+                let mut buf = mem::take(&mut self.slot_mut(target).grad);
+                let shared = !first && !target.is_param() && self.nodes[target.index()].grad_from != NO_ALIAS;
+                if first {
+                    resize(&mut buf, n);
+                    self.run_pending(p, &mut buf, Base::None);
+                } else if shared {
+                    resize(&mut buf, n);
+                    self.run_pending(p, &mut buf, Base::Other(self.grad_buffer(target.index())));
+                } else {
+                    self.run_pending(p, &mut buf, Base::Out);
+                }
+                debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
+                self.slot_mut(target).grad = buf;
+                self.own_grad(target);
+                return;
+            }
+        }
         if first {
             match (h, movable) {
                 (H::Tmp(k), true) => {
@@ -291,6 +333,7 @@ impl<T: Float> Inner<T> {
         if k == self.temps.len() {
             self.temps.push(Temp::default());
         }
+        self.temps[k].pending = None;
         let mut data = mem::take(&mut self.temps[k].data);
         resize(&mut data, n);
         (k, data)
@@ -301,7 +344,46 @@ impl<T: Float> Inner<T> {
         let t = &mut self.temps[k];
         t.data = data;
         t.shape = shape;
+        t.pending = None;
         H::Tmp(k as u32)
+    }
+
+    /// A scratch handle for `p`, of `shape`, computed later (see [`Pending`]).
+    fn defer(&mut self, shape: Shape, p: Pending<T>) -> H {
+        let k = self.temps_used;
+        self.temps_used += 1;
+        if k == self.temps.len() {
+            self.temps.push(Temp::default());
+        }
+        let t = &mut self.temps[k];
+        t.shape = shape;
+        t.pending = Some(p);
+        H::Tmp(k as u32)
+    }
+
+    /// Computes `h` into its scratch buffer if it is pending.
+    fn compute_pending(&mut self, h: H) {
+        let H::Tmp(k) = h else { return };
+        let k = k as usize;
+        let Some(p) = self.temps[k].pending.take() else { return };
+        let mut data = mem::take(&mut self.temps[k].data);
+        resize(&mut data, numel(&self.temps[k].shape));
+        self.run_pending(p, &mut data, Base::None);
+        self.temps[k].data = data;
+    }
+
+    /// `out = base + p` elementwise (see [`Base`]).
+    fn run_pending(&self, p: Pending<T>, out: &mut [T], base: Base<'_, T>) {
+        match p {
+            Pending::Unary(Unary::MulScalar(c), a) => run(out, base, self.resolve(a).data, |x| x * c),
+            Pending::Unary(op, a) => run(out, base, self.resolve(a).data, |x| op.eval(x)),
+            Pending::Binary(Binary::Mul, a, b) => {
+                run2(out, base, self.resolve(a).data, self.resolve(b).data, |x, y| x * y)
+            }
+            Pending::Binary(op, a, b) => {
+                run2(out, base, self.resolve(a).data, self.resolve(b).data, |x, y| op.eval(x, y))
+            }
+        }
     }
 
     /// Anomaly mode: panics if a backward rule produced a non-finite gradient.
@@ -329,9 +411,65 @@ impl<T: Float> Inner<T> {
             H::Grad(i) => View { shape: &self.nodes[i as usize].slot.shape, data: self.grad_buffer(i as usize) },
             H::Tmp(k) => {
                 let t = &self.temps[k as usize];
+                debug_assert!(t.pending.is_none(), "a pending scratch value read before it is computed");
                 View { shape: &t.shape, data: &t.data }
             }
         }
+    }
+}
+
+/// What a pending result is added to when it is computed: nothing, the output's own
+/// contents, or another buffer.
+#[derive(Clone, Copy)]
+enum Base<'a, T> {
+    None,
+    Out,
+    Other(&'a [T]),
+}
+
+/// `out = base + f(a)` elementwise, one loop per kind of base.
+fn run<T: Float>(out: &mut [T], base: Base<'_, T>, a: &[T], f: impl Fn(T) -> T + Sync) {
+    assert_eq!(a.len(), out.len(), "pending result of the wrong size");
+    use crate::kernels::par_chunks_mut as par;
+    match base {
+        Base::None => par(out, |at, out| {
+            for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                *o = f(x);
+            }
+        }),
+        Base::Out => par(out, |at, out| {
+            for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                *o += f(x);
+            }
+        }),
+        Base::Other(c) => par(out, |at, out| {
+            for ((o, &x), &c) in out.iter_mut().zip(&a[at..]).zip(&c[at..]) {
+                *o = c + f(x);
+            }
+        }),
+    }
+}
+
+/// `out = base + f(a, b)` elementwise, one loop per kind of base.
+fn run2<T: Float>(out: &mut [T], base: Base<'_, T>, a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
+    assert!(a.len() == out.len() && b.len() == out.len(), "pending result of the wrong size");
+    use crate::kernels::par_chunks_mut as par;
+    match base {
+        Base::None => par(out, |at, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                *o = f(x, y);
+            }
+        }),
+        Base::Out => par(out, |at, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                *o += f(x, y);
+            }
+        }),
+        Base::Other(c) => par(out, |at, out| {
+            for (((o, &x), &y), &c) in out.iter_mut().zip(&a[at..]).zip(&b[at..]).zip(&c[at..]) {
+                *o = c + f(x, y);
+            }
+        }),
     }
 }
 
@@ -345,6 +483,9 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
     fn apply(&mut self, op: Op<T>, inputs: &[H]) -> H {
         let inner = &mut *self.inner;
+        for &h in inputs {
+            inner.compute_pending(h);
+        }
         let shape = {
             let mut shapes: [&[usize]; 3] = [&[]; 3];
             for (s, &h) in shapes.iter_mut().zip(inputs) {
@@ -364,11 +505,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     }
 
     fn shape(&self, v: H) -> Shape {
-        crate::shape::from_dims(self.inner.resolve(v).shape)
+        crate::shape::from_dims(self.shape_of(v))
     }
 
     fn has_shape(&self, v: H, shape: &[usize]) -> bool {
-        crate::shape::same(self.inner.resolve(v).shape, shape)
+        crate::shape::same(self.shape_of(v), shape)
     }
 
     // The primitives below run the same kernels as `apply`, without building an `Op` and
@@ -376,12 +517,19 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     // checks them in the gradcheck tests), and these are the hot ones of a backward pass.
 
     fn unary(&mut self, op: Unary<T>, a: H) -> H {
-        let shape = crate::shape::from_dims(self.inner.resolve(a).shape);
+        let shape = crate::shape::from_dims(self.shape_of(a));
+        if !matches!(a, H::Tmp(_)) {
+            return self.inner.defer(shape, Pending::Unary(op, a));
+        }
         self.compute(shape, &[a], |v, _, out| op.map(v[0].data, out))
     }
 
     fn binary(&mut self, op: Binary, a: H, b: H) -> H {
-        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let (sa, sb) = (self.shape_of(a), self.shape_of(b));
+        if !matches!(a, H::Tmp(_)) && !matches!(b, H::Tmp(_)) && crate::shape::same(sa, sb) {
+            let shape = crate::shape::from_dims(sa);
+            return self.inner.defer(shape, Pending::Binary(op, a, b));
+        }
         // equal shapes, or a one-element operand of no more dimensions than the other
         // (a scalar broadcast): the result has the other's shape
         let shape = if crate::shape::same(sa, sb) || (numel(sa) == 1 && sa.len() <= sb.len()) {
@@ -395,7 +543,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     }
 
     fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
-        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let (sa, sb) = (self.shape_of(a), self.shape_of(b));
         let m = if ta { sa[1] } else { sa[0] };
         let n = if tb { sb[0] } else { sb[1] };
         self.compute(smallvec::smallvec![m, n], &[a, b], |v, _, out| {
@@ -423,10 +571,21 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 }
 
 impl<T: Float> Eager<'_, T> {
+    /// The shape of a value, pending or not.
+    fn shape_of(&self, h: H) -> &[usize] {
+        match h {
+            H::Tmp(k) => &self.inner.temps[k as usize].shape,
+            h => self.inner.resolve(h).shape,
+        }
+    }
+
     /// A scratch value of `shape` computed by `f(input views, shape, output buffer)`.
     #[inline]
     fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &[usize], &mut [T])) -> H {
         let inner = &mut *self.inner;
+        for &h in inputs {
+            inner.compute_pending(h);
+        }
         let (k, mut out) = inner.take_temp(numel(&shape));
         {
             let mut views = [View { shape: &[], data: &[] }; 3];
