@@ -362,9 +362,17 @@ impl<T: Float> Inner<T> {
     }
 
     /// Computes `h` into its scratch buffer if it is pending.
+    #[inline]
     fn compute_pending(&mut self, h: H) {
-        let H::Tmp(k) = h else { return };
-        let k = k as usize;
+        if let H::Tmp(k) = h {
+            if self.temps[k as usize].pending.is_some() {
+                self.compute_temp(k as usize);
+            }
+        }
+    }
+
+    /// Computes the pending scratch value `k` into its buffer.
+    fn compute_temp(&mut self, k: usize) {
         let Some(p) = self.temps[k].pending.take() else { return };
         let mut data = mem::take(&mut self.temps[k].data);
         resize(&mut data, numel(&self.temps[k].shape));
@@ -372,17 +380,24 @@ impl<T: Float> Inner<T> {
         self.temps[k].data = data;
     }
 
-    /// `out = base + p` elementwise (see [`Base`]).
+    /// `out = base + p` elementwise (see [`Base`]): written, the ops' own kernels; added,
+    /// a loop per op for the common ones.
     fn run_pending(&self, p: Pending<T>, out: &mut [T], base: Base<'_, T>) {
-        match p {
-            Pending::Unary(Unary::MulScalar(c), a) => run(out, base, self.resolve(a).data, |x| x * c),
-            Pending::Unary(op, a) => run(out, base, self.resolve(a).data, |x| op.eval(x)),
-            Pending::Binary(Binary::Mul, a, b) => {
-                run2(out, base, self.resolve(a).data, self.resolve(b).data, |x, y| x * y)
+        let v = |h| self.resolve(h).data;
+        match (p, base) {
+            (Pending::Unary(op, a), Base::None) => op.map(v(a), out),
+            (Pending::Binary(op, a, b), Base::None) => {
+                let (a, b) = (self.resolve(a), self.resolve(b));
+                op.map(a, b, a.shape, out)
             }
-            Pending::Binary(op, a, b) => {
-                run2(out, base, self.resolve(a).data, self.resolve(b).data, |x, y| op.eval(x, y))
+            (Pending::Unary(Unary::MulScalar(c), a), base) => run(out, base, v(a), |x| x * c),
+            (Pending::Unary(Unary::Neg, a), base) => run(out, base, v(a), |x| -x),
+            (Pending::Unary(op, a), base) => run(out, base, v(a), |x| op.eval(x)),
+            (Pending::Binary(Binary::Mul, a, b), base) => run2(out, base, v(a), v(b), |x, y| x * y),
+            (Pending::Binary(Binary::ReluMask, a, b), base) => {
+                run2(out, base, v(a), v(b), |x, y| Binary::ReluMask.eval(x, y))
             }
+            (Pending::Binary(op, a, b), base) => run2(out, base, v(a), v(b), |x, y| op.eval(x, y)),
         }
     }
 
@@ -572,6 +587,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
 impl<T: Float> Eager<'_, T> {
     /// The shape of a value, pending or not.
+    #[inline]
     fn shape_of(&self, h: H) -> &[usize] {
         match h {
             H::Tmp(k) => &self.inner.temps[k as usize].shape,
