@@ -362,7 +362,7 @@ impl<T: Float> Inner<T> {
     }
 
     /// Computes `h` into its scratch buffer if it is pending.
-    #[inline]
+    #[inline(always)]
     fn compute_pending(&mut self, h: H) {
         if let H::Tmp(k) = h {
             if self.temps[k as usize].pending.is_some() {
@@ -372,6 +372,7 @@ impl<T: Float> Inner<T> {
     }
 
     /// Computes the pending scratch value `k` into its buffer.
+    #[inline(never)]
     fn compute_temp(&mut self, k: usize) {
         let Some(p) = self.temps[k].pending.take() else { return };
         let mut data = mem::take(&mut self.temps[k].data);
@@ -587,7 +588,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
 impl<T: Float> Eager<'_, T> {
     /// The shape of a value, pending or not.
-    #[inline]
+    #[inline(always)]
     fn shape_of(&self, h: H) -> &[usize] {
         match h {
             H::Tmp(k) => &self.inner.temps[k as usize].shape,
