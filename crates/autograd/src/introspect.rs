@@ -5,7 +5,7 @@ use std::fmt::{self, Write};
 
 use crate::float::Float;
 use crate::ops::Op;
-use crate::tape::{Inner, Param, Slot, Tape};
+use crate::tape::{Id, Inner, Param, Tape};
 
 /// A short summary of values: all of them when few, else mean/min/max.
 fn summary<T: Float>(v: &[T]) -> String {
@@ -58,7 +58,7 @@ impl<T: Float> fmt::Display for Listing<'_, T> {
         for (i, p) in inner.params.iter().enumerate() {
             let line =
                 format!("  p{i:<4} = parameter{:<18} {:?}", if p.requires_grad { "" } else { " (no grad)" }, p.shape);
-            writeln!(f, "{}", self.with_slot(line, p))?;
+            writeln!(f, "{}", self.with_slot(line, &p.value, p.grad()))?;
         }
         for (i, n) in inner.nodes[..inner.len].iter().enumerate() {
             let rhs = match &n.op {
@@ -68,7 +68,8 @@ impl<T: Float> fmt::Display for Listing<'_, T> {
                     format!("{}({})", op.name(), args.join(", "))
                 }
             };
-            let mut line = self.with_slot(format!("  %{i:<4} = {rhs:<26} {:?}", n.slot.shape), &n.slot);
+            let line = format!("  %{i:<4} = {rhs:<26} {:?}", n.slot.shape);
+            let mut line = self.with_slot(line, &n.slot.value, inner.grad(Id::node(i)));
             if self.locations {
                 let _ = write!(line, "  @ {}", n.loc);
             }
@@ -80,12 +81,12 @@ impl<T: Float> fmt::Display for Listing<'_, T> {
 
 impl<T: Float> Listing<'_, T> {
     /// `line` followed by the value and gradient summaries that are switched on.
-    fn with_slot(&self, mut line: String, s: &Slot<T>) -> String {
+    fn with_slot(&self, mut line: String, value: &[T], grad: Option<&[T]>) -> String {
         if self.values {
-            let _ = write!(line, "  value {}", summary(&s.value));
+            let _ = write!(line, "  value {}", summary(value));
         }
         if self.grads {
-            let _ = write!(line, "  grad {}", s.grad().map_or_else(|| "-".into(), summary));
+            let _ = write!(line, "  grad {}", grad.map_or_else(|| "-".into(), summary));
         }
         line
     }

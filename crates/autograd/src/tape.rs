@@ -84,11 +84,13 @@ impl Param {
     }
 }
 
-/// A scratch value of the backward pass.
+/// A scratch value of the backward pass: `data`, or an elementwise result not computed
+/// yet (`pending`, see `backward.rs`).
 #[derive(Default)]
 struct Temp<T> {
     shape: Shape,
     data: Vec<T>,
+    pending: Option<backward::Pending<T>>,
 }
 
 /// The data of a value on the tape, node or parameter alike.
@@ -122,7 +124,14 @@ pub(crate) struct Node<T: Float> {
     pub(crate) loc: &'static Location<'static>,
     /// The last backward pass that reached this node (see [`Inner::pass`]).
     pub(crate) pass: u32,
+    /// The node whose gradient buffer holds this node's gradient ([`NO_ALIAS`]: its own):
+    /// an interior node whose gradient was passed through unchanged (`a + b` gives `dy` to
+    /// both) shares the buffer instead of copying it. See `backward.rs`.
+    pub(crate) grad_from: u32,
 }
+
+/// [`Node::grad_from`] of a node whose gradient is in its own buffer.
+pub(crate) const NO_ALIAS: u32 = u32::MAX;
 
 /// Default number of nodes past which a tape warns once that it keeps growing.
 pub const DEFAULT_NODE_WARNING: usize = 1 << 20;
@@ -155,6 +164,28 @@ impl<T: Float> Inner<T> {
         } else {
             &self.nodes[id.index()].slot
         }
+    }
+
+    /// The gradient of a node or parameter, if one has arrived (read through the buffer it
+    /// shares, see [`Node::grad_from`]).
+    #[inline]
+    pub(crate) fn grad(&self, id: Id) -> Option<&[T]> {
+        let s = self.slot(id);
+        if !s.has_grad {
+            return None;
+        }
+        Some(match id.is_param() {
+            true => &s.grad,
+            false => self.grad_buffer(id.index()),
+        })
+    }
+
+    /// The buffer holding node `i`'s gradient: its own, or the one it shares.
+    #[inline]
+    pub(crate) fn grad_buffer(&self, i: usize) -> &[T] {
+        let from = self.nodes[i].grad_from;
+        let owner = if from == NO_ALIAS { i } else { from as usize };
+        &self.nodes[owner].slot.grad
     }
 
     #[inline]
@@ -197,6 +228,7 @@ impl<T: Float> Inner<T> {
                 arity: 0,
                 loc,
                 pass: 0,
+                grad_from: NO_ALIAS,
             });
         }
         self.len += 1;
@@ -241,6 +273,7 @@ impl<T: Float> Inner<T> {
         node.slot.shape = shape;
         node.slot.requires_grad = requires_grad;
         node.slot.has_grad = false;
+        node.grad_from = NO_ALIAS;
         node.loc = loc;
         if requires_grad {
             node.op = op;
@@ -265,6 +298,7 @@ impl<T: Float> Inner<T> {
         let node = &mut self.nodes[idx];
         node.op = Op::Leaf;
         node.loc = loc;
+        node.grad_from = NO_ALIAS;
         let s = &mut node.slot;
         s.shape = crate::shape::from_dims(shape);
         s.value.clear();

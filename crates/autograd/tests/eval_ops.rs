@@ -1,5 +1,6 @@
 //! The ops, forward mode and Jacobians the GradBench evals use: gradcheck and
-//! gradgradcheck of indexing (take, scatter_add, index_select, narrow, gather, cat, stack),
+//! gradgradcheck of indexing (take, scatter_add, index_select, narrow, gather, cat, stack,
+//! pad),
 //! logsumexp, sin and cos; `jvp` against reverse-mode Jacobians and closed forms, nested in
 //! all four combinations; `jacobian` in both modes against finite differences.
 
@@ -34,6 +35,13 @@ fn indexing_ops() {
         ("scatter_add", |_, x| x[0].scatter_add((0..12).map(|i| (i * 7) % 5).collect::<Vec<_>>(), &[5])),
         ("index_select", |_, x| x[0].index_select(1, &[3, 1, 1])),
         ("narrow", |_, x| x[0].narrow(0, 1, 2)),
+        ("narrow_inner", |_, x| x[0].narrow(1, 1, 3)),
+        // pad: grown, cut, both at once, on either axis, and cut to nothing then grown
+        ("pad_grow", |_, x| x[0].pad(1, 2, 1, 0.5)),
+        ("pad_cut", |_, x| x[0].pad(0, -1, -1, 0.0)),
+        ("pad_shift", |_, x| x[0].pad(1, 1, -1, 1.0)),
+        ("pad_shift_back", |_, x| x[0].pad(0, -2, 2, -3.0)),
+        ("pad_past_the_end", |_, x| x[0].pad(1, -5, 3, 2.0) * x[0].narrow(1, 0, 2) + x[0].pad(1, 6, -8, 0.0)),
         ("gather", |_, x| x[0].gather(1, &[0, 3, 2, 2, 1, 0], &[3, 2])),
         ("min_axis", |_, x| x[0].min_axis(1)),
         ("max_axis", |_, x| x[0].max_axis(0)),
@@ -49,12 +57,33 @@ fn indexing_ops() {
 }
 
 #[test]
+fn add_scaled_is_one_add() {
+    let mut rng = TorchRng::manual_seed(11);
+    let (a, b, row) = (rand(&mut rng, &[3, 4]), rand(&mut rng, &[3, 4]), rand(&mut rng, &[4]));
+    check_both("add_scaled", |_, x| x[0].add_scaled(x[1] * x[0], -1.5), &[a.clone(), b.clone()]);
+    check_both("add_scaled_broadcast", |_, x| x[1].add_scaled(x[0], 0.25).exp(), &[a.clone(), row.clone()]);
+    check_both("add_scaled_into_row", |_, x| x[1].add_scaled(x[0], 2.0), &[row, a.clone()]);
+    // torch.add(a, b, alpha=-1.5) rounds as a + (-1.5 * b)
+    let tape = Tape::<f64>::new();
+    let (ta, tb) = (tape.input(&a), tape.input(&b));
+    let want: Vec<f64> = a.data().iter().zip(b.data()).map(|(x, y)| x + -1.5 * y).collect();
+    assert_eq!(ta.add_scaled(tb, -1.5).value().data(), &want[..]);
+}
+
+#[test]
 fn indexing_values_are_pytorchs() {
     let tape = Tape::<f64>::new();
     let x = tape.input(Tensor::new((0..12).map(f64::from).collect(), &[3, 4]));
     assert_eq!(x.index_select(1, &[3, 0]).value().data(), &[3.0, 0.0, 7.0, 4.0, 11.0, 8.0]);
     assert_eq!(x.gather(1, &[1, 1, 0, 3, 2, 2], &[3, 2]).value().data(), &[1.0, 1.0, 4.0, 7.0, 10.0, 10.0]);
     assert_eq!(x.narrow(0, 2, 1).value().data(), &[8.0, 9.0, 10.0, 11.0]);
+    assert_eq!(x.narrow(1, 1, 2).value().data(), &[1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
+    // F.pad(x, (1, -2), value=9) and F.pad(x, (0, 0, -1, 2), value=-1)
+    assert_eq!(x.pad(1, 1, -2, 9.0).value().data(), &[9.0, 0.0, 1.0, 9.0, 4.0, 5.0, 9.0, 8.0, 9.0]);
+    let down = x.pad(0, -1, 2, -1.0);
+    assert_eq!(down.shape().as_slice(), &[4, 4]);
+    assert_eq!(down.value().data()[..8], [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
+    assert!(down.value().data()[8..].iter().all(|&v| v == -1.0));
     assert_eq!(x.max_axis(1).value().data(), &[3.0, 7.0, 11.0]);
     assert_eq!(x.min_axis(0).value().data(), &[0.0, 1.0, 2.0, 3.0]);
     let ties = tape.leaf(Tensor::new(vec![2.0, 1.0, 1.0, f64::NAN, 0.0], &[5]), true);
@@ -76,6 +105,20 @@ fn take_checks_its_indices() {
     let tape = Tape::<f64>::new();
     let x = tape.input(Tensor::zeros(&[3, 4]));
     x.take(vec![0, 12], &[2]);
+}
+
+#[test]
+#[should_panic(expected = "pad: [3, 4] along axis 1 by -3 and -2 leaves -1 entries")]
+fn pad_checks_its_widths() {
+    let tape = Tape::<f64>::new();
+    tape.input(Tensor::zeros(&[3, 4])).pad(1, -3, -2, 0.0);
+}
+
+#[test]
+#[should_panic(expected = "narrow: 2 entries from 3 along axis 1 of [3, 4]")]
+fn narrow_checks_its_range() {
+    let tape = Tape::<f64>::new();
+    tape.input(Tensor::zeros(&[3, 4])).narrow(1, 3, 2);
 }
 
 #[test]
@@ -107,10 +150,10 @@ fn logsumexp_does_not_overflow() {
     assert_eq!(all.logsumexp(0, false).item(), f64::NEG_INFINITY);
 }
 
-/// f(x) = [sin(x0) x1², e^(x0 x1), ln Σ e^x]: a function with a full 3x2 Jacobian.
+/// f(x) = [sin(x0) x1², e^(x0 x1 + x0 / 2), ln Σ e^x]: a function with a full 3x2 Jacobian.
 fn f<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
     let (x0, x1) = (x.narrow(0, 0, 1), x.narrow(0, 1, 1));
-    Var::cat(&[x0.sin() * x1 * x1, (x0 * x1).exp(), x.logsumexp(0, true)], 0)
+    Var::cat(&[x0.sin() * x1 * x1, (x0 * x1).add_scaled(x0, 0.5).exp(), x.logsumexp(0, true)], 0)
 }
 
 fn jacobian_by_differences(x: &[f64]) -> Vec<f64> {

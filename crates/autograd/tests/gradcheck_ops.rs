@@ -73,8 +73,13 @@ fn unary_ops() {
 #[test]
 fn binary_ops_with_broadcasting() {
     type F = for<'t> fn(&Var<'t, f64>, &Var<'t, f64>) -> Var<'t, f64>;
-    let ops: &[(&str, F)] =
-        &[("add", |a, b| a + b), ("sub", |a, b| a - b), ("mul", |a, b| a * b), ("div", |a, b| a / b)];
+    let ops: &[(&str, F)] = &[
+        ("add", |a, b| a + b),
+        ("sub", |a, b| a - b),
+        ("mul", |a, b| a * b),
+        ("div", |a, b| a / b),
+        ("add_scaled", |a, b| a.add_scaled(b, -1.7)),
+    ];
     for &(name, op) in ops {
         for seed in 0..CASES * 2 {
             let mut rng = TorchRng::manual_seed(1000 + seed);

@@ -9,10 +9,14 @@ use crate::kernels::binary_broadcast;
 use crate::shape::{broadcast_shapes, Shape};
 
 /// An elementwise function of two inputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Binary {
     /// `a + b`
     Add,
+    /// `a + c b` for a constant `c` (PyTorch's `torch.add(a, b, alpha=c)`), one pass
+    /// instead of a scaled copy and an add; `c` is kept as `f64`, which holds every `f32`
+    /// and `f64` exactly
+    AddScaled(f64),
     /// `a - b`
     Sub,
     /// `a * b`
@@ -31,6 +35,7 @@ impl Binary {
     pub fn name(&self) -> &'static str {
         match self {
             Binary::Add => "add",
+            Binary::AddScaled(_) => "add_scaled",
             Binary::Sub => "sub",
             Binary::Mul => "mul",
             Binary::Div => "div",
@@ -54,6 +59,10 @@ impl Binary {
         // one loop per op, each with the element function of `eval`
         match self {
             Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Add.eval(x, y)),
+            &Binary::AddScaled(c) => {
+                let c = T::from_f64(c);
+                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x + c * y)
+            }
             Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Sub.eval(x, y)),
             Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Mul.eval(x, y)),
             Binary::Div => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Div.eval(x, y)),
@@ -67,6 +76,7 @@ impl Binary {
     pub fn eval<T: Float>(&self, a: T, b: T) -> T {
         match self {
             Binary::Add => a + b,
+            &Binary::AddScaled(c) => a + T::from_f64(c) * b,
             Binary::Sub => a - b,
             Binary::Mul => a * b,
             Binary::Div => a / b,
@@ -111,6 +121,8 @@ impl Binary {
         let (da, db) = match self {
             // d/da (a + b) = 1, d/db (a + b) = 1
             Binary::Add => (need[0].then_some(dy), need[1].then_some(dy)),
+            // d/da (a + c b) = 1, d/db (a + c b) = c
+            &Binary::AddScaled(c) => (need[0].then_some(dy), need[1].then(|| g.mul_scalar(dy, T::from_f64(c)))),
             // d/da (a - b) = 1, d/db (a - b) = -1
             Binary::Sub => (need[0].then_some(dy), need[1].then(|| g.neg(dy))),
             // d/da (a b) = b, d/db (a b) = a

@@ -1,5 +1,5 @@
 //! Indexing: `take` (a gather by flat indices) and `scatter_add` (its adjoint), and the
-//! views built on them: `index_select`, `narrow`, `gather`, `cat` and `stack`.
+//! views built on them: `index_select`, `gather`, `cat` and `stack` (`narrow` is a pad).
 //!
 //! Both ops are linear and each one's backward rule is the other one, with the same
 //! indices: `take` reads `y[i] = x[idx[i]]`, so `dx[idx[i]] += dy[i]` (a scatter-add);

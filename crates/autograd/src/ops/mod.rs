@@ -9,7 +9,7 @@
 //! | family | file | type | ops |
 //! | --- | --- | --- | --- |
 //! | elementwise, one input | [`unary`] | [`Unary`] | neg, relu, abs, exp, log, tanh, sigmoid, softplus, sqrt, powf, scalar add/mul, sign, sin, cos |
-//! | elementwise, two inputs (broadcasting) | [`binary`] | [`Binary`] | add, sub, mul, div, and the masks used by relu's and abs's backward |
+//! | elementwise, two inputs (broadcasting) | [`binary`] | [`Binary`] | add, sub, mul, div, add_scaled (`a + c·b`), and the masks used by relu's and abs's backward |
 //! | matrix products | [`matmul`] | [`MatmulOp`] | matmul with either operand transposed, linear (`x·Wᵀ + b`, optionally with a fused ReLU) |
 //! | reductions | [`reduce`] | [`Reduce`] | sum and mean over everything or along an axis |
 //! | fused losses | [`loss`] | [`LossOp`] | `l1_loss`: sum or mean of `\|a - b\|` in one node, its gradient `c·dy·sign(a - b)` in one pass; `nll_loss`: `-logp[i, t_i]` with `ignore_index`, unreduced, summed or averaged over the targets kept, its gradient as one scatter |
@@ -17,7 +17,7 @@
 //! | indexing | [`index`] | [`IndexOp`] | `take` (gather by flat indices) and `scatter_add`, each the other's gradient |
 //! | along an axis | [`softmax`] | [`SoftmaxOp`] | log_softmax, softmax (each with a fused one-pass gradient), argmax (no gradient) |
 //! | log-sum-exp | [`logsumexp`] | [`LogSumExp`] | `ln Σ e^x` along an axis, without overflow |
-//! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast) |
+//! | shape | [`shape`] | [`ShapeOp`] | reshape, permute/transpose, expand (broadcast), sum_to (un-broadcast), pad (and narrow: a pad by negative widths) |
 //! | user-defined | [`custom`] | [`CustomOp`] | ops defined outside the crate |
 //!
 //! # One rule serves every order

@@ -1,13 +1,14 @@
-//! Shape ops: reshape, permute (transpose), expand (broadcast) and sum_to (its adjoint).
-//! Their backward rules are each other: reshape ↔ reshape, permute ↔ inverse permute,
-//! expand ↔ sum_to.
+//! Shape ops: reshape, permute (transpose), expand (broadcast), sum_to (its adjoint) and
+//! pad (a constant border along one axis; negative widths crop, which is narrow). Their
+//! backward rules are each other: reshape ↔ reshape, permute ↔ inverse permute, expand ↔
+//! sum_to, pad ↔ pad by the opposite widths.
 
-use super::{Graph, OpFamily, View};
+use super::{Graph, Op, OpFamily, View};
 use crate::float::Float;
 use crate::shape::{broadcasts_to, numel, Shape};
 
 /// A shape op of one input.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ShapeOp {
     /// Same data, new shape.
     Reshape(Shape),
@@ -17,6 +18,19 @@ pub enum ShapeOp {
     Expand(Shape),
     /// Sum over broadcast dimensions down to a smaller shape (the adjoint of `Expand`).
     SumTo(Shape),
+    /// `before` entries of `value` added in front along `axis` and `after` at the end;
+    /// a negative width removes that many instead (PyTorch's constant `F.pad` on one
+    /// dimension). The value is kept as `f64`, which holds every `f32` and `f64` exactly.
+    Pad {
+        /// The dimension padded.
+        axis: usize,
+        /// Entries added in front (removed when negative).
+        before: isize,
+        /// Entries added at the end (removed when negative).
+        after: isize,
+        /// The value of the added entries.
+        value: f64,
+    },
 }
 
 impl<T: Float> OpFamily<T> for ShapeOp {
@@ -26,6 +40,7 @@ impl<T: Float> OpFamily<T> for ShapeOp {
             ShapeOp::Permute(_) => "permute",
             ShapeOp::Expand(_) => "expand",
             ShapeOp::SumTo(_) => "sum_to",
+            ShapeOp::Pad { .. } => "pad",
         }
     }
 
@@ -39,6 +54,7 @@ impl<T: Float> OpFamily<T> for ShapeOp {
             ShapeOp::Permute(p) => permute_shape(ins[0], p),
             ShapeOp::Expand(s) => expand_shape(ins[0], s),
             ShapeOp::SumTo(s) => sum_to_shape(ins[0], s),
+            ShapeOp::Pad { axis, before, after, .. } => pad_shape(ins[0], *axis, *before, *after),
         }
     }
 
@@ -49,6 +65,7 @@ impl<T: Float> OpFamily<T> for ShapeOp {
             ShapeOp::Permute(p) => crate::kernels::permute(x.data, x.shape, p, out),
             ShapeOp::Expand(_) => crate::kernels::expand(x.data, x.shape, out_shape, out),
             ShapeOp::SumTo(_) => crate::kernels::sum_to(x.data, x.shape, out_shape, out, false),
+            ShapeOp::Pad { axis, before, value, .. } => pad(x, out_shape, *axis, *before, T::from_f64(*value), out),
         }
     }
 
@@ -70,6 +87,10 @@ impl<T: Float> OpFamily<T> for ShapeOp {
             ShapeOp::SumTo(_) => {
                 let s = g.shape(x[0]);
                 g.expand(gy, &s)
+            }
+            // d/dx pad(x, b, a, v) = pad(dy, -b, -a, 0): the entries x went to, cut back out
+            &ShapeOp::Pad { axis, before, after, .. } => {
+                g.apply(Op::Shape(ShapeOp::Pad { axis, before: -before, after: -after, value: 0.0 }), &[gy])
             }
         };
         [Some(d), None, None]
@@ -127,4 +148,36 @@ pub fn expand_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
 pub fn sum_to_shape(x: &[usize], to: &[usize]) -> Result<Shape, String> {
     ensure!(broadcasts_to(to, x), "sum_to: {x:?} cannot be summed to {to:?}");
     Ok(crate::shape::from_dims(to))
+}
+
+/// Result shape of a pad.
+///
+/// # Errors
+/// `pad: axis 2 of [3, 4]`, or `pad: [3, 4] along axis 1 by -3 and -2 leaves -1 entries`.
+pub fn pad_shape(x: &[usize], axis: usize, before: isize, after: isize) -> Result<Shape, String> {
+    ensure!(axis < x.len(), "pad: axis {axis} of {x:?}");
+    let len = x[axis] as isize + before + after;
+    ensure!(len >= 0, "pad: {x:?} along axis {axis} by {before} and {after} leaves {len} entries");
+    let mut out = crate::shape::from_dims(x);
+    out[axis] = len as usize;
+    Ok(out)
+}
+
+/// `out` = `x` padded along `axis` (`before` entries of `value` in front, negative: cut),
+/// `out_shape` its shape: per outer row, a fill, one copy of the kept block, a fill.
+fn pad<T: Float>(x: View<'_, T>, out_shape: &[usize], axis: usize, before: isize, value: T, out: &mut [T]) {
+    let inner: usize = out_shape[axis + 1..].iter().product();
+    let (len_in, len_out) = (x.shape[axis] as isize, out_shape[axis] as isize);
+    // output positions [lo, hi) along the axis come from input positions [lo - before, ..)
+    let lo = before.clamp(0, len_out);
+    let hi = (len_in + before).clamp(lo, len_out);
+    let (lo, hi, from) = (lo as usize * inner, hi as usize * inner, (lo - before) as usize * inner);
+    let (row_in, row_out) = (len_in as usize * inner, len_out as usize * inner);
+    for (o, row) in out.chunks_exact_mut(row_out).enumerate() {
+        row[..lo].fill(value);
+        if hi > lo {
+            row[lo..hi].copy_from_slice(&x.data[o * row_in + from..][..hi - lo]);
+        }
+        row[hi..].fill(value);
+    }
 }

@@ -6,24 +6,40 @@
 //! reached leaf's or parameter's gradient accumulates. Nodes the pass does not reach keep
 //! what they had. An input that is reached but gets no contribution (the rule of `sign`,
 //! say, has none) gets zeros, as in PyTorch.
+//!
+//! Gradients move as little data as they can: a scratch result is moved into an empty
+//! gradient, a gradient passed through unchanged is shared, and a rule's last elementwise
+//! op on forward values and the incoming gradient (`dy * b` of a product) is computed
+//! straight into (or added onto) the gradient it is for ([`Pending`]).
 
 use std::mem;
 use std::time::Instant;
 
-use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp};
+use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp, NO_ALIAS};
 use crate::float::Float;
 use crate::ops::{Binary, Graph, Op, Unary, View};
 use crate::shape::{numel, Shape};
 
 /// A value seen by a backward rule during the eager pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum H {
+pub(super) enum H {
     /// A forward value (node or parameter).
     Val(Id),
     /// The incoming gradient of a node.
     Grad(u32),
     /// A scratch result.
     Tmp(u32),
+}
+
+/// An elementwise result a rule asked for, not computed yet. When it is a gradient
+/// contribution it is computed straight into the gradient (written, or added to what is
+/// there) with no scratch buffer written and read back; anything else that reads it
+/// computes it first. Its inputs are forward values and the incoming gradient, never
+/// scratch values: a move may hand those to a gradient before the result is computed.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Pending<T> {
+    Unary(Unary<T>, H),
+    Binary(Binary, H, H),
 }
 
 impl crate::ops::Handle for H {
@@ -85,6 +101,7 @@ impl<T: Float> Tape<T> {
                 None => grad.resize(n, T::ONE),
             }
             node.slot.has_grad = true;
+            node.grad_from = NO_ALIAS;
             node.pass = inner.pass;
         }
         for i in (0..=last).rev() {
@@ -104,6 +121,9 @@ impl<T: Float> Tape<T> {
                 op.vjp(&mut eager, &xs[..arity], H::Val(Id::node(i)), H::Grad(i as u32), need)
             };
             if inner.anomaly {
+                for h in grads[..arity].iter().flatten() {
+                    inner.compute_pending(*h);
+                }
                 inner.check_backward(i, &op, &grads[..arity]);
             }
             for j in 0..arity {
@@ -148,6 +168,16 @@ fn reach_slot<'a, T: Float>(
     slot.requires_grad.then_some((slot, first))
 }
 
+/// The slot of a node or parameter, borrowing only the two arenas.
+#[inline]
+fn slot_of<'a, T: Float>(nodes: &'a mut [Node<T>], params: &'a mut [Slot<T>], id: Id) -> &'a mut Slot<T> {
+    if id.is_param() {
+        &mut params[id.index()]
+    } else {
+        &mut nodes[id.index()].slot
+    }
+}
+
 /// Puts the seed of a backward pass (ones, or the given upstream gradient) into a scratch
 /// buffer.
 fn seed_temp<T: Float>(inner: &mut Inner<T>, root: Id, seed: Option<&[T]>) -> H {
@@ -187,49 +217,111 @@ impl<T: Float> Inner<T> {
             resize(&mut slot.grad, n);
             slot.grad.fill(T::ZERO);
             slot.has_grad = true;
+            self.own_grad(target);
+        }
+    }
+
+    /// Marks the gradient of `target` as held in its own buffer.
+    #[inline]
+    fn own_grad(&mut self, target: Id) {
+        if !target.is_param() {
+            self.nodes[target.index()].grad_from = NO_ALIAS;
         }
     }
 
     /// Adds `h` (a value of the eager backward pass) into the gradient of `target`.
-    /// The first contribution is moved in (a buffer swap) when `h` is a scratch value no
-    /// one else reads; later contributions are added.
+    ///
+    /// A first contribution costs no copy when it can be avoided: a scratch value no one
+    /// else reads is moved in (a buffer swap); the gradient of a node passed through
+    /// unchanged (`h` is `dy`, as `a + b` gives it to both inputs) is shared with an interior
+    /// `target` (its [`Node::grad_from`] names the buffer's owner; a leaf or parameter, whose
+    /// gradient outlives the pass, gets a copy). Sharing is safe: the owner's gradient is
+    /// final once its rule runs, and a later pass that overwrites it reaches `target` too
+    /// (every input of a node the pass visits is reached) and replaces the shared gradient
+    /// before anything reads it. Later contributions are added; one to a shared gradient
+    /// writes the sum into `target`'s own buffer.
     fn accumulate(&mut self, target: Id, h: H, movable: bool) {
-        let Inner { nodes, params, temps, pass, .. } = self;
-        let Some((slot, first)) = reach_slot(nodes, params, *pass, target) else { return };
+        if !movable {
+            self.compute_pending(h);
+        }
+        let Some((slot, first)) = self.reach(target) else { return };
         slot.has_grad = true;
         let n = numel(&slot.shape);
-        if let (true, H::Tmp(k), true) = (first, h, movable) {
-            // the common case: a scratch value moved into an empty slot
-            let grad = &mut slot.grad;
-            if grad.capacity() < n {
-                grad.reserve_exact(n - grad.len());
+        if let H::Tmp(k) = h {
+            if let Some(p) = self.temps[k as usize].pending.take() {
+                // computed straight into the gradient
+                let mut buf = mem::take(&mut self.slot_mut(target).grad);
+                let shared = !first && !target.is_param() && self.nodes[target.index()].grad_from != NO_ALIAS;
+                if first {
+                    resize(&mut buf, n);
+                    self.run_pending(p, &mut buf, Base::None);
+                } else if shared {
+                    resize(&mut buf, n);
+                    self.run_pending(p, &mut buf, Base::Other(self.grad_buffer(target.index())));
+                } else {
+                    self.run_pending(p, &mut buf, Base::Out);
+                }
+                debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
+                self.slot_mut(target).grad = buf;
+                self.own_grad(target);
+                return;
             }
-            mem::swap(grad, &mut temps[k as usize].data);
-            debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
-            return;
         }
-        // otherwise the value is copied in (first contribution) or added; the buffer is
-        // taken out of its slot meanwhile, as `h` may be read from the same arena
-        let mut buf = mem::take(&mut slot.grad);
+        if first {
+            match (h, movable) {
+                (H::Tmp(k), true) => {
+                    // the common case: a scratch value moved into an empty slot; the
+                    // slot's old buffer becomes the scratch buffer, so the first pass sizes
+                    // (and writes, so the next pass finds its pages mapped) a new one
+                    let Inner { nodes, params, temps, .. } = self;
+                    let grad = &mut slot_of(nodes, params, target).grad;
+                    if grad.capacity() < n {
+                        grad.clear();
+                        grad.resize(n, T::ZERO);
+                    }
+                    mem::swap(grad, &mut temps[k as usize].data);
+                    debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
+                    self.own_grad(target);
+                    return;
+                }
+                (H::Grad(i), _) if !target.is_param() && !matches!(self.nodes[target.index()].op, Op::Leaf) => {
+                    let from = self.nodes[i as usize].grad_from;
+                    self.nodes[target.index()].grad_from = if from == NO_ALIAS { i } else { from };
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let shared = !target.is_param() && self.nodes[target.index()].grad_from != NO_ALIAS;
+        // the value is copied in (a first contribution) or added, into the target's own
+        // buffer, taken out of its slot meanwhile as `h` may be read from the same arena
+        let mut buf = mem::take(&mut self.slot_mut(target).grad);
         let src = self.resolve(h).data;
         if first {
             buf.clear();
             buf.extend_from_slice(src);
+        } else if shared {
+            let before = self.grad_buffer(target.index());
+            resize(&mut buf, n);
+            crate::kernels::cpu::vectorized(|| {
+                for ((g, &a), &b) in buf.iter_mut().zip(before).zip(src) {
+                    *g = a + b;
+                }
+            });
         } else {
-            for (g, &d) in buf.iter_mut().zip(src) {
-                *g += d;
-            }
+            crate::kernels::cpu::vectorized(|| {
+                for (g, &d) in buf.iter_mut().zip(src) {
+                    *g += d;
+                }
+            });
         }
         debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
         self.slot_mut(target).grad = buf;
+        self.own_grad(target);
     }
 
     fn slot_mut(&mut self, id: Id) -> &mut Slot<T> {
-        if id.is_param() {
-            &mut self.params[id.index()]
-        } else {
-            &mut self.nodes[id.index()].slot
-        }
+        slot_of(&mut self.nodes, &mut self.params, id)
     }
 
     /// The next scratch buffer of this backward pass, sized to `n` (contents stale). Scratch
@@ -241,6 +333,7 @@ impl<T: Float> Inner<T> {
         if k == self.temps.len() {
             self.temps.push(Temp::default());
         }
+        self.temps[k].pending = None;
         let mut data = mem::take(&mut self.temps[k].data);
         resize(&mut data, n);
         (k, data)
@@ -251,7 +344,62 @@ impl<T: Float> Inner<T> {
         let t = &mut self.temps[k];
         t.data = data;
         t.shape = shape;
+        t.pending = None;
         H::Tmp(k as u32)
+    }
+
+    /// A scratch handle for `p`, of `shape`, computed later (see [`Pending`]).
+    fn defer(&mut self, shape: Shape, p: Pending<T>) -> H {
+        let k = self.temps_used;
+        self.temps_used += 1;
+        if k == self.temps.len() {
+            self.temps.push(Temp::default());
+        }
+        let t = &mut self.temps[k];
+        t.shape = shape;
+        t.pending = Some(p);
+        H::Tmp(k as u32)
+    }
+
+    /// Computes `h` into its scratch buffer if it is pending.
+    #[inline(always)]
+    fn compute_pending(&mut self, h: H) {
+        if let H::Tmp(k) = h {
+            if self.temps[k as usize].pending.is_some() {
+                self.compute_temp(k as usize);
+            }
+        }
+    }
+
+    /// Computes the pending scratch value `k` into its buffer.
+    #[inline(never)]
+    fn compute_temp(&mut self, k: usize) {
+        let Some(p) = self.temps[k].pending.take() else { return };
+        let mut data = mem::take(&mut self.temps[k].data);
+        resize(&mut data, numel(&self.temps[k].shape));
+        self.run_pending(p, &mut data, Base::None);
+        self.temps[k].data = data;
+    }
+
+    /// `out = base + p` elementwise (see [`Base`]): written, the ops' own kernels; added,
+    /// a loop per op for the common ones.
+    fn run_pending(&self, p: Pending<T>, out: &mut [T], base: Base<'_, T>) {
+        let v = |h| self.resolve(h).data;
+        match (p, base) {
+            (Pending::Unary(op, a), Base::None) => op.map(v(a), out),
+            (Pending::Binary(op, a, b), Base::None) => {
+                let (a, b) = (self.resolve(a), self.resolve(b));
+                op.map(a, b, a.shape, out)
+            }
+            (Pending::Unary(Unary::MulScalar(c), a), base) => run(out, base, v(a), |x| x * c),
+            (Pending::Unary(Unary::Neg, a), base) => run(out, base, v(a), |x| -x),
+            (Pending::Unary(op, a), base) => run(out, base, v(a), |x| op.eval(x)),
+            (Pending::Binary(Binary::Mul, a, b), base) => run2(out, base, v(a), v(b), |x, y| x * y),
+            (Pending::Binary(Binary::ReluMask, a, b), base) => {
+                run2(out, base, v(a), v(b), |x, y| Binary::ReluMask.eval(x, y))
+            }
+            (Pending::Binary(op, a, b), base) => run2(out, base, v(a), v(b), |x, y| op.eval(x, y)),
+        }
     }
 
     /// Anomaly mode: panics if a backward rule produced a non-finite gradient.
@@ -276,15 +424,68 @@ impl<T: Float> Inner<T> {
     fn resolve(&self, h: H) -> View<'_, T> {
         match h {
             H::Val(id) => self.view(id),
-            H::Grad(i) => {
-                let s = &self.nodes[i as usize].slot;
-                View { shape: &s.shape, data: &s.grad }
-            }
+            H::Grad(i) => View { shape: &self.nodes[i as usize].slot.shape, data: self.grad_buffer(i as usize) },
             H::Tmp(k) => {
                 let t = &self.temps[k as usize];
+                debug_assert!(t.pending.is_none(), "a pending scratch value read before it is computed");
                 View { shape: &t.shape, data: &t.data }
             }
         }
+    }
+}
+
+/// What a pending result is added to when it is computed: nothing, the output's own
+/// contents, or another buffer.
+#[derive(Clone, Copy)]
+enum Base<'a, T> {
+    None,
+    Out,
+    Other(&'a [T]),
+}
+
+/// `out = base + f(a)` elementwise, one loop per kind of base.
+fn run<T: Float>(out: &mut [T], base: Base<'_, T>, a: &[T], f: impl Fn(T) -> T + Sync) {
+    assert_eq!(a.len(), out.len(), "pending result of the wrong size");
+    use crate::kernels::par_chunks_mut as par;
+    match base {
+        Base::None => par(out, |at, out| {
+            for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                *o = f(x);
+            }
+        }),
+        Base::Out => par(out, |at, out| {
+            for (o, &x) in out.iter_mut().zip(&a[at..]) {
+                *o += f(x);
+            }
+        }),
+        Base::Other(c) => par(out, |at, out| {
+            for ((o, &x), &c) in out.iter_mut().zip(&a[at..]).zip(&c[at..]) {
+                *o = c + f(x);
+            }
+        }),
+    }
+}
+
+/// `out = base + f(a, b)` elementwise, one loop per kind of base.
+fn run2<T: Float>(out: &mut [T], base: Base<'_, T>, a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
+    assert!(a.len() == out.len() && b.len() == out.len(), "pending result of the wrong size");
+    use crate::kernels::par_chunks_mut as par;
+    match base {
+        Base::None => par(out, |at, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                *o = f(x, y);
+            }
+        }),
+        Base::Out => par(out, |at, out| {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                *o += f(x, y);
+            }
+        }),
+        Base::Other(c) => par(out, |at, out| {
+            for (((o, &x), &y), &c) in out.iter_mut().zip(&a[at..]).zip(&b[at..]).zip(&c[at..]) {
+                *o = c + f(x, y);
+            }
+        }),
     }
 }
 
@@ -298,6 +499,9 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 
     fn apply(&mut self, op: Op<T>, inputs: &[H]) -> H {
         let inner = &mut *self.inner;
+        for &h in inputs {
+            inner.compute_pending(h);
+        }
         let shape = {
             let mut shapes: [&[usize]; 3] = [&[]; 3];
             for (s, &h) in shapes.iter_mut().zip(inputs) {
@@ -317,11 +521,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     }
 
     fn shape(&self, v: H) -> Shape {
-        crate::shape::from_dims(self.inner.resolve(v).shape)
+        crate::shape::from_dims(self.shape_of(v))
     }
 
     fn has_shape(&self, v: H, shape: &[usize]) -> bool {
-        crate::shape::same(self.inner.resolve(v).shape, shape)
+        crate::shape::same(self.shape_of(v), shape)
     }
 
     // The primitives below run the same kernels as `apply`, without building an `Op` and
@@ -329,12 +533,19 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     // checks them in the gradcheck tests), and these are the hot ones of a backward pass.
 
     fn unary(&mut self, op: Unary<T>, a: H) -> H {
-        let shape = crate::shape::from_dims(self.inner.resolve(a).shape);
+        let shape = crate::shape::from_dims(self.shape_of(a));
+        if !matches!(a, H::Tmp(_)) {
+            return self.inner.defer(shape, Pending::Unary(op, a));
+        }
         self.compute(shape, &[a], |v, _, out| op.map(v[0].data, out))
     }
 
     fn binary(&mut self, op: Binary, a: H, b: H) -> H {
-        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let (sa, sb) = (self.shape_of(a), self.shape_of(b));
+        if !matches!(a, H::Tmp(_)) && !matches!(b, H::Tmp(_)) && crate::shape::same(sa, sb) {
+            let shape = crate::shape::from_dims(sa);
+            return self.inner.defer(shape, Pending::Binary(op, a, b));
+        }
         // equal shapes, or a one-element operand of no more dimensions than the other
         // (a scalar broadcast): the result has the other's shape
         let shape = if crate::shape::same(sa, sb) || (numel(sa) == 1 && sa.len() <= sb.len()) {
@@ -348,7 +559,7 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
     }
 
     fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
-        let (sa, sb) = (self.inner.resolve(a).shape, self.inner.resolve(b).shape);
+        let (sa, sb) = (self.shape_of(a), self.shape_of(b));
         let m = if ta { sa[1] } else { sa[0] };
         let n = if tb { sb[0] } else { sb[1] };
         self.compute(smallvec::smallvec![m, n], &[a, b], |v, _, out| {
@@ -376,10 +587,22 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
 }
 
 impl<T: Float> Eager<'_, T> {
+    /// The shape of a value, pending or not.
+    #[inline(always)]
+    fn shape_of(&self, h: H) -> &[usize] {
+        match h {
+            H::Tmp(k) => &self.inner.temps[k as usize].shape,
+            h => self.inner.resolve(h).shape,
+        }
+    }
+
     /// A scratch value of `shape` computed by `f(input views, shape, output buffer)`.
     #[inline]
     fn compute(&mut self, shape: Shape, inputs: &[H], f: impl FnOnce(&[View<'_, T>], &[usize], &mut [T])) -> H {
         let inner = &mut *self.inner;
+        for &h in inputs {
+            inner.compute_pending(h);
+        }
         let (k, mut out) = inner.take_temp(numel(&shape));
         {
             let mut views = [View { shape: &[], data: &[] }; 3];

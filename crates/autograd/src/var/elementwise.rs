@@ -26,6 +26,13 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn add(&self, other: impl Borrow<Var<'t, T>>) -> Var<'t, T> {
         self.binary(Binary::Add, other.borrow())
     }
+    /// `self + alpha * other` with broadcasting, as one op (PyTorch's
+    /// `torch.add(self, other, alpha=alpha)`): one pass over the data instead of two, and
+    /// one node on the tape.
+    #[track_caller]
+    pub fn add_scaled(&self, other: impl Borrow<Var<'t, T>>, alpha: T) -> Var<'t, T> {
+        self.binary(Binary::AddScaled(alpha.to_f64()), other.borrow())
+    }
     /// `self - other` with broadcasting.
     #[track_caller]
     pub fn sub(&self, other: impl Borrow<Var<'t, T>>) -> Var<'t, T> {

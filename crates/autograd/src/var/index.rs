@@ -1,6 +1,6 @@
 //! Indexing as methods of [`Var`] ([`crate::ops::index`]): `take`, `scatter_add`, and the
-//! views built on them: `index_select`, `narrow`, `gather`, `min_axis`/`max_axis`, `cat`
-//! and `stack`.
+//! views built on them: `index_select`, `gather`, `min_axis`/`max_axis`, `cat` and
+//! `stack`; `narrow`, a [`Var::pad`] by negative widths.
 
 use std::borrow::Borrow;
 use std::panic::Location;
@@ -101,8 +101,11 @@ impl<'t, T: Float> Var<'t, T> {
     /// If the range is out of bounds.
     #[track_caller]
     pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Var<'t, T> {
-        let index: Vec<usize> = (start..start + len).collect();
-        self.index_select(axis, &index)
+        let shape = self.shape();
+        let fits = axis < shape.len() && start.checked_add(len).is_some_and(|end| end <= shape[axis]);
+        assert!(fits, "narrow: {len} entries from {start} along axis {axis} of {shape:?} (at {})", Location::caller());
+        // a pad by negative widths: one block copy per row, and a pad back for the gradient
+        self.pad(axis, -(start as isize), -((shape[axis] - start - len) as isize), T::ZERO)
     }
 
     /// `y[.., j, ..] = self[.., index[.., j, ..], ..]` along `axis` (PyTorch's `gather`):

@@ -125,8 +125,7 @@ impl<'t, T: Float> Var<'t, T> {
     /// output's graph gets zeros when every path to it has a zero derivative (`sign`).
     pub fn grad(&self) -> Option<Tensor<T>> {
         let inner = self.tape.inner.borrow();
-        let s = inner.slot(self.id);
-        s.grad().map(|g| Tensor::from_slice(g, &s.shape))
+        inner.grad(self.id).map(|g| Tensor::from_slice(g, inner.shape(self.id)))
     }
 
     /// Runs the reverse pass from this one-element output (upstream gradient 1), filling

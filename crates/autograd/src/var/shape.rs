@@ -50,4 +50,14 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn sum_to(&self, shape: &[usize]) -> Var<'t, T> {
         self.op1(Op::Shape(ShapeOp::SumTo(crate::shape::from_dims(shape))))
     }
+    /// `before` entries of `value` in front of `self` along `axis` and `after` at the end;
+    /// a negative width removes that many entries instead (PyTorch's constant `F.pad` on
+    /// one dimension: `pad(1, 2, -1, 0.0)` of a `[3, 4]` is `F.pad(x, (2, -1))`).
+    ///
+    /// # Panics
+    /// If `axis` is out of range or more entries are removed than there are.
+    #[track_caller]
+    pub fn pad(&self, axis: usize, before: isize, after: isize, value: T) -> Var<'t, T> {
+        self.op1(Op::Shape(ShapeOp::Pad { axis, before, after, value: value.to_f64() }))
+    }
 }

@@ -5,8 +5,6 @@
 //! `primal` is `y(2)`; `gradient` is `∂y_(n-1)(2) / ∂x`, by reverse mode through every
 //! step.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 use tapegrad::{Tape, Tensor, Var};
 
@@ -15,21 +13,18 @@ use crate::{measure, unknown_function, Measured, Runs};
 
 /// `y(2)` from `x`, on the tape.
 fn solve<'t>(tape: &'t Tape<f64>, x: Var<'t, f64>, s: usize) -> Var<'t, f64> {
-    let n = x.shape()[0];
-    // f(y) = x ⊙ (1, y_0, ..., y_(n-2)) = x_0 e_0 + (x ⊙ (0, 1, ..., 1)) ⊙ (y_0, y_0, ..., y_(n-2))
-    let e0 = tape.input(Tensor::from_fn(&[n], |i| if i == 0 { 1.0 } else { 0.0 }));
-    let x_first = x * e0;
-    let x_rest = x - x_first;
-    let previous: Arc<[usize]> = (0..n).map(|i| i.saturating_sub(1)).collect();
-    let f = |y: Var<'t, f64>| x_first + x_rest * y.take(previous.clone(), &[n]);
+    // f(y) = x ⊙ (1, y_0, ..., y_(n-2)): y shifted one place, a 1 coming in at the front
+    let f = |y: Var<'t, f64>| x * y.pad(0, 1, -1, 1.0);
     let h = 2.0 / s as f64;
-    let mut y = tape.input(Tensor::zeros(&[n]));
+    let mut y = tape.input(Tensor::zeros(&x.shape()));
+    // y + c k as one op: `y.add_scaled(k, c)` (PyTorch's `torch.add(y, k, alpha=c)`)
     for _ in 0..s {
         let k1 = f(y);
-        let k2 = f(y + k1 * (h / 2.0));
-        let k3 = f(y + k2 * (h / 2.0));
-        let k4 = f(y + k3 * h);
-        y = y + (k1 + (k2 + k3) * 2.0 + k4) * (h / 6.0);
+        let k2 = f(y.add_scaled(k1, h / 2.0));
+        let k3 = f(y.add_scaled(k2, h / 2.0));
+        let k4 = f(y.add_scaled(k3, h));
+        // y + h/6 (k1 + 2 (k2 + k3) + k4)
+        y = y.add_scaled(k1.add_scaled(k2 + k3, 2.0) + k4, h / 6.0);
     }
     y
 }
