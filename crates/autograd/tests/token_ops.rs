@@ -219,3 +219,17 @@ fn nll_loss_ignores_only_its_ignore_index() {
     let x = tape.leaf(Tensor::zeros(&[2, 3]), true);
     x.nll_loss(tape.input(Tensor::new(vec![-1.0, -100.0], &[2])), Reduction::Mean, -1);
 }
+
+#[test]
+fn the_default_ignore_index_is_pytorchs_minus_100() {
+    // F.nll_loss(logp, t) with its default ignore_index=-100: the mean over the kept targets
+    let tape = Tape::<f64>::new();
+    let lp = tape.leaf(Tensor::new(vec![-0.5, -1.5, -2.0, -0.25, -3.0, -1.0], &[3, 2]), true);
+    let t = tape.input(Tensor::new(vec![1.0, -100.0, 0.0], &[3]));
+    let mean = lp.nll_loss_mean(t);
+    assert_eq!(mean.item(), (1.5 + 3.0) / 2.0);
+    mean.backward();
+    assert_eq!(lp.grad().unwrap().data(), &[0.0, -0.5, 0.0, 0.0, -0.5, 0.0]);
+    assert_eq!(lp.nll_loss_sum(t).item(), 4.5);
+    assert_eq!(tapegrad::DEFAULT_IGNORE_INDEX, -100);
+}
