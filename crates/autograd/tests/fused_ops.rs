@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tapegrad::ops::embedding::{embedding_grad_shape, embedding_shape};
 use tapegrad::ops::loss::{l1_grad_shape, nll_grad_shape, nll_shape};
 use tapegrad::ops::softmax::{argmax_shape, grad_shape, same_shape};
-use tapegrad::ops::{CustomOp, Graph, LogSumExp, OpFamily, Value, View};
+use tapegrad::ops::{CustomOp, Graph, Handle, LogSumExp, OpFamily, Value, View};
 use tapegrad::{gradcheck, Reduction, Shape, Tape, Tensor, Var};
 
 /// The op lines of a tape's listing, `name(%a, %b)`, leaves and inputs left out.
@@ -229,4 +229,15 @@ fn a_two_input_custom_op_is_listed_differentiated_and_checks_shapes() {
     let err = catch_unwind(AssertUnwindSafe(|| tape.custom(op.clone(), &[xv, bad]))).unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     assert!(msg.starts_with("scaled_sum: x [3] and s [2]: need a vector and a scalar"), "{msg}");
+}
+
+#[test]
+fn a_custom_rules_value_handle_round_trips_its_bits() {
+    // what `pack` gives, `unpack` takes back, and the other way round (a rule that hands
+    // its handles on to another rule depends on it)
+    for bits in [0, 1, 7, 1 << 40, u64::MAX] {
+        assert_eq!(Value::unpack(bits).pack(), bits);
+        assert_eq!(Value::unpack(Value::unpack(bits).pack()), Value::unpack(bits));
+    }
+    assert_ne!(Value::unpack(3), Value::unpack(4));
 }

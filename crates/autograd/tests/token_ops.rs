@@ -128,6 +128,16 @@ fn gradcheck_and_gradgradcheck() {
                 |tape, v| v[0].tanh().nll_loss(tape.input(tt.clone()), red, ignore),
                 std::slice::from_ref(&x),
             );
+            // squared: the second order flows through the gradient's dy alone
+            check(
+                "nll_loss squared",
+                seed,
+                |tape, v| {
+                    let l = v[0].nll_loss(tape.input(tt.clone()), red, ignore);
+                    l * l
+                },
+                std::slice::from_ref(&x),
+            );
         }
         // embedding: repeated indices, then a nonlinearity so the second order is not zero
         let (v, d) = (1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 3) as usize);
