@@ -139,6 +139,24 @@ fn stable_at_large_magnitudes() {
 }
 
 #[test]
+fn stable_along_a_strided_axis() {
+    // lanes down the columns of a [4, 2] matrix (elements 2 apart), the largest last: the
+    // maximum subtracted must be the lane's own, or e^(1e4 - m) overflows
+    let tape = Tape::<f64>::new();
+    let x = tape.input(Tensor::new(vec![0.0, 3.0, -1e4, 2.0, 1e4 - 1.0, 1.0, 1e4, 0.0], &[4, 2]));
+    let l = (1.0 + (-1.0f64).exp()).ln();
+    let lp = x.log_softmax(0).value();
+    let want0 = [-1e4 - l, -2e4 - l, -1.0 - l, -l];
+    for (k, w) in want0.iter().enumerate() {
+        let g = lp.data()[2 * k];
+        assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "row {k}: {g} vs {w}");
+    }
+    let p = x.softmax(0).value();
+    assert!(p.data().iter().all(|v| v.is_finite()), "{p}");
+    assert!((p.data()[6] - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-15, "{p}");
+}
+
+#[test]
 fn non_finite_lanes_are_nan_only_where_pytorch_gives_nan() {
     let tape = Tape::<f64>::new();
     let inf = f64::INFINITY;

@@ -128,6 +128,16 @@ fn gradcheck_and_gradgradcheck() {
                 |tape, v| v[0].tanh().nll_loss(tape.input(tt.clone()), red, ignore),
                 std::slice::from_ref(&x),
             );
+            // squared: the second order flows through the gradient's dy alone
+            check(
+                "nll_loss squared",
+                seed,
+                |tape, v| {
+                    let l = v[0].nll_loss(tape.input(tt.clone()), red, ignore);
+                    l * l
+                },
+                std::slice::from_ref(&x),
+            );
         }
         // embedding: repeated indices, then a nonlinearity so the second order is not zero
         let (v, d) = (1 + rng.randint(0, 5) as usize, 1 + rng.randint(0, 3) as usize);
@@ -187,6 +197,35 @@ fn float32_sum_rounds_as_pytorchs_cascade() {
 }
 
 #[test]
+fn float32_sum_over_many_targets_rounds_as_pytorchs_cascade_at_every_level() {
+    // 9000 terms 1/(i + 1): PyTorch's cascade sums each block of 16 targets at level 0,
+    // pushes level j up to level j + 1 every 16^(j + 1) targets (target 0 all the way up),
+    // then adds the levels from the lowest; blocks of another size, pushes at other
+    // targets or levels added in another order round differently here. (PyTorch 2.15's
+    // `F.nll_loss(-x.reshape(n, 1), zeros(n), reduction='sum')` of these float32 terms
+    // gives 9.6822509765625, this sum; a running sum gives 9.682266.)
+    let n = 9000;
+    let term = |i: usize| 1.0 / (i + 1) as f32;
+    let tape = Tape::<f32>::new();
+    let lp = tape.input(Tensor::from_fn(&[n, 1], |i| -term(i)));
+    let got = lp.nll_loss(tape.input(Tensor::zeros(&[n])), Reduction::Sum, -100).item();
+    let mut levels = [0.0f32; 8];
+    for b in 0..n {
+        levels[0] += term(b);
+        let mut j = 0;
+        while j < 7 && b % 16usize.pow(j as u32 + 1) == 0 {
+            levels[j + 1] += levels[j];
+            levels[j] = 0.0;
+            j += 1;
+        }
+    }
+    let want = levels.iter().fold(0.0f32, |s, &l| s + l);
+    assert_eq!(got.to_bits(), want.to_bits(), "{got} vs {want}");
+    let running = (0..n).fold(0.0f32, |s, i| s + term(i));
+    assert_ne!(got, running, "the cascade rounds unlike a running sum here");
+}
+
+#[test]
 #[should_panic(expected = "embedding: index 3 is outside 0..3 (at crates/autograd/tests/token_ops.rs:")]
 fn embedding_names_a_bad_index_and_the_line() {
     let tape = Tape::<f32>::new();
@@ -218,4 +257,18 @@ fn nll_loss_ignores_only_its_ignore_index() {
     let tape = Tape::<f32>::new();
     let x = tape.leaf(Tensor::zeros(&[2, 3]), true);
     x.nll_loss(tape.input(Tensor::new(vec![-1.0, -100.0], &[2])), Reduction::Mean, -1);
+}
+
+#[test]
+fn the_default_ignore_index_is_pytorchs_minus_100() {
+    // F.nll_loss(logp, t) with its default ignore_index=-100: the mean over the kept targets
+    let tape = Tape::<f64>::new();
+    let lp = tape.leaf(Tensor::new(vec![-0.5, -1.5, -2.0, -0.25, -3.0, -1.0], &[3, 2]), true);
+    let t = tape.input(Tensor::new(vec![1.0, -100.0, 0.0], &[3]));
+    let mean = lp.nll_loss_mean(t);
+    assert_eq!(mean.item(), (1.5 + 3.0) / 2.0);
+    mean.backward();
+    assert_eq!(lp.grad().unwrap().data(), &[0.0, -0.5, 0.0, 0.0, -0.5, 0.0]);
+    assert_eq!(lp.nll_loss_sum(t).item(), 4.5);
+    assert_eq!(tapegrad::DEFAULT_IGNORE_INDEX, -100);
 }
