@@ -189,3 +189,62 @@ fn custom_op_passes_gradcheck_first_and_second_order() {
     // listed under its own name
     assert!(tape.to_string().contains("cube(%0)"));
 }
+
+/// `a * b` as a user-defined op that keeps the `need` flags each backward call asked for.
+#[derive(Debug, Default)]
+struct Product {
+    asked: std::sync::Mutex<Vec<[bool; 3]>>,
+}
+
+impl CustomOp<f64> for Product {
+    fn name(&self) -> &'static str {
+        "product"
+    }
+    fn arity(&self) -> usize {
+        2
+    }
+    fn out_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        Ok(Shape::from_slice(inputs[0]))
+    }
+    fn forward(&self, inputs: &[View<'_, f64>], out: &mut [f64]) {
+        for ((o, &a), &b) in out.iter_mut().zip(inputs[0].data).zip(inputs[1].data) {
+            *o = a * b;
+        }
+    }
+    fn vjp(
+        &self,
+        g: &mut dyn Graph<f64, V = Value>,
+        x: &[Value],
+        _y: Value,
+        dy: Value,
+        need: [bool; 3],
+    ) -> [Option<Value>; 3] {
+        self.asked.lock().unwrap().push(need);
+        // d/da (a b) = b, d/db (a b) = a
+        let da = need[0].then(|| g.mul(dy, x[1]));
+        let db = need[1].then(|| g.mul(dy, x[0]));
+        [da, db, None]
+    }
+}
+
+/// A backward rule is asked only for the inputs that require grad (PyTorch's
+/// `needs_input_grad`), in the plain pass and in `Tape::grad` alike.
+#[test]
+fn a_rule_is_asked_only_for_inputs_that_require_grad() {
+    let op = Arc::new(Product::default());
+    let dyn_op: Arc<dyn CustomOp<f64>> = op.clone();
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::new(vec![2.0, -3.0], &[2]), true);
+    let c = tape.input(Tensor::new(vec![5.0, 7.0], &[2]));
+    tape.custom(dyn_op.clone(), &[a, c]).sum().backward();
+    tape.custom(dyn_op.clone(), &[c, a]).sum().backward();
+    tape.custom(dyn_op.clone(), &[a, a]).sum().backward();
+    let y = tape.custom(dyn_op.clone(), &[c, a]).sum();
+    let g = tape.grad(y, &[a])[0];
+    assert_eq!(g.value().data(), &[5.0, 7.0]);
+    let asked = op.asked.lock().unwrap().clone();
+    let want = [[true, false, false], [false, true, false], [true, true, false], [false, true, false]];
+    assert_eq!(asked, want);
+    // d/da of a·c + c·a + a·a = 2c + 2a
+    assert_eq!(a.grad().unwrap().data(), &[14.0, 8.0]);
+}

@@ -275,6 +275,22 @@ fn leaf_and_input_take_tensors_and_references() {
     assert!(inputs[0].grad().is_none() && by_value.grad().is_some());
 }
 
+/// Parameters are numbered in creation order, per tape, and a tape owns only its own.
+#[test]
+fn parameters_are_numbered_in_creation_order() {
+    let tape = Tape::<f64>::new();
+    let ps: Vec<_> = (0..3).map(|i| tape.parameter(t(&[i as f64], &[1]))).collect();
+    assert_eq!(ps.iter().map(|p| p.index()).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(tape.params(), ps);
+    assert_eq!(tape.num_params(), 3);
+    for (i, p) in ps.iter().enumerate() {
+        assert_eq!(tape.param_value(*p).data(), &[i as f64]);
+    }
+    let other = Tape::<f64>::new();
+    let q = other.parameter(t(&[9.0], &[1]));
+    assert!(tape.owns(ps[2]) && !tape.owns(q) && other.owns(q) && !other.owns(ps[0]));
+}
+
 /// A scope resets the tape when it ends, so a loop of scopes holds one step's nodes at
 /// most; parameters and their gradients persist as with `reset`.
 #[test]
