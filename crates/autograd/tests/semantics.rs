@@ -133,6 +133,7 @@ fn reset_reuses_the_tape_and_keeps_parameters() {
             let loss = (x * tape.var(p)).sum();
             loss.backward();
             assert_eq!(tape.len(), 3, "step {step}: one input, one mul, one sum");
+            assert!(!tape.is_empty());
         }
         tape.for_each_param_mut(|_, v, g| {
             for (v, g) in v.iter_mut().zip(g.unwrap()) {
@@ -289,6 +290,45 @@ fn parameters_are_numbered_in_creation_order() {
     let other = Tape::<f64>::new();
     let q = other.parameter(t(&[9.0], &[1]));
     assert!(tape.owns(ps[2]) && !tape.owns(q) && other.owns(q) && !other.owns(ps[0]));
+}
+
+/// What optimizers and clipping use: every parameter visited in order with its live
+/// gradient (none before a backward, after zeroing, or for a constant), gradients changed
+/// in place, values read and replaced.
+#[test]
+fn parameter_accessors_see_values_and_live_gradients_only() {
+    let mut tape = Tape::<f64>::new();
+    let w = tape.parameter(t(&[1.0, 2.0], &[2]));
+    let c = tape.parameter_with(t(&[3.0, 4.0], &[2]), false);
+    let mut seen = Vec::new();
+    tape.for_each_param_mut(|p, _, g| seen.push((p.index(), g.map(<[f64]>::to_vec))));
+    assert_eq!(seen, [(0, None), (1, None)]);
+    tape.scope(|tape| (tape.var(w) * tape.var(c)).sum().backward());
+    seen.clear();
+    tape.for_each_param_mut(|p, v, g| {
+        seen.push((p.index(), g.map(<[f64]>::to_vec)));
+        v[0] += 10.0;
+    });
+    assert_eq!(seen, [(0, Some(vec![3.0, 4.0])), (1, None)], "d/dw (w c) = c; c needs none");
+    let mut grads = Vec::new();
+    tape.for_each_grad_mut(|p, g| {
+        grads.push((p.index(), g.to_vec()));
+        g[0] = -1.0;
+    });
+    assert_eq!(grads, [(0, vec![3.0, 4.0])]);
+    assert_eq!(tape.param_grad(w).unwrap().data(), &[-1.0, 4.0]);
+    tape.with_param(w, |shape, v, g| {
+        assert_eq!((shape, v, g), (&[2][..], &[11.0, 2.0][..], Some(&[-1.0, 4.0][..])));
+    });
+    assert_eq!(tape.with_param(c, |_, v, g| (v.iter().sum::<f64>(), g.is_none())), (17.0, true));
+    // a zeroed gradient keeps its buffer, which no accessor may show
+    tape.zero_param_grad(w);
+    tape.for_each_param_mut(|p, _, g| assert!(g.is_none(), "{p:?}"));
+    tape.for_each_grad_mut(|p, _| panic!("{p:?} has no gradient"));
+    assert!(tape.with_param(w, |_, _, g| g.is_none()));
+    tape.set_param_value(w, &t(&[5.0, 6.0], &[2]));
+    assert_eq!(tape.param_value(w).data(), &[5.0, 6.0]);
+    assert_eq!(tape.param_value(c).data(), &[13.0, 4.0]);
 }
 
 /// A scope resets the tape when it ends, so a loop of scopes holds one step's nodes at
