@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use tapegrad::ops::{CustomOp, Graph, Value, View};
-use tapegrad::{gradcheck, ScalarTape, Shape, Tape, Tensor};
+use tapegrad::{gradcheck, ScalarTape, Shape, Tape, Tensor, Var};
 
 fn small_graph(tape: &Tape<f64>) -> tapegrad::Var<'_, f64> {
     let w = tape.var(tape.parameter(Tensor::new(vec![1.0, -1.0, 0.5, 2.0], &[2, 2])));
@@ -247,4 +247,111 @@ fn a_rule_is_asked_only_for_inputs_that_require_grad() {
     assert_eq!(asked, want);
     // d/da of a·c + c·a + a·a = 2c + 2a
     assert_eq!(a.grad().unwrap().data(), &[14.0, 8.0]);
+}
+
+/// Every op is profiled (and listed, and named in messages) under its own name, the
+/// backward-only ops of the fused rules included (recorded by `Tape::grad`).
+#[test]
+fn every_op_is_profiled_under_its_own_name() {
+    let tape = Tape::<f64>::new();
+    tape.set_profiling(true);
+    let x = tape.leaf(Tensor::new(vec![0.5, -1.0, 2.0, 0.25, 1.5, -0.75], &[2, 3]), true);
+    let w = tape.leaf(Tensor::new(vec![0.1, 0.2, -0.3, 0.4, 0.5, -0.6], &[2, 3]), true);
+    let b = tape.leaf(Tensor::new(vec![0.1, -0.2], &[2]), true);
+    let rows = tape.input(Tensor::new(vec![1.0, 0.0], &[2]));
+    let pos = x.abs().add_scalar(0.5);
+    let mut parts = vec![
+        x.add(w),
+        x.sub(w),
+        x.mul(w),
+        x.div(pos),
+        x.neg(),
+        x.mul_scalar(2.0),
+        x.relu(),
+        x.exp(),
+        pos.log(),
+        x.tanh(),
+        x.sigmoid(),
+        x.softplus(),
+        pos.sqrt(),
+        pos.powf(1.7),
+        x.sin(),
+        x.cos(),
+        x.sign(),
+        x.log_softmax(1),
+        x.softmax(1),
+        x.reshape(&[3, 2]).reshape(&[2, 3]),
+        x.t().t(),
+        x.matmul(w.t()).sum().expand(&[2, 3]),
+        x.sum_to(&[3]).expand(&[2, 3]),
+    ];
+    parts.push(x.matmul_t(w).sum_axis(1, true).expand(&[2, 3]));
+    let losses = [
+        x.linear(w, b).mean(),
+        x.linear_relu(w, b).sum(),
+        x.logsumexp(1, false).sum(),
+        x.take(vec![0, 5], &[2]).sum(),
+        x.scatter_add(vec![0, 1, 0, 1, 0, 1], &[2]).sum(),
+        x.l1_loss_sum(w),
+        x.l1_loss_mean(w),
+        x.log_softmax(1).nll_loss_sum(rows),
+        x.log_softmax(1).nll_loss_mean(rows),
+        w.embedding(rows).sum(),
+        x.argmax(1).sum(),
+    ];
+    let total = losses.iter().fold(Var::stack(&parts, 0).sum(), |acc, l| acc + l);
+    let _ = tape.grad(total, &[x, w, b]);
+    // the profile names every recorded op (the listing shows an op of constants as a leaf)
+    let ops: std::collections::BTreeSet<&str> = tape.profile().rows().iter().map(|(name, _)| *name).collect();
+    let want = [
+        "abs",
+        "add",
+        "add_scalar",
+        "argmax",
+        "cos",
+        "div",
+        "embedding",
+        "embedding_backward",
+        "exp",
+        "expand",
+        "l1_loss_backward",
+        "l1_loss_mean",
+        "l1_loss_sum",
+        "linear",
+        "linear_relu",
+        "log",
+        "log_softmax",
+        "log_softmax_backward",
+        "logsumexp",
+        "matmul",
+        "mean",
+        "mul",
+        "mul_scalar",
+        "neg",
+        "nll_loss_backward",
+        "nll_loss_mean",
+        "nll_loss_sum",
+        "permute",
+        "powf",
+        "relu",
+        "relu_mask",
+        "reshape",
+        "scatter_add",
+        "sigmoid",
+        "sign",
+        "sign_mul",
+        "sin",
+        "softmax",
+        "softmax_backward",
+        "softplus",
+        "sqrt",
+        "sub",
+        "sum",
+        "sum_to",
+        "take",
+        "tanh",
+    ];
+    let missing: Vec<&str> = want.iter().copied().filter(|n| !ops.contains(n)).collect();
+    assert!(missing.is_empty(), "missing {missing:?} in {ops:?}");
+    assert!(ops.is_subset(&want.into_iter().collect()), "unexpected names in {ops:?}");
 }
