@@ -174,6 +174,32 @@ fn mixing_tapes_panics() {
     let _ = a * b;
 }
 
+/// The two panics name the tapes by the same numbers: distinct per tape.
+#[test]
+fn tape_mixing_messages_name_each_tape_by_its_number() {
+    let message = |f: &dyn Fn()| {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        err.downcast_ref::<String>().unwrap().clone()
+    };
+    let numbers = |msg: &str| -> Vec<u32> {
+        msg.split('#').skip(1).map(|s| s[..s.find(|c: char| !c.is_ascii_digit()).unwrap()].parse().unwrap()).collect()
+    };
+    let (t1, t2) = (Tape::<f32>::new(), Tape::<f32>::new());
+    let p = t1.parameter(Tensor::zeros(&[2]));
+    let mixed = message(&|| {
+        let _ = t1.input(Tensor::zeros(&[2])) * t2.input(Tensor::zeros(&[2]));
+    });
+    let foreign = message(&|| {
+        let _ = t2.var(p);
+    });
+    assert!(mixed.starts_with("mul: operands come from different tapes"), "{mixed}");
+    assert!(foreign.starts_with("parameter 0 belongs to tape"), "{foreign}");
+    let (m, f) = (numbers(&mixed), numbers(&foreign));
+    assert_eq!((m.len(), f.len()), (2, 2), "{mixed} / {foreign}");
+    assert_ne!(m[0], m[1], "{mixed}");
+    assert_eq!(m, f, "t1 then t2 in both: {mixed} / {foreign}");
+}
+
 #[test]
 #[should_panic(expected = "belongs to tape")]
 fn parameter_of_another_tape_panics() {
