@@ -355,3 +355,55 @@ fn every_op_is_profiled_under_its_own_name() {
     assert!(missing.is_empty(), "missing {missing:?} in {ops:?}");
     assert!(ops.is_subset(&want.into_iter().collect()), "unexpected names in {ops:?}");
 }
+
+/// `y = 3 (a + b)`, whose rule hands one scratch value to both inputs.
+#[derive(Debug)]
+struct ScaledSum;
+
+impl CustomOp<f64> for ScaledSum {
+    fn name(&self) -> &'static str {
+        "scaled_sum"
+    }
+    fn arity(&self) -> usize {
+        2
+    }
+    fn out_shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        Ok(Shape::from_slice(inputs[0]))
+    }
+    fn forward(&self, inputs: &[View<'_, f64>], out: &mut [f64]) {
+        for ((o, &a), &b) in out.iter_mut().zip(inputs[0].data).zip(inputs[1].data) {
+            *o = 3.0 * (a + b);
+        }
+    }
+    fn vjp(
+        &self,
+        g: &mut dyn Graph<f64, V = Value>,
+        _x: &[Value],
+        _y: Value,
+        dy: Value,
+        _need: [bool; 3],
+    ) -> [Option<Value>; 3] {
+        // d/da = d/db = 3: one value for both
+        let d = g.mul_scalar(dy, 3.0);
+        [Some(d), Some(d), None]
+    }
+}
+
+/// A rule may give one value to several inputs: each gets its own copy (the backward pass
+/// moves a scratch value into a gradient only when no other input shares it).
+#[test]
+fn a_value_shared_by_two_inputs_reaches_both() {
+    let op: Arc<dyn CustomOp<f64>> = Arc::new(ScaledSum);
+    let tape = Tape::<f64>::new();
+    let a = tape.leaf(Tensor::new(vec![1.0, 2.0], &[2]), true);
+    let b = tape.leaf(Tensor::new(vec![3.0, 4.0], &[2]), true);
+    let y = tape.custom(op.clone(), &[a, b]);
+    assert_eq!(y.value().data(), &[12.0, 18.0]);
+    y.backward_with(&Tensor::new(vec![1.0, -2.0], &[2]));
+    assert_eq!(a.grad().unwrap().data(), &[3.0, -6.0]);
+    assert_eq!(b.grad().unwrap().data(), &[3.0, -6.0]);
+    // and the same input twice: both contributions add up
+    let c = tape.leaf(Tensor::new(vec![5.0], &[1]), true);
+    tape.custom(op, &[c, c]).sum().backward();
+    assert_eq!(c.grad().unwrap().data(), &[6.0]);
+}
