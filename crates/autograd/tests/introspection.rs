@@ -354,6 +354,41 @@ fn every_op_is_profiled_under_its_own_name() {
     let missing: Vec<&str> = want.iter().copied().filter(|n| !ops.contains(n)).collect();
     assert!(missing.is_empty(), "missing {missing:?} in {ops:?}");
     assert!(ops.is_subset(&want.into_iter().collect()), "unexpected names in {ops:?}");
+    // the listing shows each recorded op with its inputs (an op of constants is a leaf)
+    let arity = |name: &str| match name {
+        "linear" | "linear_relu" | "l1_loss_backward" | "nll_loss_backward" => 3,
+        "add"
+        | "sub"
+        | "mul"
+        | "div"
+        | "relu_mask"
+        | "sign_mul"
+        | "matmul"
+        | "l1_loss_sum"
+        | "l1_loss_mean"
+        | "nll_loss_sum"
+        | "nll_loss_mean"
+        | "embedding"
+        | "embedding_backward"
+        | "log_softmax_backward"
+        | "softmax_backward" => 2,
+        _ => 1,
+    };
+    let listing = tape.to_string();
+    let listed: Vec<(&str, usize)> = listing
+        .lines()
+        .filter_map(|l| l.split_once(" = ")?.1.split_once('('))
+        .map(|(name, args)| {
+            (name.trim(), args[..args.find(')').unwrap()].split(", ").filter(|a| !a.is_empty()).count())
+        })
+        .collect();
+    for (name, n) in &listed {
+        assert_eq!(*n, arity(name), "{name} listed with {n} inputs:\n{listing}");
+    }
+    let families = ["add", "exp", "sum", "matmul", "linear", "reshape", "take", "l1_loss_sum", "nll_loss_sum"];
+    for name in families.iter().chain(&["embedding", "log_softmax", "logsumexp", "log_softmax_backward"]) {
+        assert!(listed.iter().any(|(n, _)| n == name), "{name} not listed:\n{listing}");
+    }
 }
 
 /// `y = 3 (a + b)`, whose rule hands one scratch value to both inputs.
