@@ -120,6 +120,14 @@ fn backward_of_a_leaf_is_its_seed() {
     let x = tape.leaf(t(&[1.0, 2.0], &[2]), true);
     x.backward_with(&t(&[3.0, 4.0], &[2]));
     assert_eq!(x.grad().unwrap().data(), &[3.0, 4.0]);
+    // a parameter's too (node %0, which shares its index, is an op here), accumulating
+    let tape = Tape::<f64>::new();
+    let p = tape.parameter(t(&[5.0], &[1]));
+    let w = tape.var(p);
+    let _ = w * 2.0;
+    w.backward_with(&t(&[2.0], &[1]));
+    w.backward();
+    assert_eq!(tape.param_grad(p).unwrap().data(), &[3.0]);
 }
 
 #[test]
