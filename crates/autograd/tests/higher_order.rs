@@ -229,3 +229,20 @@ fn parameters_and_plain_backward_of_a_recorded_gradient() {
     let want = [8.0 * wx * 13.0 * 2.0, 8.0 * wx * 13.0 * 3.0];
     assert_eq!(w.grad().unwrap().data(), &want);
 }
+
+/// `Tape::grad` reaches what `backward` reaches: an input of `sign` (no derivative) gets
+/// zeros, which the rule of `log` turns into 0/0 = NaN at 0 (as PyTorch), and an input
+/// that already has a gradient keeps it.
+#[test]
+fn recorded_gradients_reach_zero_paths_as_backward_does() {
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::new(vec![0.0, 1.0, 2.0], &[3]), true);
+    // d/dx = 0 + 2 + 0/x
+    let y = (x.sign() + x * 2.0 + x.log().sign()).sum();
+    let g = tape.grad(y, &[x])[0].value();
+    y.backward();
+    for got in [g, x.grad().unwrap()] {
+        assert!(got.data()[0].is_nan(), "{got:?}");
+        assert_eq!(&got.data()[1..], &[2.0, 2.0]);
+    }
+}

@@ -120,6 +120,14 @@ fn backward_of_a_leaf_is_its_seed() {
     let x = tape.leaf(t(&[1.0, 2.0], &[2]), true);
     x.backward_with(&t(&[3.0, 4.0], &[2]));
     assert_eq!(x.grad().unwrap().data(), &[3.0, 4.0]);
+    // a parameter's too (node %0, which shares its index, is an op here), accumulating
+    let tape = Tape::<f64>::new();
+    let p = tape.parameter(t(&[5.0], &[1]));
+    let w = tape.var(p);
+    let _ = w * 2.0;
+    w.backward_with(&t(&[2.0], &[1]));
+    w.backward();
+    assert_eq!(tape.param_grad(p).unwrap().data(), &[3.0]);
 }
 
 #[test]
@@ -133,6 +141,7 @@ fn reset_reuses_the_tape_and_keeps_parameters() {
             let loss = (x * tape.var(p)).sum();
             loss.backward();
             assert_eq!(tape.len(), 3, "step {step}: one input, one mul, one sum");
+            assert!(!tape.is_empty());
         }
         tape.for_each_param_mut(|_, v, g| {
             for (v, g) in v.iter_mut().zip(g.unwrap()) {
@@ -171,6 +180,32 @@ fn mixing_tapes_panics() {
     let a = t1.input(Tensor::zeros(&[2]));
     let b = t2.input(Tensor::zeros(&[2]));
     let _ = a * b;
+}
+
+/// The two panics name the tapes by the same numbers: distinct per tape.
+#[test]
+fn tape_mixing_messages_name_each_tape_by_its_number() {
+    let message = |f: &dyn Fn()| {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        err.downcast_ref::<String>().unwrap().clone()
+    };
+    let numbers = |msg: &str| -> Vec<u32> {
+        msg.split('#').skip(1).map(|s| s[..s.find(|c: char| !c.is_ascii_digit()).unwrap()].parse().unwrap()).collect()
+    };
+    let (t1, t2) = (Tape::<f32>::new(), Tape::<f32>::new());
+    let p = t1.parameter(Tensor::zeros(&[2]));
+    let mixed = message(&|| {
+        let _ = t1.input(Tensor::zeros(&[2])) * t2.input(Tensor::zeros(&[2]));
+    });
+    let foreign = message(&|| {
+        let _ = t2.var(p);
+    });
+    assert!(mixed.starts_with("mul: operands come from different tapes"), "{mixed}");
+    assert!(foreign.starts_with("parameter 0 belongs to tape"), "{foreign}");
+    let (m, f) = (numbers(&mixed), numbers(&foreign));
+    assert_eq!((m.len(), f.len()), (2, 2), "{mixed} / {foreign}");
+    assert_ne!(m[0], m[1], "{mixed}");
+    assert_eq!(m, f, "t1 then t2 in both: {mixed} / {foreign}");
 }
 
 #[test]
@@ -273,6 +308,61 @@ fn leaf_and_input_take_tensors_and_references() {
     }
     (by_ref * by_value * inputs[0] * inputs[1]).sum().backward();
     assert!(inputs[0].grad().is_none() && by_value.grad().is_some());
+}
+
+/// Parameters are numbered in creation order, per tape, and a tape owns only its own.
+#[test]
+fn parameters_are_numbered_in_creation_order() {
+    let tape = Tape::<f64>::new();
+    let ps: Vec<_> = (0..3).map(|i| tape.parameter(t(&[i as f64], &[1]))).collect();
+    assert_eq!(ps.iter().map(|p| p.index()).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(tape.params(), ps);
+    assert_eq!(tape.num_params(), 3);
+    for (i, p) in ps.iter().enumerate() {
+        assert_eq!(tape.param_value(*p).data(), &[i as f64]);
+    }
+    let other = Tape::<f64>::new();
+    let q = other.parameter(t(&[9.0], &[1]));
+    assert!(tape.owns(ps[2]) && !tape.owns(q) && other.owns(q) && !other.owns(ps[0]));
+}
+
+/// What optimizers and clipping use: every parameter visited in order with its live
+/// gradient (none before a backward, after zeroing, or for a constant), gradients changed
+/// in place, values read and replaced.
+#[test]
+fn parameter_accessors_see_values_and_live_gradients_only() {
+    let mut tape = Tape::<f64>::new();
+    let w = tape.parameter(t(&[1.0, 2.0], &[2]));
+    let c = tape.parameter_with(t(&[3.0, 4.0], &[2]), false);
+    let mut seen = Vec::new();
+    tape.for_each_param_mut(|p, _, g| seen.push((p.index(), g.map(<[f64]>::to_vec))));
+    assert_eq!(seen, [(0, None), (1, None)]);
+    tape.scope(|tape| (tape.var(w) * tape.var(c)).sum().backward());
+    seen.clear();
+    tape.for_each_param_mut(|p, v, g| {
+        seen.push((p.index(), g.map(<[f64]>::to_vec)));
+        v[0] += 10.0;
+    });
+    assert_eq!(seen, [(0, Some(vec![3.0, 4.0])), (1, None)], "d/dw (w c) = c; c needs none");
+    let mut grads = Vec::new();
+    tape.for_each_grad_mut(|p, g| {
+        grads.push((p.index(), g.to_vec()));
+        g[0] = -1.0;
+    });
+    assert_eq!(grads, [(0, vec![3.0, 4.0])]);
+    assert_eq!(tape.param_grad(w).unwrap().data(), &[-1.0, 4.0]);
+    tape.with_param(w, |shape, v, g| {
+        assert_eq!((shape, v, g), (&[2][..], &[11.0, 2.0][..], Some(&[-1.0, 4.0][..])));
+    });
+    assert_eq!(tape.with_param(c, |_, v, g| (v.iter().sum::<f64>(), g.is_none())), (17.0, true));
+    // a zeroed gradient keeps its buffer, which no accessor may show
+    tape.zero_param_grad(w);
+    tape.for_each_param_mut(|p, _, g| assert!(g.is_none(), "{p:?}"));
+    tape.for_each_grad_mut(|p, _| panic!("{p:?} has no gradient"));
+    assert!(tape.with_param(w, |_, _, g| g.is_none()));
+    tape.set_param_value(w, &t(&[5.0, 6.0], &[2]));
+    assert_eq!(tape.param_value(w).data(), &[5.0, 6.0]);
+    assert_eq!(tape.param_value(c).data(), &[13.0, 4.0]);
 }
 
 /// A scope resets the tape when it ends, so a loop of scopes holds one step's nodes at
