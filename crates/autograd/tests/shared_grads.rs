@@ -99,3 +99,24 @@ fn shared_interior_gradients_read_as_their_own_across_passes() {
         }
     }
 }
+
+/// A leaf and a parameter whose only contribution is a gradient passed through (`x + w`)
+/// get a copy, not a share: their gradients add up over passes with different seeds, where
+/// a buffer shared with `y` would read as the last pass's gradient or as twice it.
+#[test]
+fn leaves_and_parameters_keep_their_own_copy_of_a_passed_gradient() {
+    let mut tape = Tape::<f64>::new();
+    let w = tape.parameter(Tensor::from_slice(&[1.0, -2.0], &[2]));
+    let mut want = [0.0; 2];
+    tape.scope(|tape| {
+        let x = tape.leaf(Tensor::from_slice(&[0.5, 3.0], &[2]), true);
+        let y = x + tape.var(w); // d/dx (x + w) = d/dw (x + w) = 1: y's gradient passed on
+        for c in [[1.0, 2.0], [-3.0, 0.5], [4.0, 4.0]] {
+            (y * tape.input(Tensor::from_slice(&c, &[2]))).sum().backward();
+            want = [want[0] + c[0], want[1] + c[1]];
+            close("x after a pass", &x.grad().expect("x has a gradient").into_vec(), &want);
+            close("y after a pass", &y.grad().expect("y has a gradient").into_vec(), &c);
+        }
+    });
+    close("w", &tape.param_grad(w).expect("w has a gradient").into_vec(), &want);
+}
