@@ -100,17 +100,21 @@ fn shared_interior_gradients_read_as_their_own_across_passes() {
     }
 }
 
-/// A leaf and a parameter whose only contribution is a gradient passed through (`x + w`)
+/// Leaves and parameters whose only contribution is a gradient passed through (`x + u + w`)
 /// get a copy, not a share: their gradients add up over passes with different seeds, where
-/// a buffer shared with `y` would read as the last pass's gradient or as twice it.
+/// a buffer shared with `y` would read as the last pass's gradient or as twice it. (`w` is
+/// parameter 1 and node 1 is an op: a rule that took a parameter's number for a node's
+/// would share it.)
 #[test]
 fn leaves_and_parameters_keep_their_own_copy_of_a_passed_gradient() {
     let mut tape = Tape::<f64>::new();
-    let w = tape.parameter(Tensor::from_slice(&[1.0, -2.0], &[2]));
+    let u = tape.parameter(Tensor::from_slice(&[1.0, -2.0], &[2]));
+    let w = tape.parameter(Tensor::from_slice(&[0.25, 7.0], &[2]));
     let mut want = [0.0; 2];
     tape.scope(|tape| {
         let x = tape.leaf(Tensor::from_slice(&[0.5, 3.0], &[2]), true);
-        let y = x + tape.var(w); // d/dx (x + w) = d/dw (x + w) = 1: y's gradient passed on
+        // d/dx (x + u + w) = d/du = d/dw = 1: y's gradient passed on to all three
+        let y = x + tape.var(u) + tape.var(w);
         for c in [[1.0, 2.0], [-3.0, 0.5], [4.0, 4.0]] {
             (y * tape.input(Tensor::from_slice(&c, &[2]))).sum().backward();
             want = [want[0] + c[0], want[1] + c[1]];
@@ -118,5 +122,6 @@ fn leaves_and_parameters_keep_their_own_copy_of_a_passed_gradient() {
             close("y after a pass", &y.grad().expect("y has a gradient").into_vec(), &c);
         }
     });
+    close("u", &tape.param_grad(u).expect("u has a gradient").into_vec(), &want);
     close("w", &tape.param_grad(w).expect("w has a gradient").into_vec(), &want);
 }
