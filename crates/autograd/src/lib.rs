@@ -50,7 +50,7 @@ pub use gradcheck::{
 pub use introspect::Listing;
 pub use jacobian::JacobianMode;
 pub use ops::{Reduction, DEFAULT_IGNORE_INDEX};
-pub use profile::{OpStats, Profile, Spread};
+pub use profile::{BackwardStats, OpStats, Profile, Spread};
 pub use rng::TorchRng;
 pub use scalar::{Scalar, ScalarTape};
 pub use shape::Shape;

@@ -56,6 +56,37 @@ impl Spread {
     }
 }
 
+/// What one backward pass did with gradient data ([`crate::Tape::backward_stats`]).
+///
+/// Every contribution a rule gives an input that requires grad is counted once, by how it
+/// reached the gradient: `moved + shared + fused + copied + added`. A tape in its steady
+/// state (the same graph recorded again) grows no buffer: `grown` is 0 from its second pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackwardStats {
+    /// Nodes whose backward rule ran.
+    pub rules: u64,
+    /// Values computed into scratch buffers: rules' kernel results, and a pending
+    /// elementwise result that something read before it reached a gradient.
+    pub scratch: u64,
+    /// First contributions moved into a gradient: a scratch buffer swapped in, no copy.
+    pub moved: u64,
+    /// First contributions shared: an interior node's gradient passed through unchanged
+    /// (`a + b` gives `dy` to both), read from the buffer it came from, no copy.
+    pub shared: u64,
+    /// Contributions whose last elementwise op was computed straight into the gradient
+    /// (written, or added to what is there), with no scratch buffer.
+    pub fused: u64,
+    /// First contributions copied: a passed-through gradient given to a leaf or parameter
+    /// (whose gradient outlives the pass), or a value given to two inputs.
+    pub copied: u64,
+    /// Later contributions added to a gradient.
+    pub added: u64,
+    /// Inputs a rule gave no contribution (the input of `sign`), given zeros.
+    pub zeros: u64,
+    /// Buffers, scratch or gradient, that had to grow: each an allocation.
+    pub grown: u64,
+}
+
 /// Times per op kind, collected while profiling is on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Profile {

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use crate::float::Float;
 use crate::ops::{Op, View};
-use crate::profile::Profile;
+use crate::profile::{BackwardStats, Profile};
 use crate::shape::{numel, Shape};
 
 /// Id of a value on a tape: a node, or (top bit set) a parameter.
@@ -153,6 +153,8 @@ pub(crate) struct Inner<T: Float> {
     /// Opt-in diagnostics (one branch per node when both are off).
     pub(crate) profile: Option<Profile>,
     pub(crate) anomaly: bool,
+    /// What the last backward pass did (see `backward.rs`).
+    stats: BackwardStats,
 }
 
 impl<T: Float> Inner<T> {
@@ -381,6 +383,7 @@ impl<T: Float> Tape<T> {
                 warn_at: DEFAULT_NODE_WARNING,
                 profile: None,
                 anomaly: false,
+                stats: BackwardStats::default(),
             }),
             uid: NEXT_TAPE.fetch_add(1, Ordering::Relaxed),
         }
@@ -479,6 +482,15 @@ impl<T: Float> Tape<T> {
     /// The profile collected since profiling was turned on (empty when off).
     pub fn profile(&self) -> Profile {
         self.inner.borrow().profile.clone().unwrap_or_default()
+    }
+
+    /// What the last [`Var::backward`](crate::Var::backward) did with gradient data: the
+    /// rules it ran, the scratch values they made, how each contribution reached its
+    /// gradient (moved, shared, computed in place, copied, added) and the buffers it grew.
+    /// Always collected (a few counters per node); all zero before the first pass.
+    /// [`Tape::grad`] records its gradients as ops instead and is not counted.
+    pub fn backward_stats(&self) -> BackwardStats {
+        self.inner.borrow().stats
     }
 
     /// Anomaly detection (PyTorch's `detect_anomaly`): when on, every forward value and

@@ -18,6 +18,7 @@ use std::time::Instant;
 use super::{non_finite, resize, Id, Inner, Node, Slot, Tape, Temp, NO_ALIAS};
 use crate::float::Float;
 use crate::ops::{Binary, Graph, Op, Unary, View};
+use crate::profile::BackwardStats;
 use crate::shape::{numel, Shape};
 
 /// A value seen by a backward rule during the eager pass.
@@ -85,6 +86,7 @@ impl<T: Float> Tape<T> {
         }
         inner.next_pass();
         inner.temps_used = 0;
+        inner.stats = BackwardStats::default();
         if root.is_param() || matches!(inner.nodes[root.index()].op, Op::Leaf) {
             // differentiating a leaf by itself: its gradient is the seed
             let k = seed_temp(inner, root, seed);
@@ -96,6 +98,7 @@ impl<T: Float> Tape<T> {
             let node = &mut inner.nodes[last];
             let grad = &mut node.slot.grad;
             grad.clear();
+            inner.stats.grown += u64::from(grad.capacity() < n);
             match seed {
                 Some(s) => grad.extend_from_slice(s),
                 None => grad.resize(n, T::ONE),
@@ -113,6 +116,7 @@ impl<T: Float> Tape<T> {
             let arity = node.arity as usize;
             let inputs = node.inputs;
             let need = inner.need(node);
+            inner.stats.rules += 1;
             let op = mem::replace(&mut inner.nodes[i].op, Op::Leaf);
             let t0 = inner.profile.is_some().then(Instant::now);
             let xs = [H::Val(inputs[0]), H::Val(inputs[1]), H::Val(inputs[2])];
@@ -212,11 +216,13 @@ impl<T: Float> Inner<T> {
     /// A needed input that a rule gave no contribution: reached, with a zero gradient if
     /// nothing else has arrived.
     fn reach_with_zeros(&mut self, target: Id) {
-        if let Some((slot, true)) = self.reach(target) {
+        let Inner { nodes, params, pass, stats, .. } = self;
+        if let Some((slot, true)) = reach_slot(nodes, params, *pass, target) {
             let n = numel(&slot.shape);
-            resize(&mut slot.grad, n);
+            size_to(&mut slot.grad, n, &mut stats.grown);
             slot.grad.fill(T::ZERO);
             slot.has_grad = true;
+            stats.zeros += 1;
             self.own_grad(target);
         }
     }
@@ -252,11 +258,12 @@ impl<T: Float> Inner<T> {
                 // computed straight into the gradient
                 let mut buf = mem::take(&mut self.slot_mut(target).grad);
                 let shared = !first && !target.is_param() && self.nodes[target.index()].grad_from != NO_ALIAS;
+                self.stats.fused += 1;
                 if first {
-                    resize(&mut buf, n);
+                    size_to(&mut buf, n, &mut self.stats.grown);
                     self.run_pending(p, &mut buf, Base::None);
                 } else if shared {
-                    resize(&mut buf, n);
+                    size_to(&mut buf, n, &mut self.stats.grown);
                     self.run_pending(p, &mut buf, Base::Other(self.grad_buffer(target.index())));
                 } else {
                     self.run_pending(p, &mut buf, Base::Out);
@@ -273,13 +280,15 @@ impl<T: Float> Inner<T> {
                     // the common case: a scratch value moved into an empty slot; the
                     // slot's old buffer becomes the scratch buffer, so the first pass sizes
                     // (and writes, so the next pass finds its pages mapped) a new one
-                    let Inner { nodes, params, temps, .. } = self;
+                    let Inner { nodes, params, temps, stats, .. } = self;
                     let grad = &mut slot_of(nodes, params, target).grad;
                     if grad.capacity() < n {
+                        stats.grown += 1;
                         grad.clear();
                         grad.resize(n, T::ZERO);
                     }
                     mem::swap(grad, &mut temps[k as usize].data);
+                    stats.moved += 1;
                     debug_assert_eq!(grad.len(), n, "backward produced a gradient of the wrong size");
                     self.own_grad(target);
                     return;
@@ -287,6 +296,7 @@ impl<T: Float> Inner<T> {
                 (H::Grad(i), _) if !target.is_param() && !matches!(self.nodes[target.index()].op, Op::Leaf) => {
                     let from = self.nodes[i as usize].grad_from;
                     self.nodes[target.index()].grad_from = if from == NO_ALIAS { i } else { from };
+                    self.stats.shared += 1;
                     return;
                 }
                 _ => {}
@@ -296,6 +306,7 @@ impl<T: Float> Inner<T> {
         // the value is copied in (a first contribution) or added, into the target's own
         // buffer, taken out of its slot meanwhile as `h` may be read from the same arena
         let mut buf = mem::take(&mut self.slot_mut(target).grad);
+        let grows = buf.capacity() < n;
         let src = self.resolve(h).data;
         if first {
             buf.clear();
@@ -315,6 +326,13 @@ impl<T: Float> Inner<T> {
                 }
             });
         }
+        let stats = &mut self.stats;
+        stats.grown += u64::from(grows);
+        if first {
+            stats.copied += 1;
+        } else {
+            stats.added += 1;
+        }
         debug_assert_eq!(buf.len(), n, "backward produced a gradient of the wrong size");
         self.slot_mut(target).grad = buf;
         self.own_grad(target);
@@ -328,15 +346,23 @@ impl<T: Float> Inner<T> {
     /// buffers are numbered in the order a pass takes them, so a repeated pass reuses each
     /// one at the same size and allocates nothing.
     fn take_temp(&mut self, n: usize) -> (usize, Vec<T>) {
+        let k = self.new_temp();
+        self.temps[k].pending = None;
+        let mut data = mem::take(&mut self.temps[k].data);
+        size_to(&mut data, n, &mut self.stats.grown);
+        self.stats.scratch += 1;
+        (k, data)
+    }
+
+    /// The number of the next scratch slot of this pass (its buffer not touched).
+    fn new_temp(&mut self) -> usize {
         let k = self.temps_used;
         self.temps_used += 1;
         if k == self.temps.len() {
+            self.stats.grown += u64::from(self.temps.len() == self.temps.capacity());
             self.temps.push(Temp::default());
         }
-        self.temps[k].pending = None;
-        let mut data = mem::take(&mut self.temps[k].data);
-        resize(&mut data, n);
-        (k, data)
+        k
     }
 
     /// Returns a scratch buffer taken with [`Inner::take_temp`], now holding a value.
@@ -350,11 +376,7 @@ impl<T: Float> Inner<T> {
 
     /// A scratch handle for `p`, of `shape`, computed later (see [`Pending`]).
     fn defer(&mut self, shape: Shape, p: Pending<T>) -> H {
-        let k = self.temps_used;
-        self.temps_used += 1;
-        if k == self.temps.len() {
-            self.temps.push(Temp::default());
-        }
+        let k = self.new_temp();
         let t = &mut self.temps[k];
         t.shape = shape;
         t.pending = Some(p);
@@ -376,7 +398,8 @@ impl<T: Float> Inner<T> {
     fn compute_temp(&mut self, k: usize) {
         let Some(p) = self.temps[k].pending.take() else { return };
         let mut data = mem::take(&mut self.temps[k].data);
-        resize(&mut data, numel(&self.temps[k].shape));
+        size_to(&mut data, numel(&self.temps[k].shape), &mut self.stats.grown);
+        self.stats.scratch += 1;
         self.run_pending(p, &mut data, Base::None);
         self.temps[k].data = data;
     }
@@ -432,6 +455,14 @@ impl<T: Float> Inner<T> {
             }
         }
     }
+}
+
+/// Sizes `buf` to `n` elements (contents stale), counting in `grown` a buffer that must
+/// grow, an allocation.
+#[inline]
+fn size_to<T: Float>(buf: &mut Vec<T>, n: usize, grown: &mut u64) {
+    *grown += u64::from(buf.capacity() < n);
+    resize(buf, n);
 }
 
 /// What a pending result is added to when it is computed: nothing, the output's own
