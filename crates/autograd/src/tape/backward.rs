@@ -577,16 +577,11 @@ impl<T: Float> Graph<T> for Eager<'_, T> {
             let shape = crate::shape::from_dims(sa);
             return self.inner.defer(shape, Pending::Binary(op, a, b));
         }
-        // equal shapes, or a one-element operand of no more dimensions than the other
-        // (a scalar broadcast): the result has the other's shape
-        let shape = if crate::shape::same(sa, sb) || (numel(sa) == 1 && sa.len() <= sb.len()) {
-            crate::shape::from_dims(sb)
-        } else if numel(sb) == 1 && sb.len() <= sa.len() {
-            crate::shape::from_dims(sa)
-        } else {
-            return self.apply(Op::Binary(op), &[a, b]);
-        };
-        self.compute(shape, &[a, b], |v, shape, out| op.map(v[0], v[1], shape, out))
+        match crate::shape::broadcast_shapes(sa, sb) {
+            Some(shape) => self.compute(shape, &[a, b], |v, shape, out| op.map(v[0], v[1], shape, out)),
+            // not broadcastable: `apply` names the op and the shapes
+            None => self.apply(Op::Binary(op), &[a, b]),
+        }
     }
 
     fn matmul(&mut self, a: H, b: H, ta: bool, tb: bool) -> H {
