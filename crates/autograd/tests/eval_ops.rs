@@ -52,6 +52,8 @@ fn indexing_ops() {
     for (name, f) in cases {
         check_both(name, *f, std::slice::from_ref(&x));
     }
+    let z = rand(&mut rng, &[2, 3, 2]);
+    check_both("pad_middle_axis", |_, x| x[0].pad(1, -1, 2, 0.5), std::slice::from_ref(&z));
     check_both("cat", |_, x| Var::cat(&[x[0], x[1], x[0]], 1), &[x.clone(), y.clone()]);
     check_both("stack", |_, x| Var::stack(&[x[0], x[0].exp()], 1), std::slice::from_ref(&y));
 }
@@ -84,6 +86,15 @@ fn indexing_values_are_pytorchs() {
     assert_eq!(down.shape().as_slice(), &[4, 4]);
     assert_eq!(down.value().data()[..8], [4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
     assert!(down.value().data()[8..].iter().all(|&v| v == -1.0));
+    // along a middle axis, each outer block its own rows: F.pad(z, (0, 0, -1, 2), value=-1)
+    // and F.pad(z, (0, 0, 1, -1), value=7) of z = arange(12).reshape(2, 3, 2)
+    let z = tape.input(Tensor::new((0..12).map(f64::from).collect(), &[2, 3, 2]));
+    let cut = z.pad(1, -1, 2, -1.0);
+    assert_eq!(cut.shape().as_slice(), &[2, 4, 2]);
+    let m = -1.0;
+    assert_eq!(cut.value().data(), &[2.0, 3.0, 4.0, 5.0, m, m, m, m, 8.0, 9.0, 10.0, 11.0, m, m, m, m]);
+    let shift = z.pad(1, 1, -1, 7.0);
+    assert_eq!(shift.value().data(), &[7.0, 7.0, 0.0, 1.0, 2.0, 3.0, 7.0, 7.0, 6.0, 7.0, 8.0, 9.0]);
     assert_eq!(x.max_axis(1).value().data(), &[3.0, 7.0, 11.0]);
     assert_eq!(x.min_axis(0).value().data(), &[0.0, 1.0, 2.0, 3.0]);
     let ties = tape.leaf(Tensor::new(vec![2.0, 1.0, 1.0, f64::NAN, 0.0], &[5]), true);
