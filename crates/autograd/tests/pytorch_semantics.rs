@@ -373,3 +373,26 @@ fn case9_a_reset_tape_stays_below_the_mark() {
     }
     assert_eq!(tape.len(), 0);
 }
+
+/// `x.pow(-2)` is `1 / (x * x)` in PyTorch's CPU kernel (as `pow(2)` is `x * x`, `pow(-1)`
+/// the reciprocal): two roundings, not `pow`'s one, so for these inputs its bits differ
+/// from the C library's `pow(x, -2)`. Inputs and PyTorch 2.15's results, from
+/// `torch.tensor(x, dtype=d).pow(-2).view(torch.int32 / torch.int64)`.
+#[test]
+fn pow_by_minus_two_rounds_as_pytorch() {
+    let x32 = [0x3e391e19u32, 0x3f81f4b1, 0x3e7344c7].map(f32::from_bits);
+    let want32 = [0x41f4ca60u32, 0x3f785a37, 0x418dbf8b];
+    let tape = Tape::<f32>::new();
+    let y = tape.input(Tensor::from_slice(&x32, &[3])).powf(-2.0);
+    assert_eq!(y.value().data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want32);
+    let x64 = [0x3fc00c163a391e19u64, 0x3ff2d6903c10a7ed, 0x3ffc45a95d815cb0].map(f64::from_bits);
+    let want64 = [0x404fcfdda8e67c41u64, 0x3fe7158b2cbbf888, 0x3fd47f63acd71505];
+    let tape = Tape::<f64>::new();
+    let y = tape.input(Tensor::from_slice(&x64, &[3])).powf(-2.0);
+    assert_eq!(y.value().data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want64);
+    // the scalar engine shares the rule
+    let st = ScalarTape::new();
+    for (x, want) in x64.iter().zip(want64) {
+        assert_eq!(st.leaf(*x).powf(-2.0).value().to_bits(), want);
+    }
+}
