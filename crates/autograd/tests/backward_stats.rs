@@ -195,3 +195,33 @@ fn training_steps_grow_no_buffer_after_the_first() {
         }
     }
 }
+
+/// A pass from an interior node with an upstream gradient of four elements: the seed is
+/// copied into the root's gradient (which then has room for exactly four, so a second pass
+/// grows nothing); `x * x` computes both contributions straight into `x`'s gradient. A
+/// pass from the leaf itself moves a scratch copy of the seed into its gradient.
+#[test]
+fn seeded_passes_from_an_interior_node_and_from_a_leaf() {
+    let tape = Tape::<f64>::new();
+    let xv = [0.5, -1.0, 2.0, 3.0];
+    let x = tape.leaf(Tensor::from_slice(&xv, &[4]), true);
+    let y = x * x;
+    let seed = Tensor::from_slice(&[1.0, 2.0, -1.0, 0.5], &[4]);
+    y.backward_with(&seed);
+    // grows: the root, the slot list, `x`'s gradient
+    assert_eq!(tape.backward_stats(), grown(stats(1, 0, 0, 0, 2, 0, 0), 3));
+    close("x", &x.grad().unwrap().into_vec(), &[1.0, -4.0, -4.0, 3.0]);
+    y.backward_with(&seed);
+    assert_eq!(tape.backward_stats(), stats(1, 0, 0, 0, 2, 0, 0));
+    close("x", &x.grad().unwrap().into_vec(), &[2.0, -8.0, -8.0, 6.0]);
+
+    let tape = Tape::<f64>::new();
+    let x = tape.leaf(Tensor::from_slice(&xv, &[4]), true);
+    x.backward_with(&seed);
+    // grows: the slot list, the scratch copy of the seed, `x`'s gradient
+    assert_eq!(tape.backward_stats(), grown(stats(0, 1, 1, 0, 0, 0, 0), 3));
+    close("x", &x.grad().unwrap().into_vec(), seed.data());
+    x.backward_with(&seed);
+    assert_eq!(tape.backward_stats(), stats(0, 1, 0, 0, 0, 0, 1));
+    close("x", &x.grad().unwrap().into_vec(), &seed.data().iter().map(|s| 2.0 * s).collect::<Vec<_>>());
+}
