@@ -174,3 +174,50 @@ fn adamw_rejects_a_negative_eps() {
 fn sgd_rejects_a_negative_weight_decay() {
     let _ = Sgd::<f32>::new(0.1).weight_decay(-0.1);
 }
+
+/// An optimizer of one's own: plain gradient descent, with the trait's default
+/// `zero_grad`.
+struct Descent {
+    lr: f64,
+}
+
+impl Optimizer<f64> for Descent {
+    fn step(&mut self, tape: &mut Tape<f64>) {
+        let lr = self.lr;
+        tape.for_each_param_mut(|_, value, grad| {
+            if let Some(grad) = grad {
+                for (v, g) in value.iter_mut().zip(grad) {
+                    *v -= lr * g;
+                }
+            }
+        });
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn reset_state(&mut self) {}
+}
+
+/// The trait's default `zero_grad` clears every parameter's gradient (PyTorch's
+/// `set_to_none=True`), so each step of a loop sees its own gradient only.
+#[test]
+fn the_default_zero_grad_clears_every_gradient() {
+    let mut tape = Tape::<f64>::new();
+    let (a, b) = (tape.parameter(Tensor::new(vec![1.0, -2.0], &[2])), tape.parameter(Tensor::new(vec![3.0], &[1])));
+    let mut opt = Descent { lr: 0.25 };
+    for step in 0..3 {
+        opt.zero_grad(&tape);
+        assert!(tape.param_grad(a).is_none() && tape.param_grad(b).is_none(), "step {step}");
+        (tape.var(a).sum() + tape.var(b).sum() * 2.0).backward();
+        tape.reset();
+        assert_eq!(tape.param_grad(a).unwrap().data(), &[1.0, 1.0]);
+        assert_eq!(tape.param_grad(b).unwrap().data(), &[2.0]);
+        opt.step(&mut tape);
+    }
+    // three steps of -0.25 * (1, 1) and -0.25 * 2
+    assert_eq!(tape.param_value(a).data(), &[0.25, -2.75]);
+    assert_eq!(tape.param_value(b).data(), &[1.5]);
+}
