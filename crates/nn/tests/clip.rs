@@ -66,6 +66,21 @@ fn matches_pytorch() {
     assert_eq!(clipped_somewhere, (true, true), "the fixture has cases above and below the threshold");
 }
 
+/// `clip_grad_value_(params, 0.0, foreach=False)` in PyTorch 2.15 (clamp to -0.0, then to
+/// 0.0) keeps each zero's sign and sends positives to 0.0, negatives to -0.0:
+/// `[0.0, -0.0, 1.0, -1.0]` -> `[0.0, -0.0, 0.0, -0.0]`, for 4 and 40 elements alike.
+#[test]
+fn clip_value_zero_keeps_the_sign_of_zeros() {
+    for n in [4, 40] {
+        let g: Vec<f32> = [0.0, -0.0, 1.0, -1.0].iter().cycle().take(n).copied().collect();
+        let (mut tape, params) = tape_with_grads(&[vec![n]], &[g]);
+        clip_grad_value(&mut tape, 0.0);
+        let bits: Vec<u32> = grads(&tape, &params)[0].iter().map(|v| v.to_bits()).collect();
+        let want: Vec<u32> = [0.0f32, -0.0, 0.0, -0.0].iter().cycle().take(n).map(|v| v.to_bits()).collect();
+        assert_eq!(bits, want, "{n} elements");
+    }
+}
+
 #[test]
 fn coefficient_is_applied_also_when_it_is_one() {
     // total norm 5 far below max_norm: coef = min(1e6 / 5, 1) = 1, the gradients stay as they are
