@@ -178,14 +178,32 @@ impl<T: Float> BatchNorm1d<T> {
     }
 }
 
-/// `x` in exponent form as Python writes small floats: `1e-05`.
-fn py_exp(x: f64) -> String {
-    let s = format!("{x:e}");
-    match s.split_once('e') {
-        Some((m, e)) if e.trim_start_matches('-').len() < 2 => {
-            format!("{m}e{}0{}", if e.starts_with('-') { "-" } else { "+" }, e.trim_start_matches('-'))
+/// `x` as Python's `repr` writes a float, as PyTorch's layer printouts show their
+/// settings: the shortest digits that read back as `x`, positional for exponents -4 to 15
+/// (`0.001`, `1.0`, `0.1`), else in exponent form with a sign and at least two exponent
+/// digits (`1e-05`, `1.5e+16`).
+fn py_float(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let e: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
+    if x == 0.0 || (-4..16).contains(&e) {
+        let plain = format!("{x}");
+        if plain.contains('.') {
+            plain
+        } else {
+            plain + ".0"
         }
-        _ => s,
+    } else {
+        format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     }
 }
 
@@ -203,8 +221,8 @@ impl<T: Float> fmt::Display for BatchNorm1d<T> {
             f,
             "BatchNorm1d({}, eps={}, momentum={}, affine=True, track_running_stats=True)",
             self.num_features,
-            py_exp(self.eps),
-            self.momentum
+            py_float(self.eps),
+            py_float(self.momentum)
         )
     }
 }
@@ -286,7 +304,7 @@ impl LayerNorm {
 
 impl fmt::Display for LayerNorm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LayerNorm(({},), eps={}, elementwise_affine=True)", self.normalized_shape, py_exp(self.eps))
+        write!(f, "LayerNorm(({},), eps={}, elementwise_affine=True)", self.normalized_shape, py_float(self.eps))
     }
 }
 

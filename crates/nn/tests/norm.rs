@@ -216,3 +216,46 @@ fn batch_norm_names_a_wrong_shape() {
     let bn = BatchNorm1d::new(&tape, 3);
     bn.forward(tape.input(Tensor::zeros(&[4, 2])));
 }
+
+/// Settings are printed as Python's `repr` writes floats (what PyTorch's printout shows):
+/// `repr(x)` for each `x` below, from Python 3.
+#[test]
+fn settings_print_as_python_writes_floats() {
+    let tape = Tape::<f32>::new();
+    let mut bn = BatchNorm1d::new(&tape, 3);
+    let cases = [
+        (1e-5, "1e-05"),
+        (1e-3, "0.001"),
+        (1e-4, "0.0001"),
+        (1e-10, "1e-10"),
+        (1.5e-7, "1.5e-07"),
+        (1e-100, "1e-100"),
+        (0.5, "0.5"),
+        (1.0, "1.0"),
+        (123.0, "123.0"),
+        (2.5e15, "2500000000000000.0"),
+        (1e16, "1e+16"),
+        (0.0, "0.0"),
+    ];
+    for (x, want) in cases {
+        bn.eps = x;
+        bn.momentum = x;
+        let text = format!("{bn}");
+        assert_eq!(text, format!("BatchNorm1d(3, eps={want}, momentum={want}, affine=True, track_running_stats=True)"));
+        let mut ln = LayerNorm::new(&tape, 4);
+        ln.eps = x;
+        assert_eq!(format!("{ln}"), format!("LayerNorm((4,), eps={want}, elementwise_affine=True)"));
+    }
+}
+
+/// `is_training` follows `set_training`; a layer starts in training mode, as in PyTorch.
+#[test]
+fn batch_norm_reports_its_mode() {
+    let tape = Tape::<f32>::new();
+    let mut bn = BatchNorm1d::new(&tape, 3);
+    assert!(bn.is_training());
+    bn.set_training(false);
+    assert!(!bn.is_training());
+    bn.set_training(true);
+    assert!(bn.is_training());
+}
