@@ -60,8 +60,7 @@ impl Binary {
         match self {
             Binary::Add => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Add.eval(x, y)),
             &Binary::AddScaled(c) => {
-                let c = T::from_f64(c);
-                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| x + c * y)
+                binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::AddScaled(c).eval(x, y))
             }
             Binary::Sub => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Sub.eval(x, y)),
             Binary::Mul => binary_broadcast(ad, asz, bd, bsz, out_shape, out, |x, y| Binary::Mul.eval(x, y)),
