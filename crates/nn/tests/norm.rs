@@ -236,6 +236,9 @@ fn settings_print_as_python_writes_floats() {
         (2.5e15, "2500000000000000.0"),
         (1e16, "1e+16"),
         (0.0, "0.0"),
+        (f64::INFINITY, "inf"),
+        (f64::NEG_INFINITY, "-inf"),
+        (f64::NAN, "nan"),
     ];
     for (x, want) in cases {
         bn.eps = x;
