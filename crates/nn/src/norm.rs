@@ -184,13 +184,8 @@ impl<T: Float> BatchNorm1d<T> {
 /// digits (`1e-05`, `1.5e+16`).
 fn py_float(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() {
-            "nan".into()
-        } else if x > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
+        // Rust writes the infinities as Python does (`inf`, `-inf`), NaN as `NaN`
+        return if x.is_nan() { "nan".into() } else { format!("{x}") };
     }
     let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
