@@ -12,6 +12,7 @@ use std::panic::Location;
 use tapegrad::{Float, Param, Tape, Tensor, Var};
 
 use crate::module::{Buffer, Module};
+use crate::repr::py_float;
 
 /// The affine parameters of a normalisation layer: weight 1, bias 0 (PyTorch's init; no
 /// random numbers drawn).
@@ -175,30 +176,6 @@ impl<T: Float> BatchNorm1d<T> {
         if let Buffer::Int64(count) = &self.num_batches_tracked {
             count.set(count.get() + 1);
         }
-    }
-}
-
-/// `x` as Python's `repr` writes a float, as PyTorch's layer printouts show their
-/// settings: the shortest digits that read back as `x`, positional for exponents -4 to 15
-/// (`0.001`, `1.0`, `0.1`), else in exponent form with a sign and at least two exponent
-/// digits (`1e-05`, `1.5e+16`).
-fn py_float(x: f64) -> String {
-    if !x.is_finite() {
-        // Rust writes the infinities as Python does (`inf`, `-inf`), NaN as `NaN`
-        return if x.is_nan() { "nan".into() } else { format!("{x}") };
-    }
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
-    let e: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
-    if x == 0.0 || (-4..16).contains(&e) {
-        let plain = format!("{x}");
-        if plain.contains('.') {
-            plain
-        } else {
-            plain + ".0"
-        }
-    } else {
-        format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     }
 }
 
